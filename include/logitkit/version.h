@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
+// Library version.
+#ifndef LOGITKIT_VERSION_H_
+#define LOGITKIT_VERSION_H_
+
+#define LOGITKIT_VERSION_MAJOR 0
+#define LOGITKIT_VERSION_MINOR 1
+#define LOGITKIT_VERSION_PATCH 0
+#define LOGITKIT_VERSION_STRING "0.1.0"
+
+#endif  // LOGITKIT_VERSION_H_

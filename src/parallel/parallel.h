@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fork-join parallelism over index ranges, on a small persistent pool of std::threads.
+// Kernels never see threads: callers split work into fixed tasks whose results do not depend on
+// which thread runs them, so every thread count gives bitwise identical results.
+#ifndef LOGITKIT_SRC_PARALLEL_PARALLEL_H_
+#define LOGITKIT_SRC_PARALLEL_PARALLEL_H_
+
+#include <cstddef>
+#include <functional>
+
+namespace logitkit::internal {
+
+// Threads to use for `work` units of work (elements) when the caller asked for `requested`
+// (0: the library default, std::thread::hardware_concurrency()). Small work runs on the caller.
+int threads_for(int requested, std::size_t work);
+
+// Runs fn(begin, end) over a partition of [0, n) into at most `threads` contiguous ranges, the
+// calling thread taking one of them; returns when all are done. fn must not throw.
+void parallel_for(std::size_t n, int threads,
+                  const std::function<void(std::size_t, std::size_t)>& fn);
+
+}  // namespace logitkit::internal
+
+#endif  // LOGITKIT_SRC_PARALLEL_PARALLEL_H_

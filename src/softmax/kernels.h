@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+// The per-target chunk kernels of the softmax family, resolved for the chosen SIMD target.
+// Used by the softmax driver and by the loss and sampling code, which fuse on top of them.
+#ifndef LOGITKIT_SRC_SOFTMAX_KERNELS_H_
+#define LOGITKIT_SRC_SOFTMAX_KERNELS_H_
+
+#include <cstddef>
+
+#include "src/softmax/softmax_internal.h"
+
+namespace logitkit::internal {
+
+struct SoftmaxKernels {
+  // Statistics of x[0, n), n >= 1; writes e_i = exp((x_i - max) * inv_tau) to e_out if non-null
+  // (e_out may equal x). Nothing is written when the status is not kChunkOk.
+  ChunkStats (*stats)(const float* x, std::size_t n, double inv_tau, float* e_out);
+  // y_i = e_i * scale. y may equal e.
+  void (*scale)(const float* e, std::size_t n, double scale, float* y);
+  // y_i = (x_i - max) * inv_tau - log_norm. y may equal x.
+  void (*log_out)(const float* x, std::size_t n, float max, double inv_tau, double log_norm,
+                  float* y);
+};
+
+// The kernels of the chosen target; fast selects Precision::kFast.
+SoftmaxKernels softmax_kernels(bool fast);
+// Index of the first NaN in x[0, n), or n.
+std::size_t find_nan(const float* x, std::size_t n);
+
+}  // namespace logitkit::internal
+
+#endif  // LOGITKIT_SRC_SOFTMAX_KERNELS_H_

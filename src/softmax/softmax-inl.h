@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-target chunk kernels of the softmax family: statistics (max, ties, rest), rescaling and
+// log-softmax output. The driver (softmax.cc) combines chunks and handles special rows.
+
+#if defined(LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_
+#undef LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_
+#else
+#define LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_
+#endif
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+
+#include "hwy/highway.h"
+#include "src/common/exp-inl.h"
+#include "src/softmax/softmax_internal.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace logitkit {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using internal::ChunkStats;
+using internal::kLaneGroup;
+
+// Float vectors and their double-precision halves. A float vector of N lanes is widened into
+// kParts double vectors (two halves, or one on the single-lane HWY_SCALAR target).
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+#if HWY_TARGET == HWY_SCALAR
+using DD = hn::Rebind<double, DF>;
+constexpr size_t kParts = 1;
+#else
+using DD = hn::Rebind<double, hn::Half<DF>>;
+constexpr size_t kParts = 2;
+#endif
+using VD = hn::Vec<DD>;
+
+// parts[p] holds lanes [p * N / kParts, (p + 1) * N / kParts) of v, widened to double.
+HWY_INLINE void Widen(VF v, VD* parts) {
+#if HWY_TARGET == HWY_SCALAR
+  parts[0] = hn::PromoteTo(DD(), v);
+#else
+  const hn::Half<DF> dh;
+  parts[0] = hn::PromoteTo(DD(), hn::LowerHalf(dh, v));
+  parts[1] = hn::PromoteTo(DD(), hn::UpperHalf(dh, v));
+#endif
+}
+
+// The inverse of Widen, rounding each lane to float (round to nearest even on every target).
+HWY_INLINE VF Narrow(const VD* parts) {
+#if HWY_TARGET == HWY_SCALAR
+  return hn::DemoteTo(DF(), parts[0]);
+#else
+  const hn::Half<DF> dh;
+  return hn::Combine(DF(), hn::DemoteTo(dh, parts[1]), hn::DemoteTo(dh, parts[0]));
+#endif
+}
+
+// Max over x[0, n) and whether any entry is NaN. n >= 1.
+HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan) {
+  const hn::ScalableTag<float> d;
+  constexpr size_t N = hn::MaxLanes(d);
+  using V = hn::Vec<decltype(d)>;
+  const V neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  V m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
+  auto nan = hn::FirstN(d, 0);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const V v0 = hn::LoadU(d, x + i), v1 = hn::LoadU(d, x + i + N);
+    const V v2 = hn::LoadU(d, x + i + 2 * N), v3 = hn::LoadU(d, x + i + 3 * N);
+    nan = hn::Or(nan, hn::Or(hn::Or(hn::Ne(v0, v0), hn::Ne(v1, v1)),
+                             hn::Or(hn::Ne(v2, v2), hn::Ne(v3, v3))));
+    m0 = hn::Max(m0, v0);
+    m1 = hn::Max(m1, v1);
+    m2 = hn::Max(m2, v2);
+    m3 = hn::Max(m3, v3);
+  }
+  for (; i + N <= n; i += N) {
+    const V v = hn::LoadU(d, x + i);
+    nan = hn::Or(nan, hn::Ne(v, v));
+    m0 = hn::Max(m0, v);
+  }
+  if (i < n) {  // tail through a padded buffer: never touches memory past x + n
+    HWY_ALIGN float buf[N];
+    for (size_t j = 0; j < N; ++j) buf[j] = -std::numeric_limits<float>::infinity();
+    std::memcpy(buf, x + i, (n - i) * sizeof(float));
+    const V v = hn::Load(d, buf);
+    nan = hn::Or(nan, hn::Ne(v, v));
+    m0 = hn::Max(m0, v);
+  }
+  *has_nan = !hn::AllFalse(d, nan);
+  const V m = hn::Max(hn::Max(m0, m1), hn::Max(m2, m3));
+  return hn::GetLane(hn::MaxOfLanes(d, m));
+}
+
+// Adds the 16 logical lanes in a fixed tree order (the same on every target).
+HWY_INLINE double TreeSum16(double* lanes) {
+  for (size_t w = kLaneGroup / 2; w >= 1; w /= 2) {
+    for (size_t j = 0; j < w; ++j) lanes[j] += lanes[j + w];
+  }
+  return lanes[0];
+}
+
+// Statistics of one chunk (n >= 1 entries). When e_out is non-null, also writes
+// e_i = exp((x_i - max) * inv_tau) rounded to float (e_out may equal x).
+// kFast: shift and exp in float; otherwise shift and exp in double. Sums always in double.
+template <bool kFast>
+HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, float* e_out) {
+  ChunkStats st{};
+  bool has_nan = false;
+  const float m_raw = MaxAndNaN(x, n, &has_nan);
+  if (has_nan) {
+    st.status = internal::kChunkNaN;
+    return st;
+  }
+  if (m_raw == std::numeric_limits<float>::infinity()) {
+    st.status = internal::kChunkPosInf;
+    return st;
+  }
+  st.status = internal::kChunkOk;
+  if (m_raw == -std::numeric_limits<float>::infinity()) {
+    st.max = m_raw;
+    st.ties = 0.0;
+    st.rest = 0.0;
+    if (e_out) {
+      for (size_t i = 0; i < n; ++i) e_out[i] = 0.0f;
+    }
+    return st;
+  }
+  const float m = m_raw + 0.0f;  // -0 -> +0, so every target reports the same max
+  st.max = m;
+
+  const DF d;
+  const DD dd;
+  constexpr size_t N = hn::MaxLanes(d);
+  constexpr size_t ND = N / kParts;
+  static_assert(kLaneGroup % N == 0, "vector must divide the lane group");
+  constexpr size_t U = kLaneGroup / N;  // float vectors per group of 16
+  constexpr size_t A = kParts * U;      // double accumulators (16 doubles in all)
+
+  VD acc[A];
+  for (size_t a = 0; a < A; ++a) acc[a] = hn::Zero(dd);
+  size_t ties = 0;
+  const VD md = hn::Set(dd, static_cast<double>(m));
+  const VD inv_tau_d = hn::Set(dd, inv_tau);
+  const VF mf = hn::Set(d, m);
+  const VF inv_tau_f = hn::Set(d, static_cast<float>(inv_tau));
+  const VD zero = hn::Zero(dd);
+
+  auto group = [&](const float* HWY_RESTRICT src, float* HWY_RESTRICT dst) HWY_ATTR {
+    for (size_t u = 0; u < U; ++u) {
+      const VF v = hn::LoadU(d, src + u * N);
+      VD* a = acc + kParts * u;
+      if constexpr (kFast) {
+        const auto is_max = hn::Eq(v, mf);
+        ties += hn::CountTrue(d, is_max);
+        const VF e = ExpNonPositiveF32(d, hn::Mul(hn::Sub(v, mf), inv_tau_f));
+        if (dst) hn::StoreU(e, d, dst + u * N);
+        VD parts[kParts];
+        Widen(hn::IfThenZeroElse(is_max, e), parts);
+        for (size_t p = 0; p < kParts; ++p) a[p] = hn::Add(a[p], parts[p]);
+      } else {
+        VD parts[kParts];
+        Widen(v, parts);
+        for (size_t p = 0; p < kParts; ++p) {
+          const VD t = hn::Mul(hn::Sub(parts[p], md), inv_tau_d);
+          parts[p] = ExpNonPositiveF64(dd, t);
+          const auto z = hn::Eq(t, zero);
+          ties += hn::CountTrue(dd, z);
+          a[p] = hn::Add(a[p], hn::IfThenZeroElse(z, parts[p]));
+        }
+        if (dst) hn::StoreU(Narrow(parts), d, dst + u * N);
+      }
+    }
+  };
+
+  size_t i = 0;
+  for (; i + kLaneGroup <= n; i += kLaneGroup) {
+    group(x + i, e_out ? e_out + i : nullptr);
+  }
+  if (i < n) {  // the last partial group, padded with -inf (which adds exactly the same on every target)
+    HWY_ALIGN float buf[kLaneGroup];
+    HWY_ALIGN float ebuf[kLaneGroup];
+    for (size_t j = 0; j < kLaneGroup; ++j) buf[j] = -std::numeric_limits<float>::infinity();
+    std::memcpy(buf, x + i, (n - i) * sizeof(float));
+    group(buf, e_out ? ebuf : nullptr);
+    if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
+  }
+  HWY_ALIGN double lanes[kLaneGroup];
+  for (size_t a = 0; a < A; ++a) hn::Store(acc[a], dd, lanes + a * ND);
+  st.rest = TreeSum16(lanes);
+  st.ties = static_cast<double>(ties);
+  return st;
+}
+
+// y_i = e_i * scale (accurate: product in double, rounded once; fast: in float). y may equal e.
+template <bool kFast>
+HWY_INLINE void ScaleImpl(const float* e, size_t n, double scale, float* y) {
+  const DF d;
+  const DD dd;
+  constexpr size_t N = hn::MaxLanes(d);
+  const auto sd = hn::Set(dd, scale);
+  const auto sf = hn::Set(d, static_cast<float>(scale));
+  auto one = [&](const float* src, float* dst) HWY_ATTR {
+    const auto v = hn::LoadU(d, src);
+    if constexpr (kFast) {
+      hn::StoreU(hn::Mul(v, sf), d, dst);
+    } else {
+      VD parts[kParts];
+      Widen(v, parts);
+      for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Mul(parts[p], sd);
+      hn::StoreU(Narrow(parts), d, dst);
+    }
+  };
+  size_t i = 0;
+  for (; i + N <= n; i += N) one(e + i, y + i);
+  if (i < n) {
+    HWY_ALIGN float buf[N] = {};
+    std::memcpy(buf, e + i, (n - i) * sizeof(float));
+    one(buf, buf);
+    std::memcpy(y + i, buf, (n - i) * sizeof(float));
+  }
+}
+
+// y_i = (x_i - m) * inv_tau - log_norm (accurate: in double, rounded once). y may equal x.
+template <bool kFast>
+HWY_INLINE void LogOutImpl(const float* x, size_t n, float m, double inv_tau, double log_norm,
+                           float* y) {
+  const DF d;
+  const DD dd;
+  constexpr size_t N = hn::MaxLanes(d);
+  const auto md = hn::Set(dd, static_cast<double>(m));
+  const auto itd = hn::Set(dd, inv_tau);
+  const auto ld = hn::Set(dd, log_norm);
+  const auto mf = hn::Set(d, m);
+  const auto itf = hn::Set(d, static_cast<float>(inv_tau));
+  const auto lf = hn::Set(d, static_cast<float>(log_norm));
+  auto one = [&](const float* src, float* dst) HWY_ATTR {
+    const auto v = hn::LoadU(d, src);
+    if constexpr (kFast) {
+      hn::StoreU(hn::Sub(hn::Mul(hn::Sub(v, mf), itf), lf), d, dst);
+    } else {
+      VD parts[kParts];
+      Widen(v, parts);
+      for (size_t p = 0; p < kParts; ++p) {
+        parts[p] = hn::Sub(hn::Mul(hn::Sub(parts[p], md), itd), ld);
+      }
+      hn::StoreU(Narrow(parts), d, dst);
+    }
+  };
+  size_t i = 0;
+  for (; i + N <= n; i += N) one(x + i, y + i);
+  if (i < n) {
+    HWY_ALIGN float buf[N] = {};
+    std::memcpy(buf, x + i, (n - i) * sizeof(float));
+    one(buf, buf);
+    std::memcpy(y + i, buf, (n - i) * sizeof(float));
+  }
+}
+
+// Index of the first NaN in x[0, n), or n.
+HWY_INLINE size_t FindNaNImpl(const float* x, size_t n) {
+  const hn::ScalableTag<float> d;
+  constexpr size_t N = hn::MaxLanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(d, x + i);
+    const auto nan = hn::Ne(v, v);
+    if (!hn::AllFalse(d, nan)) return i + static_cast<size_t>(hn::FindFirstTrue(d, nan));
+  }
+  for (; i < n; ++i) {
+    if (std::isnan(x[i])) return i;
+  }
+  return n;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace logitkit
+HWY_AFTER_NAMESPACE();
+
+#endif  // LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_

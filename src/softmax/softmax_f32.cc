@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-target f32 entry points of the softmax family and their dispatch.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "src/softmax/softmax_f32.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "src/softmax/kernels.h"
+#include "src/softmax/softmax-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace logitkit {
+namespace HWY_NAMESPACE {
+namespace {
+
+internal::ChunkStats StatsF32(const float* x, size_t n, double inv_tau, float* e_out) {
+  return ChunkStatsImpl<false>(x, n, inv_tau, e_out);
+}
+internal::ChunkStats StatsF32Fast(const float* x, size_t n, double inv_tau, float* e_out) {
+  return ChunkStatsImpl<true>(x, n, inv_tau, e_out);
+}
+void ScaleF32(const float* e, size_t n, double scale, float* y) {
+  ScaleImpl<false>(e, n, scale, y);
+}
+void ScaleF32Fast(const float* e, size_t n, double scale, float* y) {
+  ScaleImpl<true>(e, n, scale, y);
+}
+void LogOutF32(const float* x, size_t n, float m, double inv_tau, double log_norm, float* y) {
+  LogOutImpl<false>(x, n, m, inv_tau, log_norm, y);
+}
+void LogOutF32Fast(const float* x, size_t n, float m, double inv_tau, double log_norm, float* y) {
+  LogOutImpl<true>(x, n, m, inv_tau, log_norm, y);
+}
+size_t FindNaNF32(const float* x, size_t n) { return FindNaNImpl(x, n); }
+
+}  // namespace
+}  // namespace HWY_NAMESPACE
+}  // namespace logitkit
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace logitkit {
+namespace {
+HWY_EXPORT(StatsF32);
+HWY_EXPORT(StatsF32Fast);
+HWY_EXPORT(ScaleF32);
+HWY_EXPORT(ScaleF32Fast);
+HWY_EXPORT(LogOutF32);
+HWY_EXPORT(LogOutF32Fast);
+HWY_EXPORT(FindNaNF32);
+}  // namespace
+
+namespace internal {
+
+// Highway 1.0.3 has no HWY_DYNAMIC_POINTER; HWY_DYNAMIC_DISPATCH without the call is the same.
+#define LOGITKIT_DYNAMIC_POINTER(FUNC) (&HWY_DYNAMIC_DISPATCH(FUNC))
+
+SoftmaxKernels softmax_kernels(bool fast) {
+  if (fast) {
+    return {LOGITKIT_DYNAMIC_POINTER(StatsF32Fast), LOGITKIT_DYNAMIC_POINTER(ScaleF32Fast),
+            LOGITKIT_DYNAMIC_POINTER(LogOutF32Fast)};
+  }
+  return {LOGITKIT_DYNAMIC_POINTER(StatsF32), LOGITKIT_DYNAMIC_POINTER(ScaleF32),
+          LOGITKIT_DYNAMIC_POINTER(LogOutF32)};
+}
+
+size_t find_nan(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(FindNaNF32)(x, n); }
+
+}  // namespace internal
+}  // namespace logitkit
+#endif  // HWY_ONCE

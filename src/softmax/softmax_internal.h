@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+// Types shared by the per-target softmax kernels and the (target-independent) driver.
+#ifndef LOGITKIT_SRC_SOFTMAX_SOFTMAX_INTERNAL_H_
+#define LOGITKIT_SRC_SOFTMAX_SOFTMAX_INTERNAL_H_
+
+#include <cstddef>
+
+namespace logitkit::internal {
+
+// Rows are processed in chunks of this many entries (a multiple of kLaneGroup). The chunking
+// is fixed, independent of threads and targets, so results are bitwise reproducible.
+inline constexpr std::size_t kChunk = 16384;
+// Sums are kept in this many logical lanes (element i goes to lane i % 16), combined by a fixed
+// tree: every target (16, 8 or 4 float lanes) adds the same numbers in the same order.
+inline constexpr std::size_t kLaneGroup = 16;
+
+enum ChunkStatus : int { kChunkOk = 0, kChunkNaN = 1, kChunkPosInf = 2 };
+
+// The LseState of a chunk, with the chunk status. When status != kChunkOk the other fields are
+// meaningless and nothing was written.
+struct ChunkStats {
+  float max;
+  int status;
+  double ties;  // entries whose (x - max) * inv_tau is exactly 0
+  double rest;  // sum of exp((x - max) * inv_tau) over the other entries
+};
+
+// log(ties + rest), accurate for a dominant entry (ties == 1, tiny rest).
+double LogNormalizer(double ties, double rest);
+
+}  // namespace logitkit::internal
+
+#endif  // LOGITKIT_SRC_SOFTMAX_SOFTMAX_INTERNAL_H_

