@@ -105,9 +105,63 @@ HWY_INLINE double TreeSum16(double* lanes) {
   return lanes[0];
 }
 
+// Accumulates KV float vectors starting at src (KV * N entries, a whole number of lane groups)
+// into the 16 logical lanes `acc` and the tie count; writes exp to dst when non-null.
+template <bool kFast, size_t KV>
+HWY_INLINE void StatsBlock(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst, float m,
+                           double inv_tau, VD* HWY_RESTRICT acc, size_t* HWY_RESTRICT ties) {
+  const DF d;
+  const DD dd;
+  constexpr size_t N = hn::MaxLanes(d);
+  constexpr size_t U = kLaneGroup / N;
+  static_assert(KV % U == 0, "a block is a whole number of lane groups");
+  VF v[KV];
+  for (size_t k = 0; k < KV; ++k) v[k] = hn::LoadU(d, src + k * N);
+  if constexpr (kFast) {
+    const VF mf = hn::Set(d, m);
+    const VF itf = hn::Set(d, static_cast<float>(inv_tau));
+    VF e[KV];
+    for (size_t k = 0; k < KV; ++k) e[k] = hn::Mul(hn::Sub(v[k], mf), itf);
+    ExpNonPositiveF32<KV>(d, e);
+    for (size_t k = 0; k < KV; ++k) {
+      if (dst) hn::StoreU(e[k], d, dst + k * N);
+      const auto is_max = hn::Eq(v[k], mf);
+      *ties += hn::CountTrue(d, is_max);
+      VD parts[kParts];
+      Widen(hn::IfThenZeroElse(is_max, e[k]), parts);
+      for (size_t p = 0; p < kParts; ++p) {
+        acc[(k % U) * kParts + p] = hn::Add(acc[(k % U) * kParts + p], parts[p]);
+      }
+    }
+  } else {
+    const VD md = hn::Set(dd, static_cast<double>(m));
+    const VD itd = hn::Set(dd, inv_tau);
+    constexpr size_t KD = KV * kParts;
+    VD t[KD];
+    for (size_t k = 0; k < KV; ++k) Widen(v[k], t + k * kParts);
+    hn::Mask<DD> z[KD];
+    for (size_t j = 0; j < KD; ++j) {
+      t[j] = hn::Mul(hn::Sub(t[j], md), itd);
+      z[j] = hn::Eq(t[j], hn::Zero(dd));
+    }
+    ExpNonPositiveF64<KD>(dd, t);
+    for (size_t k = 0; k < KV; ++k) {
+      if (dst) hn::StoreU(Narrow(t + k * kParts), d, dst + k * N);
+      for (size_t p = 0; p < kParts; ++p) {
+        const size_t j = k * kParts + p;
+        *ties += hn::CountTrue(dd, z[j]);
+        acc[(k % U) * kParts + p] =
+            hn::Add(acc[(k % U) * kParts + p], hn::IfThenZeroElse(z[j], t[j]));
+      }
+    }
+  }
+}
+
 // Statistics of one chunk (n >= 1 entries). When e_out is non-null, also writes
 // e_i = exp((x_i - max) * inv_tau) rounded to float (e_out may equal x).
-// kFast: shift and exp in float; otherwise shift and exp in double. Sums always in double.
+// kFast: shift and exp in float; otherwise shift and exp in double. Sums always in double, in
+// 16 logical lanes (entry i in lane i % 16, added in index order) and a fixed tree, so every
+// target and every blocking gives the same bits.
 template <bool kFast>
 HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, float* e_out) {
   ChunkStats st{};
@@ -139,55 +193,28 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
   constexpr size_t N = hn::MaxLanes(d);
   constexpr size_t ND = N / kParts;
   static_assert(kLaneGroup % N == 0, "vector must divide the lane group");
-  constexpr size_t U = kLaneGroup / N;  // float vectors per group of 16
+  constexpr size_t U = kLaneGroup / N;  // float vectors per lane group
   constexpr size_t A = kParts * U;      // double accumulators (16 doubles in all)
+  // Entries per unrolled block: enough independent vectors to hide the polynomial's latency.
+  constexpr size_t kBlock = kFast ? 64 : 32;
+  constexpr size_t KV = kBlock / N;
 
   VD acc[A];
   for (size_t a = 0; a < A; ++a) acc[a] = hn::Zero(dd);
   size_t ties = 0;
-  const VD md = hn::Set(dd, static_cast<double>(m));
-  const VD inv_tau_d = hn::Set(dd, inv_tau);
-  const VF mf = hn::Set(d, m);
-  const VF inv_tau_f = hn::Set(d, static_cast<float>(inv_tau));
-  const VD zero = hn::Zero(dd);
-
-  auto group = [&](const float* HWY_RESTRICT src, float* HWY_RESTRICT dst) HWY_ATTR {
-    for (size_t u = 0; u < U; ++u) {
-      const VF v = hn::LoadU(d, src + u * N);
-      VD* a = acc + kParts * u;
-      if constexpr (kFast) {
-        const auto is_max = hn::Eq(v, mf);
-        ties += hn::CountTrue(d, is_max);
-        const VF e = ExpNonPositiveF32(d, hn::Mul(hn::Sub(v, mf), inv_tau_f));
-        if (dst) hn::StoreU(e, d, dst + u * N);
-        VD parts[kParts];
-        Widen(hn::IfThenZeroElse(is_max, e), parts);
-        for (size_t p = 0; p < kParts; ++p) a[p] = hn::Add(a[p], parts[p]);
-      } else {
-        VD parts[kParts];
-        Widen(v, parts);
-        for (size_t p = 0; p < kParts; ++p) {
-          const VD t = hn::Mul(hn::Sub(parts[p], md), inv_tau_d);
-          parts[p] = ExpNonPositiveF64(dd, t);
-          const auto z = hn::Eq(t, zero);
-          ties += hn::CountTrue(dd, z);
-          a[p] = hn::Add(a[p], hn::IfThenZeroElse(z, parts[p]));
-        }
-        if (dst) hn::StoreU(Narrow(parts), d, dst + u * N);
-      }
-    }
-  };
-
   size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    StatsBlock<kFast, KV>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
+  }
   for (; i + kLaneGroup <= n; i += kLaneGroup) {
-    group(x + i, e_out ? e_out + i : nullptr);
+    StatsBlock<kFast, U>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
   }
   if (i < n) {  // the last partial group, padded with -inf (which adds exactly the same on every target)
     HWY_ALIGN float buf[kLaneGroup];
     HWY_ALIGN float ebuf[kLaneGroup];
     for (size_t j = 0; j < kLaneGroup; ++j) buf[j] = -std::numeric_limits<float>::infinity();
     std::memcpy(buf, x + i, (n - i) * sizeof(float));
-    group(buf, e_out ? ebuf : nullptr);
+    StatsBlock<kFast, U>(buf, e_out ? ebuf : nullptr, m, inv_tau, acc, &ties);
     if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
   }
   HWY_ALIGN double lanes[kLaneGroup];
