@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs the Debian 12 packages logitkit needs: `install_deps.sh build` (library + CLI),
+# `install_deps.sh test` (everything the test suite uses). Needs root; skips when all present.
+set -euo pipefail
+build_pkgs=(cmake g++ make pkg-config libhwy-dev libcli11-dev nlohmann-json3-dev libcairo2-dev)
+test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev libmpfr-dev libgmp-dev librapidcheck-dev
+           librandom123-dev libopenblas-dev python3 python3-numpy python3-pytest pybind11-dev
+           python3-dev libxml2-utils)
+pkgs=("${build_pkgs[@]}")
+if [[ "${1:-build}" == "test" ]]; then pkgs+=("${test_pkgs[@]}"); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

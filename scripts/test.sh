@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Every test, from scratch: installs the Debian packages, builds in build-ci/ (Release), runs the
+# whole CTest suite (unit, accuracy on every SIMD target, threading, packaging, CLI, bench quick
+# mode). Exit status 0 only if everything passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_deps.sh test
+jobs=$(nproc)
+rm -rf build-ci
+cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=Release
+cmake --build build-ci -j"$jobs"
+ctest --test-dir build-ci --output-on-failure -j"$jobs" --timeout 900
