@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// softmax / log-softmax / logsumexp over streamed rows, `targets` and `bench`.
+#include "tools/logitkit/commands.h"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <span>
+
+#include "logitkit/softmax.h"
+#include "logitkit/targets.h"
+#include "tools/logitkit/table.h"
+
+namespace lkcli {
+namespace {
+
+constexpr std::size_t kBatchElements = std::size_t{1} << 18;
+
+template <class T>
+void apply(RowOp op, logitkit::Rows<const T> x, std::vector<T>& out, Writer& w,
+           const logitkit::SoftmaxOptions& o) {
+  if (op == RowOp::kLogsumexp) {
+    out.resize(x.rows);
+    logitkit::logsumexp(x, std::span<T>(out), o);
+    w.values(std::span<const T>(out));
+    return;
+  }
+  out.resize(x.rows * x.cols);
+  logitkit::Rows<T> y{out.data(), x.rows, x.cols, x.cols};
+  if (op == RowOp::kSoftmax) logitkit::softmax(x, y, o);
+  else logitkit::log_softmax(x, y, o);
+  w.rows(logitkit::Rows<const T>(y));
+}
+
+// Reads rows as they come, batching consecutive rows of equal length into one library call.
+template <class T>
+void stream(RowOp op, Input& in, Writer& w, const logitkit::SoftmaxOptions& o) {
+  std::vector<T> pending, out;
+  std::size_t pending_rows = 0, pending_cols = 0;
+  auto flush = [&] {
+    if (pending_rows) apply<T>(op, {pending.data(), pending_rows, pending_cols, pending_cols}, out, w, o);
+    pending.clear();
+    pending_rows = 0;
+  };
+  in.read<T>([&](logitkit::Rows<const T> block, std::size_t, const std::string&) {
+    if (block.rows > 1) {
+      flush();
+      apply<T>(op, block, out, w, o);
+      return;
+    }
+    if (pending_rows && (block.cols != pending_cols || pending.size() + block.cols > kBatchElements)) {
+      flush();
+    }
+    pending.insert(pending.end(), block.data, block.data + block.cols);
+    pending_cols = block.cols;
+    ++pending_rows;
+  });
+  flush();
+}
+
+// splitmix64: deterministic benchmark inputs.
+std::uint64_t next_random(std::uint64_t& s) {
+  std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void progress(double fraction, const std::string& label) {
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(fraction * kWidth + 0.5);
+  std::fprintf(stderr, "\r[%s%s] %3d%% %-12s", std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, ' ').c_str(), static_cast<int>(fraction * 100 + 0.5),
+               label.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int run_row_op(RowOp op, RowOpArgs& args) {
+  if (args.explain) return run_explain(args);
+  const logitkit::SoftmaxOptions o = to_options(args.common);
+  args.input.strict = args.common.strict;
+  Input in(args.input);
+  Writer w(args.output, in);
+  in.require_matrix(w.needs_matrix());
+  if (in.is_f64()) stream<double>(op, in, w, o);
+  else stream<float>(op, in, w, o);
+  std::vector<std::string> header = in.header();
+  if (op == RowOp::kLogsumexp && !header.empty()) header = {"logsumexp"};
+  w.commit(in, header);
+  return 0;
+}
+
+int run_targets() {
+  const logitkit::TargetInfo t = logitkit::targets();
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+    return s;
+  };
+  std::printf("compiled:  %s\nsupported: %s\nchosen:    %s\n", join(t.compiled).c_str(),
+              join(t.supported).c_str(), t.chosen.c_str());
+  return 0;
+}
+
+int run_bench(const BenchArgs& args) {
+  if (args.rows == 0 || args.cols == 0) throw UsageError("bench: --rows and --cols must be > 0");
+  if (!(args.seconds > 0)) throw UsageError("bench: --seconds must be > 0");
+  const logitkit::SoftmaxOptions o = to_options(args.common);
+  std::vector<RowOp> ops;
+  std::vector<std::string> names;
+  for (auto [op, name] : {std::pair{RowOp::kSoftmax, "softmax"}, {RowOp::kLogSoftmax, "log-softmax"},
+                          {RowOp::kLogsumexp, "logsumexp"}}) {
+    if (args.op == "all" || args.op == name) {
+      ops.push_back(op);
+      names.push_back(name);
+    }
+  }
+  const std::size_t n = args.rows * args.cols;
+  std::vector<float> x(n), y(n), lse(args.rows);
+  std::uint64_t seed = 42;
+  for (float& v : x) v = static_cast<float>(static_cast<double>(next_random(seed) >> 11) * 0x1p-53 * 20.0 - 10.0);
+  const logitkit::Rows<const float> xr{x.data(), args.rows, args.cols, args.cols};
+  const logitkit::Rows<float> yr{y.data(), args.rows, args.cols, args.cols};
+  const bool bar = is_terminal(stderr);
+  Table t{{"op", "shape", "calls", "ns/element", "GB/s", "µs/call"}, {}};
+  using Clock = std::chrono::steady_clock;
+  for (std::size_t k = 0; k < ops.size(); ++k) {
+    auto call = [&] {
+      if (ops[k] == RowOp::kSoftmax) logitkit::softmax(xr, yr, o);
+      else if (ops[k] == RowOp::kLogSoftmax) logitkit::log_softmax(xr, yr, o);
+      else logitkit::logsumexp(xr, std::span<float>(lse), o);
+    };
+    call();
+    const auto start = Clock::now();
+    std::size_t calls = 0;
+    double elapsed = 0;
+    while (elapsed < args.seconds) {
+      call();
+      ++calls;
+      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      if (bar && calls % 8 == 0) progress((k + std::min(1.0, elapsed / args.seconds)) / ops.size(), names[k]);
+    }
+    const double ns = elapsed * 1e9 / (static_cast<double>(calls) * n);
+    const double bytes = ops[k] == RowOp::kLogsumexp ? 4.0 : 8.0;
+    t.rows.push_back({names[k], std::to_string(args.rows) + "x" + std::to_string(args.cols),
+                      std::to_string(calls), num(ns, 3), num(bytes / ns, 3),
+                      num(elapsed * 1e6 / calls, 4)});
+  }
+  if (bar) std::fprintf(stderr, "\r%60s\r", "");
+  const logitkit::TargetInfo info = logitkit::targets();
+  std::printf("logitkit bench: float32, target %s, threads %s\n%s", info.chosen.c_str(),
+              args.common.threads ? std::to_string(args.common.threads).c_str() : "default",
+              t.render(Style(use_color())).c_str());
+  return 0;
+}
+
+}  // namespace lkcli

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+// --explain: the article's step-by-step table for one row. Probabilities, log-probabilities and
+// logsumexp come from the library; the shift and exponentials are the definition, for display.
+#include <cmath>
+#include <cstdio>
+#include <span>
+
+#include "logitkit/softmax.h"
+#include "tools/logitkit/commands.h"
+#include "tools/logitkit/table.h"
+
+namespace lkcli {
+namespace {
+
+template <class T>
+std::vector<T> read_one_row(Input& in) {
+  std::vector<T> row;
+  std::size_t rows = 0;
+  in.read<T>([&](logitkit::Rows<const T> block, std::size_t, const std::string& where) {
+    rows += block.rows;
+    if (rows > 1) throw UsageError("--explain takes one row, but " + where + " starts another");
+    row.assign(block.data, block.data + block.cols);
+  });
+  return row;
+}
+
+template <class T>
+int explain(Input& in, const RowOpArgs& args, const logitkit::SoftmaxOptions& o) {
+  const std::vector<T> x = read_one_row<T>(in);
+  const std::size_t n = x.size();
+  std::vector<T> p(n), logp(n), lse(1);
+  logitkit::softmax(logitkit::one_row<const T>(x.data(), n), logitkit::one_row(p.data(), n), o);
+  logitkit::log_softmax(logitkit::one_row<const T>(x.data(), n), logitkit::one_row(logp.data(), n), o);
+  logitkit::logsumexp(logitkit::one_row<const T>(x.data(), n), std::span<T>(lse), o);
+
+  const Style st(use_color());
+  const double tau = o.temperature;
+  const bool steps = tau > 0 && std::isfinite(tau);
+  const bool scaled = steps && args.temperature_given;
+  std::vector<double> z(n);
+  double m = -INFINITY;
+  for (std::size_t i = 0; i < n; ++i) {
+    z[i] = static_cast<double>(x[i]) / tau;
+    if (z[i] > m) m = z[i];
+  }
+  Table t;
+  t.header = {"i", "logit x"};
+  if (scaled) t.header.push_back("x/τ");
+  if (steps) {
+    t.header.push_back(scaled ? "x/τ − max" : "x − max");
+    t.header.push_back(scaled ? "exp(x/τ − max)" : "exp(x − max)");
+  }
+  t.header.push_back("p = softmax");
+  t.header.push_back("log p");
+  double sum_exp = 0, sum_p = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<std::string> r = {std::to_string(i), num(x[i], 9)};
+    if (scaled) r.push_back(num(z[i], 9));
+    if (steps) {
+      const double e = std::exp(z[i] - m);
+      sum_exp += e;
+      r.push_back(num(z[i] - m, 9));
+      r.push_back(num(e, 9));
+    }
+    r.push_back(num(p[i], 9));
+    r.push_back(num(logp[i], 9));
+    sum_p += p[i];
+    t.rows.push_back(r);
+  }
+  std::printf("%s\n", st.heading("softmax of one row, step by step (τ = " + num(tau, 6) + ")").c_str());
+  std::fputs(t.render(st).c_str(), stdout);
+  if (steps) {
+    std::printf("  max%s = %s\n", scaled ? " of x/τ" : "", num(m, 9).c_str());
+    std::printf("  sum of the exponentials = %s\n", num(sum_exp, 9).c_str());
+    std::printf("  p_i = exp(%s − max) / sum\n", scaled ? "x_i/τ" : "x_i");
+  } else {
+    std::printf("  τ = %s: %s\n", num(tau, 6).c_str(),
+                tau == 0 ? "the argmax limit, all mass on the maximum (split among ties)"
+                         : "the uniform limit over the entries that are not -inf");
+  }
+  std::printf("  logsumexp = %s\n", num(lse[0], 9).c_str());
+  const bool ok = std::fabs(sum_p - 1.0) <= 1e-6;
+  std::printf("  check: sum of p = %s  %s\n", num(sum_p, 9).c_str(),
+              ok ? st.good("✓ sums to 1").c_str() : st.bad("✗ does not sum to 1").c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_explain(RowOpArgs& args) {
+  if (!args.output.path.empty() || args.output.format != "auto") {
+    throw UsageError("--explain prints a table: it takes no --output or --output-format");
+  }
+  const logitkit::SoftmaxOptions o = to_options(args.common);
+  args.input.strict = args.common.strict;
+  Input in(args.input);
+  return in.is_f64() ? explain<double>(in, args, o) : explain<float>(in, args, o);
+}
+
+}  // namespace lkcli

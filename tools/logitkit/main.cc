@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+// The `logitkit` command: argument parsing (CLI11) and dispatch to the subcommands.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "logitkit/targets.h"
+#include "logitkit/version.h"
+#include "tools/logitkit/commands.h"
+
+namespace lkcli {
+namespace {
+
+// CLI11 takes "-inf" for a cluster of short flags: spell it as a number it accepts.
+std::vector<std::string> normalize_arguments(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string lower;
+    for (char c : a) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "-inf" || lower == "-infinity") a = "-1e999";
+    else if (lower == "-nan") a = "nan";
+    out.push_back(a);
+  }
+  std::reverse(out.begin(), out.end());  // CLI11 parses a reversed vector
+  return out;
+}
+
+void add_common(CLI::App* sub, CommonFlags& f) {
+  sub->add_option("-t,--temperature", f.temperature,
+                  "temperature τ >= 0 (0: argmax limit, inf: uniform)")
+      ->default_str("1");
+  sub->add_option("--empty-row", f.empty_row, "a row of all -inf gives zeros or nan")
+      ->check(CLI::IsMember({"zeros", "nan"}))
+      ->default_str("zeros");
+  sub->add_flag("--strict", f.strict, "NaN in the input is an error");
+  sub->add_option("--threads", f.threads, "threads (0: one per hardware thread)")
+      ->check(CLI::NonNegativeNumber)
+      ->default_str("0");
+  sub->add_option("--precision", f.precision, "accurate (default) or fast")
+      ->check(CLI::IsMember({"accurate", "fast"}))
+      ->default_str("accurate");
+}
+
+void add_io(CLI::App* sub, InputSpec& in, OutputSpec& out) {
+  sub->add_option("logits", in.values,
+                  "logits of one row (inf, -inf, nan accepted), or one input file name");
+  sub->add_option("-i,--input", in.path, "input file ('-' or none: stdin)");
+  sub->add_option("-f,--format", in.format, "input format")
+      ->check(CLI::IsMember({"auto", "text", "csv", "json", "npy"}))
+      ->default_str("auto");
+  sub->add_option("--dtype", in.dtype, "element type (auto: float32, or the .npy dtype)")
+      ->check(CLI::IsMember({"auto", "float32", "float64"}))
+      ->default_str("auto");
+  sub->add_option("-o,--output", out.path, "output file (default stdout)");
+  sub->add_option("-F,--output-format", out.format, "output format (auto: like the input)")
+      ->check(CLI::IsMember({"auto", "text", "csv", "json", "npy"}))
+      ->default_str("auto");
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"logitkit " LOGITKIT_VERSION_STRING
+               ": logits to probabilities, fast and without numerical surprises.\n"
+               "Start with `logitkit tour`."};
+  app.name("logitkit");
+  app.set_version_flag("--version", "logitkit " LOGITKIT_VERSION_STRING);
+  app.require_subcommand(0, 1);
+  app.fallthrough();
+  std::string target;
+  app.add_option("--target", target, "force one SIMD target (see `logitkit targets`)");
+
+  std::function<int()> action;
+  RowOpArgs row_args;
+  struct RowCmd {
+    const char* name;
+    const char* help;
+    RowOp op;
+  };
+  for (const RowCmd& c : {RowCmd{"softmax", "probabilities: exp((x_i - max)/τ) / sum", RowOp::kSoftmax},
+                          RowCmd{"log-softmax", "log-probabilities, stable", RowOp::kLogSoftmax},
+                          RowCmd{"logsumexp", "log(sum_i exp(x_i/τ)) per row", RowOp::kLogsumexp}}) {
+    CLI::App* sub = app.add_subcommand(c.name, c.help);
+    add_common(sub, row_args.common);
+    add_io(sub, row_args.input, row_args.output);
+    sub->add_flag("--explain", row_args.explain,
+                  "print the step-by-step table for one row (max, shift, exp, sum, p)");
+    const RowOp op = c.op;
+    sub->callback([&, sub, op] {
+      row_args.temperature_given = sub->count("--temperature") > 0;
+      action = [&, op] { return run_row_op(op, row_args); };
+    });
+  }
+
+  CLI::App* targets = app.add_subcommand("targets", "SIMD targets: compiled, supported, chosen");
+  targets->callback([&] { action = [] { return run_targets(); }; });
+
+  BenchArgs bench;
+  CLI::App* b = app.add_subcommand("bench", "a quick speed check of this machine");
+  b->add_option("--rows", bench.rows, "rows")->default_str("64");
+  b->add_option("--cols", bench.cols, "columns")->default_str("32000");
+  b->add_option("--seconds", bench.seconds, "seconds per operation")->default_str("0.3");
+  b->add_option("--op", bench.op, "operation")
+      ->check(CLI::IsMember({"all", "softmax", "log-softmax", "logsumexp"}))
+      ->default_str("all");
+  add_common(b, bench.common);
+  b->callback([&] { action = [&] { return run_bench(bench); }; });
+
+  try {
+    app.parse(normalize_arguments(argc, argv));
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "logitkit: error: %s (see --help)\n", e.what());
+    return 2;
+  }
+  if (!action) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  }
+  if (!target.empty() && !logitkit::force_target(target)) {
+    std::string supported;
+    for (const auto& s : logitkit::targets().supported) supported += " " + s;
+    throw UsageError("--target " + target + " is not a supported target (supported:" +
+                     supported + ")");
+  }
+  return action();
+}
+
+}  // namespace
+}  // namespace lkcli
+
+int main(int argc, char** argv) {
+  try {
+    return lkcli::run(argc, argv);
+  } catch (const lkcli::UsageError& e) {
+    std::fprintf(stderr, "logitkit: error: %s\n", e.what());
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "logitkit: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "logitkit: error: %s\n", e.what());
+    return 1;
+  }
+}
