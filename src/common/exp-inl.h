@@ -43,32 +43,55 @@ HWY_INLINE V MulAddExact(D d, V a, V b, V c) {
 #endif
 }
 
+// 2^(j/16), j = 0..15, correctly rounded.
+alignas(64) inline constexpr double kExp2Sixteenths[16] = {
+    0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
+    0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
+    0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0};
+
+// kExp2Sixteenths[idx] for idx in [0, 16). Exact on every target (only the instruction differs).
+template <class DD, class VI>
+HWY_INLINE hn::Vec<DD> Exp2SixteenthsLookup(DD dd, VI idx) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const hn::Vec<DD> lo = hn::LoadU(dd, kExp2Sixteenths);
+  const hn::Vec<DD> hi = hn::LoadU(dd, kExp2Sixteenths + 8);
+  return hn::Vec<DD>{_mm512_permutex2var_pd(lo.raw, idx.raw, hi.raw)};
+#else
+  return hn::GatherIndex(dd, kExp2Sixteenths, idx);
+#endif
+}
+
 // t[k] <- exp(t[k]) for t[k] <= 0 (-inf allowed, NaN not), in double.
-// Reduction t = k ln2 + r, |r| <= ln2/2 (+ rounding), with ln2 in two parts and FMA, then a
-// degree-8 Taylor polynomial in Horner form with FMA: relative error <= 2.1e-10 (truncation at
-// |r| = 0.347) + a few double roundings, i.e. 0.004 of a float ULP, which is all the f32 contract
-// needs. t < -708 is clamped to -708 (exp = 3.3e-308 there, which no
-// float output can see), so the 2^k scaling never leaves the normal range and no lane takes a
-// slow path: logits spread over thousands cost the same as N(0, 1) logits.
+// Reduction t = (16 k + j) ln2/16 + r, |r| <= ln2/32 (+ rounding), with ln2/16 in two parts and
+// FMA; exp(t) = 2^k * 2^(j/16) * P(r), P the degree-4 Taylor polynomial: relative error
+// <= 4.1e-11 (truncation) + a few double roundings, i.e. 7e-4 of a float ULP, which is all the
+// f32 contract needs. 8 multiply-class operations per vector (the bottleneck where 512-bit FMA
+// issues once per cycle). t < -708 is clamped to -708 (exp = 3.3e-308 there, which no float
+// output can see), so the scaling never leaves the normal range and no lane takes a slow path:
+// logits spread over thousands cost the same as N(0, 1) logits.
 template <size_t K, class DD, class VD = hn::Vec<DD>>
 HWY_INLINE void ExpNonPositiveF64(DD dd, VD* HWY_RESTRICT t) {
-  const hn::RebindToUnsigned<DD> du;
-  using VU = hn::Vec<decltype(du)>;
+  const hn::RebindToSigned<DD> di;
+  using VI = hn::Vec<decltype(di)>;
   const VD shifter = hn::Set(dd, 0x1.8p52);
   VD r[K], p[K];
-  VU scale[K];
+  VI scale[K];
   for (size_t k = 0; k < K; ++k) {
     const VD tk = hn::Max(t[k], hn::Set(dd, -708.0));
-    VD kd = MulAddExact(dd, tk, hn::Set(dd, 1.4426950408889634), shifter);
-    // 2^k from the low bits of kd + shifter; k + 1023 is in [1, 1023].
-    scale[k] = hn::ShiftLeft<52>(hn::Add(hn::BitCast(du, kd), hn::Set(du, 1023)));
+    VD kd = MulAddExact(dd, tk, hn::Set(dd, 16.0 * 1.4426950408889634), shifter);
+    // The integer n = round(16 t / ln2) sits in the low bits of kd; n = 16 k + j.
+    const VI n = hn::Sub(hn::BitCast(di, kd), hn::BitCast(di, shifter));
+    const VI j = hn::And(n, hn::Set(di, 15));
+    scale[k] = hn::ShiftLeft<52>(hn::ShiftRight<4>(n));
+    scale[k] = hn::Add(scale[k], hn::BitCast(di, Exp2SixteenthsLookup(dd, j)));
     kd = hn::Sub(kd, shifter);
-    r[k] = MulAddExact(dd, kd, hn::Set(dd, -6.93147180369123816490e-01), tk);
-    r[k] = MulAddExact(dd, kd, hn::Set(dd, -1.90821492927058770002e-10), r[k]);
-    p[k] = hn::Set(dd, 1.0 / 40320.0);
+    // ln2_hi/16 has 32 significant bits, so kd * ln2_hi/16 is exact for |kd| < 2^21.
+    r[k] = MulAddExact(dd, kd, hn::Set(dd, -6.93147180369123816490e-01 / 16), tk);
+    r[k] = MulAddExact(dd, kd, hn::Set(dd, -1.90821492927058770002e-10 / 16), r[k]);
+    p[k] = hn::Set(dd, 1.0 / 24.0);
   }
-  constexpr double kCoef[] = {1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
-                              1.0 / 6.0,    0.5,         1.0,         1.0};
+  constexpr double kCoef[] = {1.0 / 6.0, 0.5, 1.0, 1.0};
   for (double c : kCoef) {
     const VD vc = hn::Set(dd, c);
     for (size_t k = 0; k < K; ++k) p[k] = MulAddExact(dd, p[k], r[k], vc);

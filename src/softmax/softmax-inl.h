@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "src/common/exp-inl.h"
@@ -107,7 +108,7 @@ HWY_INLINE double TreeSum16(double* lanes) {
 
 // Accumulates KV float vectors starting at src (KV * N entries, a whole number of lane groups)
 // into the 16 logical lanes `acc` and the tie count; writes exp to dst when non-null.
-template <bool kFast, size_t KV>
+template <bool kFast, bool kUnitTau, size_t KV>
 HWY_INLINE void StatsBlock(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst, float m,
                            double inv_tau, VD* HWY_RESTRICT acc, size_t* HWY_RESTRICT ties) {
   const DF d;
@@ -121,7 +122,10 @@ HWY_INLINE void StatsBlock(const float* HWY_RESTRICT src, float* HWY_RESTRICT ds
     const VF mf = hn::Set(d, m);
     const VF itf = hn::Set(d, static_cast<float>(inv_tau));
     VF e[KV];
-    for (size_t k = 0; k < KV; ++k) e[k] = hn::Mul(hn::Sub(v[k], mf), itf);
+    for (size_t k = 0; k < KV; ++k) {
+      e[k] = hn::Sub(v[k], mf);
+      if constexpr (!kUnitTau) e[k] = hn::Mul(e[k], itf);
+    }
     ExpNonPositiveF32<KV>(d, e);
     for (size_t k = 0; k < KV; ++k) {
       if (dst) hn::StoreU(e[k], d, dst + k * N);
@@ -141,7 +145,8 @@ HWY_INLINE void StatsBlock(const float* HWY_RESTRICT src, float* HWY_RESTRICT ds
     for (size_t k = 0; k < KV; ++k) Widen(v[k], t + k * kParts);
     hn::Mask<DD> z[KD];
     for (size_t j = 0; j < KD; ++j) {
-      t[j] = hn::Mul(hn::Sub(t[j], md), itd);
+      t[j] = hn::Sub(t[j], md);
+      if constexpr (!kUnitTau) t[j] = hn::Mul(t[j], itd);  // (x*1 is exact: same bits either way)
       z[j] = hn::Eq(t[j], hn::Zero(dd));
     }
     ExpNonPositiveF64<KD>(dd, t);
@@ -202,20 +207,28 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
   VD acc[A];
   for (size_t a = 0; a < A; ++a) acc[a] = hn::Zero(dd);
   size_t ties = 0;
-  size_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) {
-    StatsBlock<kFast, KV>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
-  }
-  for (; i + kLaneGroup <= n; i += kLaneGroup) {
-    StatsBlock<kFast, U>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
-  }
-  if (i < n) {  // the last partial group, padded with -inf (which adds exactly the same on every target)
-    HWY_ALIGN float buf[kLaneGroup];
-    HWY_ALIGN float ebuf[kLaneGroup];
-    for (size_t j = 0; j < kLaneGroup; ++j) buf[j] = -std::numeric_limits<float>::infinity();
-    std::memcpy(buf, x + i, (n - i) * sizeof(float));
-    StatsBlock<kFast, U>(buf, e_out ? ebuf : nullptr, m, inv_tau, acc, &ties);
-    if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
+  const auto pass = [&](auto unit_tau) HWY_ATTR {
+    constexpr bool kUnit = decltype(unit_tau)::value;
+    size_t i = 0;
+    for (; i + kBlock <= n; i += kBlock) {
+      StatsBlock<kFast, kUnit, KV>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
+    }
+    for (; i + kLaneGroup <= n; i += kLaneGroup) {
+      StatsBlock<kFast, kUnit, U>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
+    }
+    if (i < n) {  // the last partial group, padded with -inf (adds the same on every target)
+      HWY_ALIGN float buf[kLaneGroup];
+      HWY_ALIGN float ebuf[kLaneGroup];
+      for (size_t j = 0; j < kLaneGroup; ++j) buf[j] = -std::numeric_limits<float>::infinity();
+      std::memcpy(buf, x + i, (n - i) * sizeof(float));
+      StatsBlock<kFast, kUnit, U>(buf, e_out ? ebuf : nullptr, m, inv_tau, acc, &ties);
+      if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
+    }
+  };
+  if (inv_tau == 1.0) {
+    pass(std::true_type());
+  } else {
+    pass(std::false_type());
   }
   HWY_ALIGN double lanes[kLaneGroup];
   for (size_t a = 0; a < A; ++a) hn::Store(acc[a], dd, lanes + a * ND);

@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: Apache-2.0
+// Cross-entropy fused with log-softmax: validation, the fused per-row pass, reductions.
+// Ordinary float rows run on the SIMD kernels (two passes over x: statistics writing the
+// exponentials into grad, then the gradient written in place); special rows, double inputs and
+// limits run in the scalar long double engine below.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "logitkit/loss.h"
+#include "src/internal/check.h"
+#include "src/loss/loss_internal.h"
+#include "src/loss/loss_kernels.h"
+#include "src/parallel/parallel.h"
+#include "src/softmax/kernels.h"
+
+namespace logitkit {
+namespace {
+
+using L = long double;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr char kFn[] = "cross_entropy";
+
+// What every row shares.
+struct Setup {
+  const CrossEntropyOptions* o;
+  std::size_t C;
+  double inv_tau;
+  double red;     // gradient factor of the reduction (1/denominator for kMean)
+  double s_coef;  // smoothing mass per class: eps/C (kPyTorch) or eps/(C-1) (kMegatron)
+  bool megatron;  // the smoothing mass skips the target
+  const double* w;
+  bool prob;      // probability targets
+};
+
+double weight(const Setup& s, std::size_t j) { return s.w ? s.w[j] : 1.0; }
+
+// The coefficient w_j q_j of -log p_j in the row loss. t < 0: probability targets y.
+template <class T>
+double coef(const Setup& s, std::int64_t t, const T* y, std::size_t j) {
+  const double eps = s.o->label_smoothing;
+  if (s.prob) return weight(s, j) * ((1.0 - eps) * static_cast<double>(y[j]) + s.s_coef);
+  const bool is_t = static_cast<std::int64_t>(j) == t;
+  double c = (s.megatron && is_t) ? 0.0 : s.s_coef;
+  if (is_t) c += 1.0 - eps;
+  return weight(s, j) * c;
+}
+
+template <class T>
+L softcapped(const Setup& s, T x) {
+  const double c = s.o->softcap;
+  if (c == 0.0 || x == -std::numeric_limits<T>::infinity()) return static_cast<L>(x);
+  return static_cast<L>(c) * std::tanh(static_cast<L>(x) / static_cast<L>(c));
+}
+
+// d z / d x of the soft cap at x.
+template <class T>
+L softcap_slope(const Setup& s, T x) {
+  const double c = s.o->softcap;
+  if (c == 0.0) return 1.0L;
+  if (std::isinf(x)) return 0.0L;
+  const L th = std::tanh(static_cast<L>(x) / static_cast<L>(c));
+  return (1.0L - th) * (1.0L + th);
+}
+
+struct RowResult {
+  double loss, lse;
+};
+
+// The whole row in long double, every special case included. g (if non-null) receives the
+// gradient times s.red.
+template <class T>
+RowResult row_scalar(const Setup& s, const T* x, std::int64_t t, const T* y, T* g) {
+  const std::size_t n = s.C;
+  const L inv_tau = s.inv_tau;
+  std::vector<L> z(n);
+  bool nan = false;
+  L m = -static_cast<L>(kInf);
+  std::size_t pinf = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (std::isnan(x[j])) nan = true;
+    z[j] = softcapped(s, x[j]);
+    m = std::max(m, z[j]);
+    pinf += (z[j] == static_cast<L>(kInf));
+  }
+  auto fill = [&](double v) {
+    if (g) std::fill(g, g + n, static_cast<T>(v));
+  };
+  if (nan) {
+    fill(kNaN);
+    return {kNaN, kNaN};
+  }
+  L S = 0;
+  for (std::size_t j = 0; j < n; ++j) S += coef(s, t, y, j);
+  const double lambda = s.o->z_loss;
+  if (m == -static_cast<L>(kInf)) {  // all -inf
+    fill(0.0);
+    return {S > 0 ? kInf : 0.0, -kInf};
+  }
+  if (pinf > 0) {  // the limit: uniform over the +inf entries; gradient 0
+    L loss = 0;
+    const L log_k = std::log(static_cast<L>(pinf));
+    for (std::size_t j = 0; j < n; ++j) {
+      const double a = coef(s, t, y, j);
+      if (a > 0) loss += z[j] == static_cast<L>(kInf) ? a * log_k : static_cast<L>(kInf);
+    }
+    if (lambda > 0) loss = kInf;
+    fill(0.0);
+    return {static_cast<double>(loss), kInf};
+  }
+  L ties = 0, rest = 0;
+  std::vector<L> e(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    const L d = (m - z[j]) * inv_tau;
+    e[j] = std::exp(-d);
+    if (d == 0) ties += 1;
+    else rest += e[j];
+  }
+  const L Z = ties + rest;
+  const L log_norm = ties == 1 ? std::log1p(rest) : std::log(Z);
+  const L lse = m * inv_tau + log_norm;
+  L loss = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const double a = coef(s, t, y, j);
+    if (a > 0) loss += a * ((m - z[j]) * inv_tau + log_norm);
+  }
+  loss += static_cast<L>(lambda) * lse * lse;
+  if (g) {
+    const L Sz = S + 2.0L * lambda * lse;
+    const L scale = static_cast<L>(s.red) * inv_tau;
+    for (std::size_t j = 0; j < n; ++j) {
+      L dj;
+      if (!s.prob && static_cast<std::int64_t>(j) == t) {
+        // p_t - 1 = -sum_{j != t} p_j, without cancellation.
+        L other = 0;
+        for (std::size_t i = 0; i < n; ++i) other += (i == j) ? 0.0L : e[i];
+        const L at = (1.0L - s.o->label_smoothing) * weight(s, j);
+        dj = -at * other / Z + (Sz - at) * e[j] / Z - (coef(s, t, y, j) - at);
+      } else {
+        dj = Sz * e[j] / Z - coef(s, t, y, j);
+      }
+      g[j] = static_cast<T>(dj * scale * softcap_slope(s, x[j]));
+    }
+  }
+  return {static_cast<double>(loss), static_cast<double>(lse)};
+}
+
+// ---- the fused float row ---------------------------------------------------------------------
+
+struct Fused {
+  internal::SoftmaxKernels sk;
+  internal::LossKernels lk;
+};
+
+// Sums over finite z_j of c_j (max - z_j) and of c_j, with c_j = w_j (times y_j when y), skipping
+// index `skip`; *inf is set when some z_j = -inf has c_j > 0. 16 logical lanes: same bits on
+// every target.
+struct Gap {
+  double g = 0.0, w = 0.0;
+  bool inf = false;
+};
+Gap gap_sums(const Setup& s, const float* z, const float* y, std::size_t n, float m,
+             std::size_t skip) {
+  internal::LaneSum gs, ws;
+  Gap r;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (j == skip) continue;
+    const double c = weight(s, j) * (y ? static_cast<double>(y[j]) : 1.0);
+    if (z[j] == -std::numeric_limits<float>::infinity()) {
+      r.inf |= c > 0;
+      ws.add(j, c);
+      continue;
+    }
+    gs.add(j, c * (static_cast<double>(m) - z[j]));
+    ws.add(j, c);
+  }
+  r.g = gs.total();
+  r.w = ws.total();
+  return r;
+}
+
+RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t t,
+                    const float* y, float* g, int threads) {
+  const std::size_t n = s.C;
+  const CrossEntropyOptions& o = *s.o;
+  const bool need_gap = s.prob || s.s_coef > 0;
+  const float* src = x;
+  if (o.softcap > 0 || (need_gap && g == x)) {
+    float* zb = internal::scratch(n);
+    for (std::size_t j = 0; j < n; ++j) zb[j] = static_cast<float>(softcapped(s, x[j]));
+    src = zb;
+  }
+  const float zt = s.prob ? 0.0f : src[t];
+  const internal::RowStats st = internal::row_stats(k.sk, src, n, s.inv_tau, g, threads);
+  if (st.status != internal::kChunkOk || st.max == -std::numeric_limits<float>::infinity()) {
+    return row_scalar<float>(s, x, t, y, g);
+  }
+  const double m = st.max;
+  const double Z = st.ties + st.rest;
+  const double log_norm = internal::LogNormalizer(st.ties, st.rest);
+  const double lse = m * s.inv_tau + log_norm;
+  const double eps = o.label_smoothing;
+  // Row loss = S * log_norm + sum_j a_j d_j + lambda lse^2, d_j = (m - z_j) / tau >= 0: a sum
+  // of non-negative terms, so a confident row's ~1e-8 loss keeps its relative accuracy.
+  double S, dsum;
+  double at = 0.0, dt = 0.0, et = 0.0;
+  if (s.prob) {
+    double Sy = 0, Gy = 0;
+    bool inf = false;
+    if (eps < 1.0) {
+      const Gap gy = gap_sums(s, src, y, n, st.max, n);
+      Sy = gy.w, Gy = gy.g, inf |= gy.inf;
+    }
+    Gap ge;
+    if (s.s_coef > 0) ge = gap_sums(s, src, nullptr, n, st.max, n);
+    inf |= ge.inf && s.s_coef > 0;
+    S = (1.0 - eps) * Sy + s.s_coef * ge.w;
+    dsum = inf ? kInf : ((1.0 - eps) * Gy + s.s_coef * ge.g) * s.inv_tau;
+  } else {
+    const std::size_t tt = static_cast<std::size_t>(t);
+    at = (1.0 - eps) * weight(s, tt);
+    dt = (m - zt) * s.inv_tau;
+    et = std::exp(-dt);
+    Gap ge;
+    if (s.s_coef > 0) ge = gap_sums(s, src, nullptr, n, st.max, s.megatron ? tt : n);
+    S = at + s.s_coef * ge.w;
+    dsum = (at > 0 ? at * dt : 0.0) + (s.s_coef > 0 ? (ge.inf ? kInf : s.s_coef * ge.g * s.inv_tau) : 0.0);
+  }
+  const double loss = S * log_norm + dsum + o.z_loss * lse * lse;
+  if (g) {
+    const double Sz = S + 2.0 * o.z_loss * lse;
+    const double scale = s.red * s.inv_tau;
+    const double b1 = scale * (1.0 - eps), b0 = scale * s.s_coef;
+    auto body = [&](std::size_t b, std::size_t e) {
+      for (std::size_t c = b; c < e; ++c) {
+        const std::size_t off = c * internal::kChunk;
+        k.lk.grad_affine(g + off, s.w ? s.w + off : nullptr, y ? y + off : nullptr,
+                         internal::chunk_len(n, c), scale * Sz * st.factors[c] / Z, b1, b0,
+                         g + off);
+      }
+    };
+    const std::size_t chunks = internal::chunk_count(n);
+    if (chunks > 1 && threads > 1) {
+      internal::parallel_for(chunks, threads, body);
+    } else {
+      body(0, chunks);
+    }
+    if (!s.prob) {
+      // p_t - 1 = -sum_{j != t} p_j: the rest of the sum when t is the unique max, else Z - e_t
+      // (then e_t <= Z - 1, no cancellation).
+      const double other = (zt == st.max) ? (st.ties - 1.0) + st.rest : Z - et;
+      const double smooth_t = s.megatron ? 0.0 : s.s_coef * weight(s, static_cast<std::size_t>(t));
+      g[t] = static_cast<float>(scale * (-at * other / Z + (Sz - at) * et / Z - smooth_t));
+    }
+    if (o.softcap > 0) {
+      for (std::size_t j = 0; j < n; ++j) {
+        g[j] = static_cast<float>(static_cast<double>(g[j]) * static_cast<double>(softcap_slope(s, x[j])));
+      }
+    }
+  }
+  return {loss, lse};
+}
+
+// ---- validation --------------------------------------------------------------------------
+
+void check_options(const CrossEntropyOptions& o, std::size_t C, bool prob) {
+  if (o.reduction == Reduction::kBatchMean) {
+    internal::fail(kFn, "reduction kBatchMean is for distillation_loss; use kMean, kSum or kNone");
+  }
+  if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
+    internal::fail(kFn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
+  }
+  if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
+    internal::fail(kFn, "label_smoothing must be in [0, 1], got " + std::to_string(o.label_smoothing));
+  }
+  if (o.smoothing == LabelSmoothing::kMegatron && prob && o.label_smoothing > 0) {
+    internal::fail(kFn, "label_smoothing kMegatron needs class-index targets");
+  }
+  if (o.smoothing == LabelSmoothing::kMegatron && o.label_smoothing > 0 && C < 2) {
+    internal::fail(kFn, "label_smoothing kMegatron needs at least 2 classes");
+  }
+  if (!(o.z_loss >= 0.0) || std::isinf(o.z_loss)) {
+    internal::fail(kFn, "z_loss must be >= 0 and finite, got " + std::to_string(o.z_loss));
+  }
+  if (!(o.softcap >= 0.0) || std::isinf(o.softcap)) {
+    internal::fail(kFn, "softcap must be >= 0 and finite, got " + std::to_string(o.softcap));
+  }
+  if (!o.weight.empty()) {
+    if (o.weight.size() != C) {
+      internal::fail(kFn, "weight has " + std::to_string(o.weight.size()) + " entries but x has " +
+                              std::to_string(C) + " columns");
+    }
+    for (std::size_t j = 0; j < C; ++j) {
+      if (!(o.weight[j] >= 0.0) || std::isinf(o.weight[j])) {
+        internal::fail(kFn, "weight[" + std::to_string(j) + "] must be finite and >= 0, got " +
+                                std::to_string(o.weight[j]));
+      }
+    }
+  }
+}
+
+template <class T>
+void check_outputs(Rows<const T> x, const LossOutputs<T>& out, bool allow_in_place) {
+  if (out.grad.data) {
+    internal::check_rows(kFn, "grad", out.grad);
+    internal::check_same_shape(kFn, "x", x, "grad", out.grad);
+    if (static_cast<const void*>(out.grad.data) == static_cast<const void*>(x.data) &&
+        (!allow_in_place || out.grad.row_stride != x.row_stride)) {
+      internal::fail(kFn, "grad may alias x only in place (same row_stride) and without softcap");
+    }
+  }
+  if (!out.row_loss.empty() && out.row_loss.size() != x.rows) {
+    internal::fail(kFn, "row_loss has " + std::to_string(out.row_loss.size()) +
+                            " entries but x has " + std::to_string(x.rows) + " rows");
+  }
+  if (!out.lse.empty() && out.lse.size() != x.rows) {
+    internal::fail(kFn, "lse has " + std::to_string(out.lse.size()) + " entries but x has " +
+                            std::to_string(x.rows) + " rows");
+  }
+}
+
+Setup make_setup(const CrossEntropyOptions& o, std::size_t C, bool prob) {
+  Setup s{};
+  s.o = &o;
+  s.C = C;
+  s.inv_tau = 1.0 / o.temperature;
+  s.megatron = !prob && o.smoothing == LabelSmoothing::kMegatron;
+  s.s_coef = o.label_smoothing == 0.0
+                 ? 0.0
+                 : o.label_smoothing / static_cast<double>(s.megatron ? C - 1 : C);
+  s.w = o.weight.empty() ? nullptr : o.weight.data();
+  s.prob = prob;
+  s.red = 1.0;
+  return s;
+}
+
+double reduce(const CrossEntropyOptions& o, const std::vector<double>& row_loss, double den) {
+  double sum = 0.0;
+  for (double v : row_loss) sum += v;
+  if (o.reduction != Reduction::kMean) return sum;
+  if (den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+  return sum / den;
+}
+
+double mean_factor(const CrossEntropyOptions& o, double den) {
+  if (o.reduction != Reduction::kMean) return 1.0;
+  if (den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+  return 1.0 / den;
+}
+
+// Runs row_fn(r, threads) over every row: across rows, or within rows when there are few.
+template <class RowFn>
+void for_rows(std::size_t rows, std::size_t cols, int requested, RowFn&& fn) {
+  const int t = internal::threads_for(requested, rows * cols);
+  if (t > 1 && rows >= static_cast<std::size_t>(t)) {
+    internal::parallel_for(rows, t, [&](std::size_t b, std::size_t e) {
+      for (std::size_t r = b; r < e; ++r) fn(r, 1);
+    });
+  } else {
+    for (std::size_t r = 0; r < rows; ++r) fn(r, t);
+  }
+}
+
+template <class T>
+double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> y, bool prob,
+           const CrossEntropyOptions& o, const LossOutputs<T>& out) {
+  internal::check_rows(kFn, "x", x);
+  check_options(o, x.cols, prob);
+  check_outputs(x, out, o.softcap == 0.0);
+  double den = 0.0;
+  if (prob) {
+    internal::check_rows(kFn, "y", y);
+    internal::check_same_shape(kFn, "x", x, "y", y);
+    for (std::size_t r = 0; r < y.rows; ++r) {
+      for (std::size_t j = 0; j < y.cols; ++j) {
+        const T v = y.row(r)[j];
+        if (!(v >= 0) || std::isinf(v)) {
+          internal::fail(kFn, "y at row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                  " must be finite and >= 0, got " + std::to_string(v));
+        }
+      }
+    }
+    den = static_cast<double>(x.rows);
+  } else {
+    if (target.size() != x.rows) {
+      internal::fail(kFn, "target has " + std::to_string(target.size()) + " entries but x has " +
+                              std::to_string(x.rows) + " rows");
+    }
+    for (std::size_t r = 0; r < x.rows; ++r) {
+      const std::int64_t t = target[r];
+      if (t == o.ignore_index) continue;
+      if (t < 0 || static_cast<std::size_t>(t) >= x.cols) {
+        internal::fail(kFn, "target at row " + std::to_string(r) + " is " + std::to_string(t) +
+                                ", outside [0, " + std::to_string(x.cols) + ") and not ignore_index (" +
+                                std::to_string(o.ignore_index) + ")");
+      }
+      den += o.weight.empty() ? 1.0 : o.weight[static_cast<std::size_t>(t)];
+    }
+  }
+  Setup s = make_setup(o, x.cols, prob);
+  s.red = mean_factor(o, den);
+  std::vector<double> row_loss(x.rows, 0.0);
+  if (x.cols == 0) {
+    // No classes: only ignored rows or empty probability rows can exist (targets were checked).
+    for (std::size_t r = 0; r < x.rows; ++r) {
+      if (!out.lse.empty()) out.lse[r] = -std::numeric_limits<T>::infinity();
+      if (!out.row_loss.empty()) out.row_loss[r] = 0;
+    }
+    return reduce(o, row_loss, den);
+  }
+  Fused k{};
+  if constexpr (std::is_same_v<T, float>) {
+    k.sk = internal::softmax_kernels(o.precision == Precision::kFast);
+    k.lk = internal::loss_kernels(o.precision == Precision::kFast);
+  }
+  for_rows(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
+    const T* xr = x.row(r);
+    T* gr = out.grad.data ? out.grad.row(r) : nullptr;
+    const T* yr = prob ? y.row(r) : nullptr;
+    const std::int64_t t = prob ? -1 : target[r];
+    RowResult res;
+    if (!prob && t == o.ignore_index) {
+      // Ignored: loss 0, gradient 0; lse still reported.
+      res.loss = 0.0;
+      res.lse = 0.0;
+      if (!out.lse.empty()) {
+        Setup plain = s;
+        plain.s_coef = 0.0;
+        plain.w = nullptr;
+        plain.red = 0.0;
+        plain.prob = false;
+        res.lse = row_scalar<T>(plain, xr, 0, static_cast<const T*>(nullptr), nullptr).lse;
+      }
+      if (gr) std::fill(gr, gr + x.cols, T(0));
+    } else if constexpr (std::is_same_v<T, float>) {
+      res = row_fused(s, k, xr, t, yr, gr, threads);
+    } else {
+      res = row_scalar<T>(s, xr, t, yr, gr);
+    }
+    row_loss[r] = res.loss;
+    if (!out.row_loss.empty()) out.row_loss[r] = static_cast<T>(res.loss);
+    if (!out.lse.empty()) out.lse[r] = static_cast<T>(res.lse);
+  });
+  return reduce(o, row_loss, den);
+}
+
+}  // namespace
+
+double cross_entropy(Rows<const float> x, std::span<const std::int64_t> target,
+                     const CrossEntropyOptions& options, const LossOutputs<float>& out) {
+  return run<float>(x, target, Rows<const float>{nullptr, 0, 0, 0}, false, options, out);
+}
+double cross_entropy(Rows<const double> x, std::span<const std::int64_t> target,
+                     const CrossEntropyOptions& options, const LossOutputs<double>& out) {
+  return run<double>(x, target, Rows<const double>{nullptr, 0, 0, 0}, false, options, out);
+}
+double cross_entropy(Rows<const float> x, Rows<const float> y, const CrossEntropyOptions& options,
+                     const LossOutputs<float>& out) {
+  return run<float>(x, {}, y, true, options, out);
+}
+double cross_entropy(Rows<const double> x, Rows<const double> y, const CrossEntropyOptions& options,
+                     const LossOutputs<double>& out) {
+  return run<double>(x, {}, y, true, options, out);
+}
+
+}  // namespace logitkit
