@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// Losses on logits: cross-entropy fused with log-softmax, distillation, CLIP contrastive loss.
+#ifndef LOGITKIT_LOSS_H_
+#define LOGITKIT_LOSS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "logitkit/export.h"
+#include "logitkit/rows.h"
+#include "logitkit/softmax.h"
+
+namespace logitkit {
+
+// How per-row losses combine into the returned loss.
+//   kNone: nothing combined; the return value is the sum of the row losses and the gradient is
+//     that of the sum (each row's gradient is d row_loss_r / d x_r, i.e. an upstream of 1).
+//   kMean: PyTorch's mean (cross-entropy: divided by the summed weight of the counted rows;
+//     distillation: divided by rows * cols, like KLDivLoss(reduction='mean')).
+//   kSum: the sum.
+//   kBatchMean: the sum divided by the number of rows (KLDivLoss 'batchmean'); distillation only.
+enum class Reduction { kNone, kMean, kSum, kBatchMean };
+
+// Label smoothing with coefficient eps (targets given as class indices, K = cols classes):
+//   kPyTorch:  q_j = (1 - eps) [j == t] + eps / K       (torch.nn.CrossEntropyLoss)
+//   kMegatron: q_j = (1 - eps) [j == t] + eps / (K - 1) [j != t]  (Megatron-LM; K >= 2)
+enum class LabelSmoothing { kPyTorch, kMegatron };
+
+// What a mean over an empty set (every target ignored, or zero total weight) gives.
+enum class EmptyMean { kNaN, kZero };
+
+// Gradient and diagnostic outputs. Every field is optional: an empty span or a Rows with null data
+// is not written. T is the logits' element type.
+template <class T>
+struct LossOutputs {
+  Rows<T> grad{nullptr, 0, 0, 0};  // d loss / d logits, the logits' shape
+  std::span<T> row_loss{};         // per-row loss before reduction (rows entries)
+  std::span<T> lse{};              // per-row logsumexp of the (capped) logits at temperature tau
+};
+
+struct CrossEntropyOptions {
+  Reduction reduction = Reduction::kMean;
+  std::int64_t ignore_index = -100;    // class-index targets equal to this are skipped
+  std::span<const double> weight{};    // class weights w_j (cols entries, >= 0, finite); empty: 1
+  double label_smoothing = 0.0;        // eps in [0, 1]
+  LabelSmoothing smoothing = LabelSmoothing::kPyTorch;
+  double z_loss = 0.0;                 // lambda >= 0: adds lambda * lse^2 per counted row
+  double softcap = 0.0;                // c > 0: logits become c * tanh(x / c); 0: off
+  double temperature = 1.0;            // tau, finite and > 0: logits u = z / tau
+  EmptyMean empty_mean = EmptyMean::kNaN;
+  Precision precision = Precision::kAccurate;
+  int threads = 0;  // 0: library default; 1: the calling thread only
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cross-entropy with class-index targets. For each row r of x ([N, C]) with target t = target[r]:
+//   z_j = softcap ? c * tanh(x_j / c) : x_j        (x_j = -inf stays -inf: masked)
+//   u_j = z_j / tau,   lse_r = log sum_j exp(u_j),   log p_j = u_j - lse_r
+//   q_j = label-smoothed one-hot of t (see LabelSmoothing; q = one-hot when eps = 0)
+//   row_loss_r = -sum_j w_j q_j log p_j + lambda * lse_r^2          (w_j = 1 without weights)
+// Rows whose target equals ignore_index have row_loss 0 (no z-loss), zero gradient, and do not
+// count. kMean divides the sum by sum_r w_{t_r} over counted rows (PyTorch's normalisation, also
+// with label smoothing); an empty set gives NaN or 0 (empty_mean).
+// Gradient, written in one fused pass (x is read once for the statistics and once to write grad):
+//   d row_loss_r / d x_j = ((S + 2 lambda lse_r) p_j - w_j q_j) / tau * dz_j/dx_j,
+//   S = sum_j w_j q_j, dz/dx = 1 - tanh^2(x/c) with softcap, times 1/denominator for kMean.
+// The target's term p_t - 1 is computed as -sum_{j != t} p_j (no cancellation), and -log p_t as
+// (max_j u_j - u_t) + log(sum_j exp(u_j - max)) with log1p when one entry dominates, so a
+// confident, correct row (loss ~ 1e-8) keeps its relative accuracy.
+// Preconditions (else std::invalid_argument naming the argument and the row; nothing written):
+//   target.size() == x.rows; each target in [0, C) or == ignore_index; weight empty or C entries,
+//   each finite and >= 0; 0 <= eps <= 1 (kMegatron with eps > 0 needs C >= 2); lambda >= 0 and
+//   finite; softcap >= 0 and finite; tau > 0 and finite; outputs of the right sizes; reduction
+//   not kBatchMean; x and grad valid views (row_stride >= cols).
+// Special rows (counted rows; an ignored row always gives loss 0 and gradient 0):
+//   NaN anywhere in the row: row_loss, lse and that row's gradient are NaN (so is the loss).
+//   all -inf: lse -inf, row_loss +inf, gradient 0.
+//   some +inf (without softcap): the limit: p is uniform over the k entries at +inf; lse +inf;
+//     row_loss = sum_j w_j q_j (-log p_j) with -log p_j = log k there, +inf elsewhere (terms with
+//     w_j q_j = 0 count 0); z-loss +inf when lambda > 0; gradient 0 (the limit is piecewise
+//     constant).
+//   a -inf logit at the target (others finite): row_loss +inf, gradient finite (p_t - 1 = -1).
+//   a -inf logit elsewhere: p_j = 0 there; its term counts 0 unless w_j q_j > 0 (then +inf).
+// Accuracy (kAccurate, float): row_loss and lse within 4 ULP of the exact value, including a
+//   confident row's ~1e-8 loss; each gradient entry within 2 ULP + 2^-24 * |gradient row
+//   scale| absolute; the reduced loss accumulates in double. kFast: the shift and exp in float
+//   (measured bound in docs/accuracy.md). Double overload: computed in long double.
+// Threads: rows split across threads, a long row split into 16384-entry chunks whose states are
+//   merged; bitwise identical results for every thread count and SIMD target.
+// Returns the reduced loss (kNone: the sum of row losses).
+LOGITKIT_API double cross_entropy(Rows<const float> x, std::span<const std::int64_t> target,
+                                  const CrossEntropyOptions& options = {},
+                                  const LossOutputs<float>& out = {});
+LOGITKIT_API double cross_entropy(Rows<const double> x, std::span<const std::int64_t> target,
+                                  const CrossEntropyOptions& options = {},
+                                  const LossOutputs<double>& out = {});
+
+// Cross-entropy with probability targets y ([N, C], PyTorch's "class probabilities" form):
+//   row_loss_r = -sum_j w_j y'_j log p_j + lambda * lse_r^2,  y'_j = (1 - eps) y_j + eps / C
+// (kPyTorch smoothing; kMegatron smoothing is rejected here). kMean divides by N (as PyTorch
+// does for probability targets, weights or not); ignore_index does not apply. Gradient:
+//   ((S + 2 lambda lse_r) p_j - w_j y'_j) / tau * dz_j/dx_j,  S = sum_j w_j y'_j.
+// y need not sum to 1 but must be finite and >= 0 (else std::invalid_argument naming the row
+// and column). Terms with w_j y'_j = 0 count 0 even where log p_j = -inf. Special rows, accuracy
+// and threads as above.
+LOGITKIT_API double cross_entropy(Rows<const float> x, Rows<const float> y,
+                                  const CrossEntropyOptions& options = {},
+                                  const LossOutputs<float>& out = {});
+LOGITKIT_API double cross_entropy(Rows<const double> x, Rows<const double> y,
+                                  const CrossEntropyOptions& options = {},
+                                  const LossOutputs<double>& out = {});
+
+}  // namespace logitkit
+
+#endif  // LOGITKIT_LOSS_H_

@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+# Computes the golden values of tests/data/loss/*.txt with PyTorch (float64, autograd).
+#
+# Run with Debian's interpreter (apt-get install python3-torch):
+#   /usr/bin/python3 scripts/gen_loss_golden.py tests/data/loss
+# Each record: "case NAME", then "key values..." lines, then "end". Floats are printed with 17
+# significant digits (exact round trip of float64); inputs are float32-representable.
+import math
+import sys
+
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(1234)
+DT = torch.float64
+
+
+def f32(t):
+    """Rounds to float32 and back, so that the C++ float path sees the same inputs."""
+    return t.to(torch.float32).to(DT)
+
+
+def fmt(values):
+    return " ".join("%.17g" % v for v in values)
+
+
+def emit(out, name, fields):
+    out.write("case %s\n" % name)
+    for key, vals in fields:
+        if isinstance(vals, (list, tuple)):
+            out.write("%s %s\n" % (key, fmt(vals)))
+        else:
+            out.write("%s %s\n" % (key, vals))
+    out.write("end\n")
+
+
+def flat(t):
+    return [float(v) for v in t.reshape(-1).tolist()]
+
+
+def ce_case(out, name, n, c, *, reduction="mean", ignore_index=-100, weight=None, eps=0.0,
+            smoothing="pytorch", z_loss=0.0, softcap=0.0, tau=1.0, prob=False, targets=None,
+            x=None, spread=3.0, empty_mean="nan"):
+    if x is None:
+        x = f32(torch.randn(n, c, dtype=DT) * spread)
+    x = x.clone().requires_grad_(True)
+    w = None if weight is None else torch.tensor(weight, dtype=DT)
+    if prob:
+        y = torch.rand(n, c, dtype=DT)
+        y = f32(y / y.sum(1, keepdim=True))
+        t = y
+    else:
+        t = torch.tensor(targets if targets is not None else torch.randint(0, c, (n,)).tolist(),
+                         dtype=torch.int64)
+    z = softcap * torch.tanh(x / softcap) if softcap > 0 else x
+    u = z / tau
+    lse = torch.logsumexp(u, dim=1)
+    if smoothing == "pytorch":
+        row = F.cross_entropy(u, t, weight=w, ignore_index=ignore_index, reduction="none",
+                              label_smoothing=eps)
+    else:  # Megatron: (1 - eps) on the target, eps / (C - 1) on every other class
+        logp = F.log_softmax(u, dim=1)
+        ww = torch.ones(c, dtype=DT) if w is None else w
+        keep = t != ignore_index
+        tt = torch.where(keep, t, torch.zeros_like(t))
+        q = torch.full((n, c), eps / (c - 1), dtype=DT)
+        q.scatter_(1, tt[:, None], 1.0 - eps)
+        row = -(q * ww[None, :] * logp).sum(1) * keep
+    if prob:
+        counted = torch.ones(n, dtype=torch.bool)
+        den = float(n)
+    else:
+        counted = t != ignore_index
+        ww = torch.ones(c, dtype=DT) if w is None else w
+        den = float(ww[t[counted]].sum()) if counted.any() else 0.0
+    row = row + z_loss * lse * lse * counted
+    if reduction == "none":
+        loss = row.sum()
+    elif reduction == "sum":
+        loss = row.sum()
+    else:
+        loss = row.sum() / den if den != 0 else (row.sum() * float("nan") if empty_mean == "nan" else row.sum() * 0)
+    loss.backward()
+    grad = x.grad
+    fields = [("shape", "%d %d" % (n, c)), ("reduction", reduction),
+              ("ignore_index", str(ignore_index)), ("eps", "%.17g" % eps),
+              ("smoothing", smoothing), ("z_loss", "%.17g" % z_loss),
+              ("softcap", "%.17g" % softcap), ("tau", "%.17g" % tau),
+              ("empty_mean", empty_mean)]
+    if w is not None:
+        fields.append(("weight", flat(w)))
+    if prob:
+        fields.append(("y", flat(y)))
+    else:
+        fields.append(("target", " ".join(str(v) for v in t.tolist())))
+    fields += [("x", flat(x.detach())), ("loss", [float(loss)]),
+               ("row_loss", flat(row.detach())), ("lse", flat(lse.detach())),
+               ("grad", flat(grad))]
+    emit(out, name, fields)
+
+
+def cross_entropy_cases(out):
+    ce_case(out, "basic_mean", 4, 7)
+    ce_case(out, "basic_sum", 4, 7, reduction="sum")
+    ce_case(out, "basic_none", 5, 6, reduction="none")
+    ce_case(out, "ignore_index", 5, 6, targets=[1, -100, 3, -100, 0])
+    ce_case(out, "ignore_custom", 4, 6, ignore_index=2, targets=[2, 1, 2, 5])
+    ce_case(out, "weights", 6, 5, weight=[0.5, 2.0, 1.0, 0.0, 3.0], targets=[0, 1, 2, 3, 4, 1])
+    ce_case(out, "weights_sum", 6, 5, weight=[0.5, 2.0, 1.0, 0.25, 3.0], reduction="sum")
+    ce_case(out, "smoothing", 4, 9, eps=0.1)
+    ce_case(out, "smoothing_weights_ignore", 5, 6, eps=0.2, weight=[1, 2, 3, 0.5, 0.25, 1.5],
+            targets=[0, -100, 5, 2, 3])
+    ce_case(out, "smoothing_eps1", 3, 5, eps=1.0)
+    ce_case(out, "smoothing_megatron", 4, 8, eps=0.1, smoothing="megatron")
+    ce_case(out, "megatron_weights_none", 4, 5, eps=0.3, smoothing="megatron",
+            weight=[1, 0.5, 2, 1, 3], reduction="none")
+    ce_case(out, "z_loss", 4, 10, z_loss=1e-2)
+    ce_case(out, "softcap", 4, 10, softcap=5.0, spread=8.0)
+    ce_case(out, "tau_20", 3, 11, tau=20.0)
+    ce_case(out, "tau_small", 3, 11, tau=0.25)
+    ce_case(out, "everything", 6, 12, weight=[1 + 0.1 * i for i in range(12)], eps=0.15,
+            z_loss=1e-3, softcap=4.0, tau=1.7, targets=[0, 11, -100, 5, 6, 7], spread=5.0)
+    ce_case(out, "prob", 4, 7, prob=True)
+    ce_case(out, "prob_weights_smoothing_sum", 4, 7, prob=True, weight=[1, 2, 0.5, 1, 0, 3, 1],
+            eps=0.1, reduction="sum")
+    ce_case(out, "prob_none_tau", 3, 9, prob=True, tau=2.5, reduction="none", z_loss=0.01)
+    ce_case(out, "all_ignored_nan", 3, 4, targets=[-100, -100, -100])
+    ce_case(out, "all_ignored_zero", 3, 4, targets=[-100, -100, -100], empty_mean="zero")
+    ce_case(out, "zero_weights_nan", 3, 4, weight=[0, 0, 1, 1], targets=[0, 1, 0])
+    ce_case(out, "long_row", 1, 17000, targets=[16999], spread=4.0)
+    x = f32(torch.randn(3, 6, dtype=DT))
+    x[0, 2] = -math.inf  # a masked entry that is not the target
+    x[1, :] = -math.inf  # an all -inf row whose target is ignored
+    ce_case(out, "masked", 3, 6, x=x, targets=[1, -100, 4])
+
+
+def main():
+    outdir = sys.argv[1] if len(sys.argv) > 1 else "tests/data/loss"
+    with open(outdir + "/cross_entropy.txt", "w") as out:
+        out.write("# Generated by scripts/gen_loss_golden.py with PyTorch %s; do not edit.\n" %
+                  torch.__version__)
+        cross_entropy_cases(out)
+
+
+if __name__ == "__main__":
+    main()
