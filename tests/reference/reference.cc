@@ -72,7 +72,11 @@ LD ulp_at(LD w, int digits, int min_log2) {
   return std::ldexp(1.0L, e - (digits - 1));
 }
 
-double ulp_error(LD got, LD want, int digits, int min_log2) {
+template <class F>
+double ulp_error(F got_f, LD want, int digits, int min_log2) {
+  const LD got = got_f;
+  // An exact value beyond the format's range is correctly rounded to +-inf (overflow).
+  if (std::isinf(static_cast<F>(want))) want = static_cast<F>(want);
   if (std::isnan(want) || std::isnan(got)) {
     return std::isnan(want) && std::isnan(got) ? 0.0 : std::numeric_limits<double>::infinity();
   }
@@ -190,11 +194,11 @@ std::uint64_t ulp_distance(float a, float b) { return ordered_distance<std::uint
 std::uint64_t ulp_distance(double a, double b) { return ordered_distance<std::uint64_t>(a, b); }
 
 double ulp_error_f32(float got, LD want) {
-  return ulp_error(got, want, FLT_MANT_DIG, FLT_MIN_EXP - 1);
+  return ulp_error<float>(got, want, FLT_MANT_DIG, FLT_MIN_EXP - 1);
 }
 
 double ulp_error_f64(double got, LD want) {
-  return ulp_error(got, want, DBL_MANT_DIG, DBL_MIN_EXP - 1);
+  return ulp_error<double>(got, want, DBL_MANT_DIG, DBL_MIN_EXP - 1);
 }
 
 }  // namespace logitkit::ref

@@ -47,7 +47,8 @@ std::uint64_t ulp_distance(double a, double b);
 
 // The float ULP error of `got` against the exact `want`: |got - want| / ulp(want), where
 // ulp(want) is the spacing of floats at |want| (2^-149, the subnormal spacing, below FLT_MIN).
-// NaN vs NaN and inf vs the same inf are 0; anything else against NaN or inf is +inf.
+// NaN vs NaN and inf vs the same inf are 0; anything else against NaN or inf is +inf. An exact
+// value that rounds to +-inf in float (overflow) counts as that infinity.
 double ulp_error_f32(float got, long double want);
 // The same for doubles (ulp 2^-1074 below DBL_MIN).
 double ulp_error_f64(double got, long double want);
