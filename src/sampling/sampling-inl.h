@@ -110,11 +110,11 @@ HWY_INLINE void ExpBlocksImpl(const float* x, size_t n, float m, double inv_tau,
   }
 }
 
-// The mask of the cut {x > theta} or {x == theta and index <= last}.
-HWY_INLINE hn::Mask<DF> InCut(VF v, size_t i, VF vt, hn::Vec<hn::RebindToSigned<DF>> vlast) {
+// The mask of the cut {x > theta} or {x == theta and index < end} (end = last + 1).
+HWY_INLINE hn::Mask<DF> InCut(VF v, size_t i, VF vt, hn::Vec<hn::RebindToSigned<DF>> vend) {
   const hn::RebindToSigned<DF> di;
   const auto idx = hn::Iota(di, static_cast<int32_t>(i));
-  const auto tie_ok = hn::RebindMask(DF(), hn::Le(idx, vlast));
+  const auto tie_ok = hn::RebindMask(DF(), hn::Lt(idx, vend));
   return hn::Or(hn::Gt(v, vt), hn::And(hn::Eq(v, vt), tie_ok));
 }
 
@@ -124,8 +124,9 @@ HWY_INLINE void CutBlockSumsImpl(const float* x, const float* e, size_t n, float
   const DF d;
   const hn::RebindToSigned<DF> di;
   const VF vt = hn::Set(d, theta);
-  const int64_t clamped = last < -1 ? -1 : (last > INT32_MAX ? INT32_MAX : last);
-  const auto vlast = hn::Set(di, static_cast<int32_t>(clamped));
+  // Indices are below INT32_MAX (n <= INT32_MAX), so end = INT32_MAX takes every tie.
+  const int64_t end = last < -1 ? 0 : (last >= INT32_MAX - 1 ? INT32_MAX : last + 1);
+  const auto vlast = hn::Set(di, static_cast<int32_t>(end));
   Lanes16 sum;
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;

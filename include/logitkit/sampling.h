@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// Next-token sampling: penalties, temperature, top-k, top-p, min-p, and a counter-based RNG.
+#ifndef LOGITKIT_SAMPLING_H_
+#define LOGITKIT_SAMPLING_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "logitkit/export.h"
+#include "logitkit/rows.h"
+
+namespace logitkit {
+
+// Adds `bias` to the logit of `token` (OpenAI's logit_bias). -inf bans the token; +inf forces it.
+struct TokenBias {
+  std::int32_t token;
+  float bias;
+};
+
+// What to sample, applied in this order (docs/sampling.md):
+//   1. logit bias:          x_t += bias for each entry of logit_bias (duplicates add up)
+//   2. repetition penalty:  for each distinct token t of history: x_t = x_t > 0 ? x_t / r : x_t * r
+//   3. presence, frequency: x_t -= presence_penalty * [c_t > 0] + frequency_penalty * c_t, where c_t
+//                           counts t in history
+//      (steps 1-3 are computed in double and rounded once to float, the "effective logits")
+//   4. temperature:         p_i = exp((x_i - max)/tau) / sum_j exp((x_j - max)/tau)
+//   5. top-k, 6. top-p, 7. min-p (below), each on the renormalised survivors of the previous one
+//   8. one draw by inverse CDF with a uniform from philox_uniform(seed, stream, step).
+// Candidates are ranked by effective logit, descending, the lower index first among equal logits
+// (for every tau > 0 this is the order of probability). Every filter keeps a prefix of that order:
+//   top-k: the first k (k <= 0: off; k >= the number of finite logits: everything).
+//   top-p: the shortest prefix whose probability mass reaches top_p, compared as
+//          mass >= (top_p - 1e-6) * total so that rounding cannot add a token (top_p >= 1: off).
+//   min-p: the tokens with p_i >= min_p * p_max, i.e. (x_i - max)/tau >= log(min_p), which needs
+//          no softmax (min_p <= 0: off; min_p = 1 keeps the tied maxima).
+//   top-p and min-p keep at least min(min_tokens_to_keep, survivors so far) tokens; top-k keeps
+//   exactly k.
+// Greedy: tau = 0, top_p = 0 or top_k = 1 pick the lowest index among the maximal effective
+// logits, whatever the other filters (log-probability 0).
+// tau = +inf: uniform over the survivors (the filters still rank by logit).
+// +inf effective logits: the limit; only the +inf entries remain, with equal probability.
+// The span members are not owned: they must stay valid during the call.
+struct SamplingParams {
+  double temperature = 1.0;  // tau >= 0, not NaN
+  int top_k = 0;             // <= 0: off
+  double top_p = 1.0;        // in [0, 1]; 1: off; 0: greedy
+  double min_p = 0.0;        // in [0, 1]; 0: off
+  int min_tokens_to_keep = 1;     // >= 1
+  double repetition_penalty = 1.0;  // > 0 and finite; 1: off
+  double presence_penalty = 0.0;    // finite
+  double frequency_penalty = 0.0;   // finite
+  std::span<const std::int32_t> history;   // token ids in [0, vocabulary)
+  std::span<const TokenBias> logit_bias;   // token ids in [0, vocabulary), bias not NaN
+  std::uint64_t seed = 0;
+  int top_logprobs = 0;  // >= 0: return this many of the most likely survivors with the result
+};
+
+struct TokenLogprob {
+  std::int32_t token;
+  float logprob;
+};
+
+struct SampleResult {
+  std::int32_t token;
+  // log p(token) under the final (filtered, renormalised) distribution; 0 for greedy.
+  float logprob;
+  // The min(top_logprobs, survivors) most likely survivors, most likely first (lower index first
+  // among ties), with their log-probabilities under the final distribution. Greedy: the token.
+  std::vector<TokenLogprob> top;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Draws one token from `logits` (one row of n >= 1 entries) under `params`, with the uniform
+// philox_uniform(params.seed, stream, step): the same (logits, params, stream, step) give the same
+// token on every SIMD target, thread count, batch composition and operating system.
+// Preconditions (else std::invalid_argument naming the argument): logits non-empty, no NaN, at
+// least one effective logit > -inf; params as documented in SamplingParams.
+// Accuracy: probabilities are exp((x_i - max)/tau) with the shift in double, rounded to float
+// (relative error <= 2^-24), sums in double; logprob within 1e-6 absolute of the exact value for
+// the kept set. The kept set is exact except at the top-p boundary tolerance above.
+// Cost: no full sort. One pass for max and NaN; greedy then finds the first maximum. top-k and
+// min-p select their candidates with a rising-threshold SIMD filter and work on those; top-p
+// alone and temperature alone add one exp pass and a mass-weighted quickselect, and draw through
+// 256-entry block sums. Memory: per-thread scratch of a few times n floats, reused across calls.
+LOGITKIT_API SampleResult sample(std::span<const float> logits, const SamplingParams& params,
+                                 std::uint64_t stream, std::uint64_t step);
+// bfloat16 logits: converted exactly to float, then the f32 contract holds (same tokens as the
+// f32 call on the converted values).
+LOGITKIT_API SampleResult sample(std::span<const bfloat16> logits, const SamplingParams& params,
+                                 std::uint64_t stream, std::uint64_t step);
+
+// Batch: out[r] = sample(row r of logits, params[r], streams[r], steps[r]). params, streams and
+// steps hold either logits.rows entries or exactly 1 (used for every row); out holds logits.rows.
+// Rows are split across `threads` threads (0: library default); each result is bitwise the one
+// the single-row call gives, whatever the thread count and the order of rows in the batch.
+// On invalid input nothing is guaranteed about `out` and std::invalid_argument names the row.
+LOGITKIT_API void sample(Rows<const float> logits, std::span<const SamplingParams> params,
+                         std::span<const std::uint64_t> streams,
+                         std::span<const std::uint64_t> steps, std::span<SampleResult> out,
+                         int threads = 0);
+
+// The final distribution that sample() draws from: probs[i] = p_i for the kept tokens (summing to
+// 1 within 1e-6), exactly 0 for the others (greedy: 1 at the chosen token). probs.size() must
+// equal logits.size(). Same preconditions and errors as sample().
+LOGITKIT_API void sampling_distribution(std::span<const float> logits,
+                                        const SamplingParams& params, std::span<float> probs);
+
+// ---------------------------------------------------------------------------------------------
+// Philox4x32-10 (Salmon et al., SC'11), bit-compatible with Random123's philox4x32: ten rounds
+// on a 128-bit counter under a 64-bit key.
+LOGITKIT_API std::array<std::uint32_t, 4> philox4x32(std::array<std::uint32_t, 4> counter,
+                                                      std::array<std::uint32_t, 2> key);
+// The uniform double in [0, 1) with 53 random bits that sample() uses:
+//   w = philox4x32({lo(step), hi(step), lo(stream), hi(stream)}, {lo(seed), hi(seed)}),
+//   u = ((uint64(w[0]) << 32 | w[1]) >> 11) * 2^-53.
+LOGITKIT_API double philox_uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t step);
+
+}  // namespace logitkit
+
+#endif  // LOGITKIT_SAMPLING_H_

@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sampler's driver: validation, effective logits, the filter chain, and the inverse-CDF draw.
+// All passes over the vocabulary run in the per-target kernels (sampling_kernels.h); the driver
+// only handles candidate lists and block sums, in a fixed order, so tokens are reproducible.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "logitkit/sampling.h"
+#include "src/internal/check.h"
+#include "src/parallel/parallel.h"
+#include "src/sampling/sampling_kernels.h"
+#include "src/softmax/kernels.h"
+
+namespace logitkit {
+namespace {
+
+using internal::kCompressSlack;
+using internal::kSampleBlock;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kMaxF = std::numeric_limits<float>::max();
+// top-p keeps the shortest prefix with mass >= (top_p - kTopPSlack) * total: a prefix whose exact
+// mass equals top_p is not extended by one token because of rounding in the logits or the sums.
+constexpr double kTopPSlack = 1e-6;
+// A min-p set up to this size is handled as a candidate list, a larger one as a cut of the row.
+constexpr std::size_t kListMax = 16384;
+// Candidate blocks of the rising-threshold top-k filter.
+constexpr std::size_t kTopKBlock = 4096;
+
+struct Cand {
+  float x;
+  std::int32_t i;
+};
+// The ranking of every filter: larger logit first, lower index first among equal logits.
+inline bool before(const Cand& a, const Cand& b) { return a.x > b.x || (a.x == b.x && a.i < b.i); }
+
+// Per-thread buffers, grown on demand and reused across calls.
+struct Scratch {
+  std::vector<float> conv;  // bf16 converted to float
+  std::vector<float> x;     // effective logits when they differ from the input
+  std::vector<float> e;     // exp over the row
+  std::vector<double> sums;
+  std::vector<float> xc[2], ec[2];
+  std::vector<std::int32_t> ic[2];
+  std::vector<std::int32_t> idx;
+  std::vector<Cand> cand, top;
+  std::vector<float> lx, le;
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+template <class V>
+void grow(V& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+[[noreturn]] void fail_at(const char* fn, long row, const std::string& what) {
+  internal::fail(fn, row < 0 ? what : "row " + std::to_string(row) + ": " + what);
+}
+
+void check_params(const char* fn, long row, const SamplingParams& p) {
+  auto bad = [&](const char* name, const char* rule, double v) {
+    fail_at(fn, row, std::string("params.") + name + " must be " + rule + ", got " +
+                         std::to_string(v));
+  };
+  if (std::isnan(p.temperature) || p.temperature < 0) bad("temperature", ">= 0", p.temperature);
+  if (!(p.top_p >= 0 && p.top_p <= 1)) bad("top_p", "in [0, 1]", p.top_p);
+  if (!(p.min_p >= 0 && p.min_p <= 1)) bad("min_p", "in [0, 1]", p.min_p);
+  if (p.min_tokens_to_keep < 1) bad("min_tokens_to_keep", ">= 1", p.min_tokens_to_keep);
+  if (!(p.repetition_penalty > 0 && std::isfinite(p.repetition_penalty))) {
+    bad("repetition_penalty", "> 0 and finite", p.repetition_penalty);
+  }
+  if (!std::isfinite(p.presence_penalty)) bad("presence_penalty", "finite", p.presence_penalty);
+  if (!std::isfinite(p.frequency_penalty)) bad("frequency_penalty", "finite", p.frequency_penalty);
+  if (p.top_logprobs < 0) bad("top_logprobs", ">= 0", p.top_logprobs);
+}
+
+// Applies logit bias and penalties (in double, rounded once); returns the effective logits.
+const float* effective_logits(const char* fn, long row, const float* x, std::size_t n,
+                              const SamplingParams& p, Scratch& s) {
+  const bool penalties = !p.history.empty() && (p.repetition_penalty != 1.0 ||
+                                                p.presence_penalty != 0.0 ||
+                                                p.frequency_penalty != 0.0);
+  if (!penalties && p.logit_bias.empty()) return x;
+  std::vector<TokenBias> bias(p.logit_bias.begin(), p.logit_bias.end());
+  for (std::size_t j = 0; j < bias.size(); ++j) {
+    if (bias[j].token < 0 || static_cast<std::size_t>(bias[j].token) >= n) {
+      fail_at(fn, row, "params.logit_bias[" + std::to_string(j) + "].token (" +
+                           std::to_string(bias[j].token) + ") is outside [0, " +
+                           std::to_string(n) + ")");
+    }
+    if (std::isnan(bias[j].bias)) {
+      fail_at(fn, row, "params.logit_bias[" + std::to_string(j) + "].bias is NaN");
+    }
+  }
+  std::vector<std::int32_t> hist;
+  if (penalties) {
+    hist.assign(p.history.begin(), p.history.end());
+    for (std::size_t j = 0; j < hist.size(); ++j) {
+      if (hist[j] < 0 || static_cast<std::size_t>(hist[j]) >= n) {
+        fail_at(fn, row, "params.history[" + std::to_string(j) + "] (" +
+                             std::to_string(hist[j]) + ") is outside [0, " + std::to_string(n) +
+                             ")");
+      }
+    }
+    std::sort(hist.begin(), hist.end());
+  }
+  std::stable_sort(bias.begin(), bias.end(),
+                   [](const TokenBias& a, const TokenBias& b) { return a.token < b.token; });
+  grow(s.x, n);
+  std::copy(x, x + n, s.x.begin());
+  std::size_t bi = 0, hi = 0;
+  while (bi < bias.size() || hi < hist.size()) {
+    const std::int32_t t = std::min(bi < bias.size() ? bias[bi].token : INT32_MAX,
+                                    hi < hist.size() ? hist[hi] : INT32_MAX);
+    double v = x[t];
+    for (; bi < bias.size() && bias[bi].token == t; ++bi) v += bias[bi].bias;
+    std::size_t count = 0;
+    for (; hi < hist.size() && hist[hi] == t; ++hi) ++count;
+    if (count > 0) {
+      if (p.repetition_penalty != 1.0) {
+        v = v > 0 ? v / p.repetition_penalty : v * p.repetition_penalty;
+      }
+      v -= p.presence_penalty + p.frequency_penalty * static_cast<double>(count);
+    }
+    if (std::isnan(v) && !std::isnan(x[t])) {
+      fail_at(fn, row, "the effective logit of token " + std::to_string(t) +
+                           " is NaN (logits[" + std::to_string(t) +
+                           "] plus params.logit_bias is -inf + inf)");
+    }
+    s.x[t] = static_cast<float>(v);
+  }
+  return s.x.data();
+}
+
+// The kept set as a cut of the row: {x > theta} or {x == theta and index <= last}.
+struct Cut {
+  float theta;
+  std::int64_t last;
+  std::size_t count;
+  bool reached;  // the target mass was reached inside the candidates (nucleus only)
+};
+
+inline bool in_cut(const Cut& c, float x, std::int64_t i) {
+  return x > c.theta || (x == c.theta && i <= c.last);
+}
+
+class RowSampler {
+ public:
+  RowSampler(const char* fn, long row, const SamplingParams& p, Scratch& s)
+      : fn_(fn), row_(row), p_(p), s_(s), k_(internal::sampling_kernels()) {}
+
+  SampleResult run(const float* x_in, std::size_t n, std::uint64_t stream, std::uint64_t step,
+                   float* probs) {
+    prepare(x_in, n);
+    SampleResult r{};
+    if (greedy_) {
+      const std::size_t tok = k_.find_first_eq(x_, n_, m_);
+      r.token = static_cast<std::int32_t>(tok);
+      r.logprob = 0.0f;
+      if (p_.top_logprobs > 0) r.top.push_back({r.token, 0.0f});
+      if (probs) {
+        std::fill(probs, probs + n_, 0.0f);
+        probs[tok] = 1.0f;
+      }
+      return r;
+    }
+    select();
+    const double u = philox_uniform(p_.seed, stream, step);
+    std::size_t tok;
+    double total;
+    if (list_) {
+      total = 0;
+      for (float v : s_.le) total += v;
+      tok = draw_list(u * total);
+    } else {
+      total = cut_sums();
+      tok = draw_cut(u * total);
+    }
+    const double log_total = std::log(total);
+    r.token = static_cast<std::int32_t>(tok);
+    r.logprob = static_cast<float>(log_p(x_[tok], log_total));
+    if (p_.top_logprobs > 0) top_logprobs(log_total, r.top);
+    if (probs) write_probs(total, probs);
+    return r;
+  }
+
+ private:
+  void prepare(const float* x_in, std::size_t n) {
+    if (n == 0) fail_at(fn_, row_, "logits is empty");
+    if (n > static_cast<std::size_t>(INT32_MAX)) {
+      fail_at(fn_, row_, "logits has more than 2^31 - 1 entries");
+    }
+    check_params(fn_, row_, p_);
+    n_ = n;
+    x_ = effective_logits(fn_, row_, x_in, n, p_, s_);
+    bool has_nan = false;
+    m_ = k_.max(x_, n_, &has_nan);
+    if (has_nan) {
+      fail_at(fn_, row_, "logits[" + std::to_string(internal::find_nan(x_, n_)) + "] is NaN");
+    }
+    if (m_ == -kInf) {
+      fail_at(fn_, row_,
+              "every logit is -inf (after logit_bias and penalties): there is nothing to sample");
+    }
+    if (m_ == kInf) {  // the limit: only the +inf entries remain, with equal weight
+      grow(s_.x, n_);
+      for (std::size_t i = 0; i < n_; ++i) s_.x[i] = x_[i] == kInf ? 0.0f : -kInf;
+      x_ = s_.x.data();
+      m_ = 0.0f;
+    }
+    const double tau = p_.temperature;
+    inv_tau_ = std::isinf(tau) ? 0.0 : 1.0 / tau;
+    greedy_ = tau == 0.0 || std::isinf(inv_tau_) || p_.top_p == 0.0 || p_.top_k == 1;
+  }
+
+  double log_p(float x, double log_total) const {
+    const double z = inv_tau_ == 0.0 ? 0.0 : (static_cast<double>(x) - m_) * inv_tau_;
+    return z - log_total;
+  }
+
+  // The smallest float v with (v - max)/tau >= log(min_p).
+  float min_p_threshold() const {
+    if (inv_tau_ == 0.0) return -kMaxF;
+    const double lg = std::log(p_.min_p);
+    auto ok = [&](float v) { return (static_cast<double>(v) - m_) * inv_tau_ >= lg; };
+    const double guess = m_ + lg / inv_tau_;
+    float t = guess < -kMaxF ? -kMaxF : static_cast<float>(guess);
+    while (!ok(t)) t = std::nextafter(t, kInf);
+    while (t > -kMaxF && ok(std::nextafter(t, -kInf))) t = std::nextafter(t, -kInf);
+    return t;
+  }
+
+  // The first min(k, finite entries) entries of the ranking, sorted; never sorts the row: a
+  // SIMD filter passes only entries above the current k-th candidate, which rises as it goes.
+  void top_k(std::size_t k, std::vector<Cand>& out) {
+    out.clear();
+    grow(s_.idx, kTopKBlock + kCompressSlack);
+    float theta = -kInf;  // strict: entries equal to the k-th lose to it (higher index)
+    const std::size_t shrink_at = std::max<std::size_t>(2 * k, 512);
+    std::size_t block = std::clamp<std::size_t>(4 * k, 256, kTopKBlock);
+    for (std::size_t i = 0; i < n_; i += block, block = kTopKBlock) {
+      const std::size_t len = std::min(block, n_ - i);
+      const std::size_t c = k_.select_indices(x_ + i, len, theta, true,
+                                              static_cast<std::int32_t>(i), s_.idx.data());
+      for (std::size_t j = 0; j < c; ++j) out.push_back({x_[s_.idx[j]], s_.idx[j]});
+      if (out.size() >= shrink_at && out.size() > k) {
+        std::nth_element(out.begin(), out.begin() + (k - 1), out.end(), before);
+        out.resize(k);
+        theta = out[k - 1].x;
+      }
+    }
+    if (out.size() > k) {
+      std::nth_element(out.begin(), out.begin() + (k - 1), out.end(), before);
+      out.resize(k);
+    }
+    std::sort(out.begin(), out.end(), before);
+  }
+
+  // e for the candidate list s_.cand into s_.le (the same kernel, hence the same bits, as the
+  // row pass).
+  void list_exp() {
+    const std::size_t L = s_.cand.size();
+    s_.lx.resize(L);
+    s_.le.resize(L);
+    for (std::size_t j = 0; j < L; ++j) s_.lx[j] = s_.cand[j].x;
+    if (L) k_.exp_blocks(s_.lx.data(), L, m_, inv_tau_, s_.le.data(), nullptr);
+  }
+
+  // e over the whole row and its block sums; returns the total.
+  double row_exp() {
+    grow(s_.e, n_);
+    const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
+    grow(s_.sums, blocks);
+    k_.exp_blocks(x_, n_, m_, inv_tau_, s_.e.data(), s_.sums.data());
+    double t = 0;
+    for (std::size_t b = 0; b < blocks; ++b) t += s_.sums[b];
+    return t;
+  }
+
+  // The shortest prefix of the ranking, over candidates (x, e, index; ic null: positions) in
+  // index order, whose mass reaches t > 0: a mass-weighted quickselect with two pivots taken
+  // from a strided sample around the estimated boundary. total_mass only guides the pivots.
+  Cut nucleus(const float* x, const float* e, const std::int32_t* ic, std::size_t n,
+              double total_mass, double t) {
+    const std::size_t cap = n + kCompressSlack;
+    for (int b = 0; b < 2; ++b) {
+      grow(s_.xc[b], cap);
+      grow(s_.ec[b], cap);
+      grow(s_.ic[b], cap);
+    }
+    double above = 0;
+    std::size_t count_above = 0;
+    double mass = total_mass;
+    int buf = 0;
+    bool narrow = false;
+    auto index = [&](std::size_t j) -> std::int64_t { return ic ? ic[j] : std::int64_t(j); };
+    for (;;) {
+      if (n <= 64) {
+        struct CE {
+          float x;
+          float e;
+          std::int64_t i;
+        };
+        std::vector<CE> v(n);
+        for (std::size_t j = 0; j < n; ++j) v[j] = {x[j], e[j], index(j)};
+        std::sort(v.begin(), v.end(), [](const CE& a, const CE& b) {
+          return a.x > b.x || (a.x == b.x && a.i < b.i);
+        });
+        double cum = above;
+        for (std::size_t j = 0; j < n; ++j) {
+          cum += v[j].e;
+          if (cum >= t) return Cut{v[j].x, v[j].i, count_above + j + 1, true};
+        }
+        if (n == 0) return Cut{-kInf, -1, count_above, false};
+        return Cut{v[n - 1].x, v[n - 1].i, count_above + n, false};
+      }
+      constexpr std::size_t kS = 64, kMargin = 4;
+      Cand smp[kS];
+      double smp_e[kS];
+      for (std::size_t j = 0; j < kS; ++j) {
+        const std::size_t at = (2 * j + 1) * n / (2 * kS);
+        smp[j] = {x[at], static_cast<std::int32_t>(at)};
+      }
+      std::sort(smp, smp + kS, before);
+      double smp_total = 0;
+      for (std::size_t j = 0; j < kS; ++j) smp_total += smp_e[j] = e[smp[j].i];
+      const double frac = mass > 0 ? std::min(1.0, (t - above) / mass) : 1.0;
+      std::size_t pos = 0;
+      for (double cum = 0; pos + 1 < kS; ++pos) {
+        cum += smp_e[pos];
+        if (cum >= frac * smp_total) break;
+      }
+      float hi = smp[pos > kMargin ? pos - kMargin : 0].x;
+      float lo = smp[std::min(pos + kMargin, kS - 1)].x;
+      if (narrow) hi = lo = smp[pos].x;
+      narrow = false;
+      const internal::PartitionStats ps = k_.partition(x, e, n, hi, lo);
+      float keep_lo, keep_hi;
+      bool ties = false;
+      if (above + ps.mass_gt_hi >= t) {
+        keep_lo = std::nextafter(hi, kInf);
+        keep_hi = kMaxF;
+        mass = ps.mass_gt_hi;
+      } else if (above + ps.mass_ge_lo >= t) {
+        above += ps.mass_gt_hi;
+        count_above += ps.count_gt_hi;
+        keep_lo = lo;
+        keep_hi = hi;
+        mass = ps.mass_ge_lo - ps.mass_gt_hi;
+        ties = lo == hi;
+        if (!ties && ps.count_ge_lo - ps.count_gt_hi == n) {  // no progress: one pivot
+          above -= ps.mass_gt_hi;
+          count_above -= ps.count_gt_hi;
+          narrow = true;
+          continue;
+        }
+      } else {
+        above += ps.mass_ge_lo;
+        count_above += ps.count_ge_lo;
+        if (ps.count_ge_lo == n) {  // the sums fell short of t: keep everything
+          return Cut{lo, INT32_MAX, count_above, false};
+        }
+        keep_lo = -kMaxF;
+        keep_hi = std::nextafter(lo, -kInf);
+        mass = std::max(mass - ps.mass_ge_lo, 0.0);
+      }
+      float* xo = s_.xc[buf].data();
+      float* eo = s_.ec[buf].data();
+      std::int32_t* io = s_.ic[buf].data();
+      n = k_.compact(x, e, ic, n, keep_lo, keep_hi, xo, eo, io);
+      x = xo;
+      e = eo;
+      ic = io;
+      buf ^= 1;
+      if (ties) {  // every candidate is tied at hi: take them in index order
+        double cum = above;
+        for (std::size_t j = 0; j < n; ++j) {
+          cum += e[j];
+          if (cum >= t) return Cut{hi, ic[j], count_above + j + 1, true};
+        }
+        return Cut{hi, INT32_MAX, count_above + n, false};
+      }
+    }
+  }
+
+  // Sorts the candidate list by index and returns the nucleus over it.
+  Cut nucleus_of_list(double t) {
+    std::sort(s_.cand.begin(), s_.cand.end(), [](const Cand& a, const Cand& b) { return a.i < b.i; });
+    const std::size_t L = s_.cand.size();
+    s_.lx.resize(L);
+    s_.le.resize(L);
+    std::vector<std::int32_t> ids(L);
+    double mass = 0;
+    for (std::size_t j = 0; j < L; ++j) {
+      s_.lx[j] = s_.cand[j].x;
+      s_.le[j] = s_.e[s_.cand[j].i];
+      ids[j] = s_.cand[j].i;
+      mass += s_.le[j];
+    }
+    return nucleus(s_.lx.data(), s_.le.data(), ids.data(), L, mass, t);
+  }
+
+  void use_list() {
+    list_ = true;
+    list_exp();
+  }
+  void use_cut(const Cut& c) {
+    list_ = false;
+    cut_ = c;
+  }
+  // The top-min(keep, finite) prefix as the kept list.
+  void keep_top(std::size_t keep) {
+    top_k(keep, s_.cand);
+    use_list();
+  }
+
+  // Runs the filter chain; leaves either a kept list (s_.cand, s_.le) or a cut of the row.
+  void select() {
+    const bool k_on = p_.top_k > 0 && static_cast<std::size_t>(p_.top_k) < n_;
+    const bool p_on = p_.top_p < 1.0;
+    const bool mp_on = p_.min_p > 0.0;
+    const std::size_t keep = static_cast<std::size_t>(p_.min_tokens_to_keep);
+    const double p_frac = std::max(p_.top_p - kTopPSlack, 0.0);
+    if (k_on) {  // everything on the k candidates, ranked
+      top_k(static_cast<std::size_t>(p_.top_k), s_.cand);
+      list_exp();
+      std::size_t L = s_.cand.size();
+      if (p_on) {
+        double total = 0;
+        for (float v : s_.le) total += v;
+        const double t = p_frac * total;
+        std::size_t lp = 1;
+        if (t > 0) {
+          double cum = 0;
+          for (lp = 0; lp < L;) {
+            cum += s_.le[lp++];
+            if (cum >= t) break;
+          }
+        }
+        L = std::min(L, std::max(lp, std::min(keep, L)));
+      }
+      if (mp_on) {
+        const float th = min_p_threshold();
+        std::size_t lm = 0;
+        while (lm < L && s_.cand[lm].x >= th) ++lm;
+        L = std::min(L, std::max(lm, std::min(keep, L)));
+      }
+      s_.cand.resize(L);
+      s_.le.resize(L);
+      list_ = true;
+      return;
+    }
+    if (mp_on) {
+      const float th = min_p_threshold();
+      const std::size_t cm = k_.count_ge(x_, n_, th);
+      bool list = true;
+      if (cm < keep) {
+        top_k(keep, s_.cand);
+      } else if (cm <= kListMax) {
+        grow(s_.idx, n_ + kCompressSlack);
+        const std::size_t c = k_.select_indices(x_, n_, th, false, 0, s_.idx.data());
+        s_.cand.resize(c);
+        for (std::size_t j = 0; j < c; ++j) s_.cand[j] = {x_[s_.idx[j]], s_.idx[j]};
+      } else {
+        list = false;
+      }
+      const Cut cut_m{th, INT32_MAX, cm, true};
+      if (!p_on) {
+        if (list) return use_list();
+        row_exp();
+        return use_cut(cut_m);
+      }
+      const double t = p_frac * row_exp();
+      if (t <= 0) return keep_top(keep);
+      if (list) {
+        const Cut cp = nucleus_of_list(t);
+        if (!cp.reached) return use_list();
+        if (cp.count < keep) return keep_top(keep);
+        std::erase_if(s_.cand, [&](const Cand& c) { return !in_cut(cp, c.x, c.i); });
+        return use_list();
+      }
+      const Cut cp = nucleus(x_, s_.e.data(), nullptr, n_, t / p_frac, t);
+      if (cp.count < keep) return keep_top(keep);
+      return use_cut(cp.count <= cm ? cp : cut_m);
+    }
+    if (p_on) {
+      const double total = row_exp();
+      const double t = p_frac * total;
+      if (t <= 0) return keep_top(keep);
+      const Cut cp = nucleus(x_, s_.e.data(), nullptr, n_, total, t);
+      if (cp.count < keep) return keep_top(keep);
+      return use_cut(cp);
+    }
+    row_exp();
+    use_cut(Cut{-kInf, -1, n_, true});  // every finite entry
+  }
+
+  // Block sums of the kept cut (the exp pass's sums when everything is kept); returns the total.
+  double cut_sums() {
+    const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
+    if (cut_.theta != -kInf) {
+      k_.cut_block_sums(x_, s_.e.data(), n_, cut_.theta, cut_.last, s_.sums.data());
+    }
+    double t = 0;
+    for (std::size_t b = 0; b < blocks; ++b) t += s_.sums[b];
+    return t;
+  }
+
+  // Inverse CDF over the kept list, in its order: the first entry whose running sum exceeds target.
+  std::size_t draw_list(double target) const {
+    double cum = 0;
+    std::size_t last = 0;
+    for (std::size_t j = 0; j < s_.cand.size(); ++j) {
+      if (s_.le[j] > 0) last = j;
+      cum += s_.le[j];
+      if (cum > target && s_.le[j] > 0) return static_cast<std::size_t>(s_.cand[j].i);
+    }
+    return static_cast<std::size_t>(s_.cand[last].i);  // target rounded up to the total
+  }
+
+  // Inverse CDF over the cut: find the block by its sum, then the entry inside it.
+  std::size_t draw_cut(double target) const {
+    const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
+    double cum = 0;
+    std::size_t b = 0, last_block = 0;
+    for (; b < blocks; ++b) {
+      if (s_.sums[b] > 0) last_block = b;
+      if (cum + s_.sums[b] > target && s_.sums[b] > 0) break;
+      cum += s_.sums[b];
+    }
+    if (b == blocks) {
+      b = last_block;
+      cum = target;  // rounding: take the last kept entry of the last block with mass
+    }
+    const std::size_t begin = b * kSampleBlock, end = std::min(begin + kSampleBlock, n_);
+    std::size_t last = begin;
+    for (std::size_t i = begin; i < end; ++i) {
+      const float ei = s_.e[i];
+      if (ei > 0 && in_cut(cut_, x_[i], static_cast<std::int64_t>(i))) {
+        last = i;
+        cum += ei;
+        if (cum > target) return i;
+      }
+    }
+    return last;
+  }
+
+  void top_logprobs(double log_total, std::vector<TokenLogprob>& out) {
+    const std::size_t want = static_cast<std::size_t>(p_.top_logprobs);
+    if (list_) {
+      s_.top = s_.cand;
+      const std::size_t k = std::min(want, s_.top.size());
+      std::partial_sort(s_.top.begin(), s_.top.begin() + k, s_.top.end(), before);
+      s_.top.resize(k);
+    } else {
+      top_k(std::min(want, cut_.count), s_.top);  // the cut is a prefix of the ranking
+    }
+    for (const Cand& c : s_.top) out.push_back({c.i, static_cast<float>(log_p(c.x, log_total))});
+  }
+
+  void write_probs(double total, float* probs) const {
+    const double inv = 1.0 / total;
+    if (list_) {
+      std::fill(probs, probs + n_, 0.0f);
+      for (std::size_t j = 0; j < s_.cand.size(); ++j) {
+        probs[s_.cand[j].i] = static_cast<float>(s_.le[j] * inv);
+      }
+      return;
+    }
+    for (std::size_t i = 0; i < n_; ++i) {
+      probs[i] = in_cut(cut_, x_[i], static_cast<std::int64_t>(i))
+                     ? static_cast<float>(s_.e[i] * inv)
+                     : 0.0f;
+    }
+  }
+
+  const char* fn_;
+  long row_;
+  const SamplingParams& p_;
+  Scratch& s_;
+  internal::SamplingKernels k_;
+  const float* x_ = nullptr;
+  std::size_t n_ = 0;
+  float m_ = 0;
+  double inv_tau_ = 1.0;
+  bool greedy_ = false;
+  bool list_ = false;
+  Cut cut_{};
+};
+
+SampleResult sample_row(const char* fn, long row, const float* x, std::size_t n,
+                        const SamplingParams& p, std::uint64_t stream, std::uint64_t step,
+                        float* probs) {
+  return RowSampler(fn, row, p, scratch()).run(x, n, stream, step, probs);
+}
+
+}  // namespace
+
+SampleResult sample(std::span<const float> logits, const SamplingParams& params,
+                    std::uint64_t stream, std::uint64_t step) {
+  return sample_row("sample", -1, logits.data(), logits.size(), params, stream, step, nullptr);
+}
+
+SampleResult sample(std::span<const bfloat16> logits, const SamplingParams& params,
+                    std::uint64_t stream, std::uint64_t step) {
+  Scratch& s = scratch();
+  grow(s.conv, logits.size());
+  for (std::size_t i = 0; i < logits.size(); ++i) s.conv[i] = logits[i].to_float();
+  return sample_row("sample", -1, s.conv.data(), logits.size(), params, stream, step, nullptr);
+}
+
+void sample(Rows<const float> logits, std::span<const SamplingParams> params,
+            std::span<const std::uint64_t> streams, std::span<const std::uint64_t> steps,
+            std::span<SampleResult> out, int threads) {
+  const char* fn = "sample";
+  internal::check_rows(fn, "logits", logits);
+  const std::size_t rows = logits.rows;
+  auto check_size = [&](const char* name, std::size_t size, bool broadcast) {
+    if (size != rows && !(broadcast && size == 1)) {
+      internal::fail(fn, std::string(name) + ".size() is " + std::to_string(size) +
+                             " but logits has " + std::to_string(rows) + " rows" +
+                             (broadcast ? " (1 is also accepted)" : ""));
+    }
+  };
+  check_size("params", params.size(), true);
+  check_size("streams", streams.size(), true);
+  check_size("steps", steps.size(), true);
+  check_size("out", out.size(), false);
+  if (rows == 0) return;
+  std::mutex mutex;
+  std::size_t bad_row = rows;
+  std::string message;
+  const int nt = internal::threads_for(threads, rows * std::max<std::size_t>(logits.cols, 1));
+  internal::parallel_for(rows, nt, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t r = begin; r < end; ++r) {
+      try {
+        out[r] = sample_row(fn, static_cast<long>(r), logits.row(r), logits.cols,
+                            params[params.size() == 1 ? 0 : r],
+                            streams[streams.size() == 1 ? 0 : r], steps[steps.size() == 1 ? 0 : r],
+                            nullptr);
+      } catch (const std::invalid_argument& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (r < bad_row) {
+          bad_row = r;
+          message = e.what();
+        }
+      }
+    }
+  });
+  if (bad_row < rows) throw std::invalid_argument(message);
+}
+
+void sampling_distribution(std::span<const float> logits, const SamplingParams& params,
+                           std::span<float> probs) {
+  if (probs.size() != logits.size()) {
+    internal::fail("sampling_distribution", "probs.size() (" + std::to_string(probs.size()) +
+                                                ") differs from logits.size() (" +
+                                                std::to_string(logits.size()) + ")");
+  }
+  sample_row("sampling_distribution", -1, logits.data(), logits.size(), params, 0, 0,
+             probs.data());
+}
+
+}  // namespace logitkit

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sampler's per-target kernels, resolved for the chosen SIMD target (see sampling-inl.h).
+#ifndef LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_H_
+#define LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace logitkit::internal {
+
+// Entries per block of the inverse-CDF block sums.
+inline constexpr std::size_t kSampleBlock = 256;
+// Extra room the compressing kernels need after their output (they store whole vectors).
+inline constexpr std::size_t kCompressSlack = 64;
+
+struct PartitionStats {
+  double mass_gt_hi;  // sum of e over {x > hi}
+  double mass_ge_lo;  // sum of e over {x >= lo}
+  std::size_t count_gt_hi;
+  std::size_t count_ge_lo;
+};
+
+struct SamplingKernels {
+  // e_i = exp((x_i - m) * inv_tau) rounded to float (0 for x_i = -inf; x_i <= m, no NaN);
+  // block_sums (nullable) gets the double sum of e over each 256-entry block.
+  void (*exp_blocks)(const float* x, std::size_t n, float m, double inv_tau, float* e,
+                     double* block_sums);
+  // block_sums[b]: sum of e_i over block b restricted to the cut
+  // {x_i > theta} or {x_i == theta and i <= last}.
+  void (*cut_block_sums)(const float* x, const float* e, std::size_t n, float theta,
+                         std::int64_t last, double* block_sums);
+  // Indices base + i of x_i > theta (strict) or x_i >= theta, in order; idx has n + slack room.
+  std::size_t (*select_indices)(const float* x, std::size_t n, float theta, bool strict,
+                                std::int32_t base, std::int32_t* idx);
+  std::size_t (*count_ge)(const float* x, std::size_t n, float theta);
+  // First i with x_i == v, or n.
+  std::size_t (*find_first_eq)(const float* x, std::size_t n, float v);
+  PartitionStats (*partition)(const float* x, const float* e, std::size_t n, float hi, float lo);
+  // Keeps lo <= x <= hi in order (x, e, index; ic null: the positions); outputs have n + slack.
+  std::size_t (*compact)(const float* x, const float* e, const std::int32_t* ic, std::size_t n,
+                         float lo, float hi, float* xo, float* eo, std::int32_t* io);
+  // Max of x[0, n), n >= 1, and whether any entry is NaN.
+  float (*max)(const float* x, std::size_t n, bool* has_nan);
+};
+
+SamplingKernels sampling_kernels();
+
+}  // namespace logitkit::internal
+
+#endif  // LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_H_
