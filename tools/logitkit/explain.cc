@@ -7,6 +7,7 @@
 
 #include "logitkit/softmax.h"
 #include "tools/logitkit/commands.h"
+#include "tools/logitkit/explain.h"
 #include "tools/logitkit/table.h"
 
 namespace lkcli {
@@ -27,16 +28,27 @@ std::vector<T> read_one_row(Input& in) {
 template <class T>
 int explain(Input& in, const RowOpArgs& args, const logitkit::SoftmaxOptions& o) {
   const std::vector<T> x = read_one_row<T>(in);
+  const Style st(use_color());
+  std::printf("%s\n", st.heading("softmax of one row, step by step (τ = " +
+                                  num(o.temperature, 6) + ")").c_str());
+  std::fputs(explain_text(x, o, args.temperature_given, st).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+template <class T>
+std::string explain_text(const std::vector<T>& x, const logitkit::SoftmaxOptions& o,
+                         bool show_scaled, const Style& st) {
   const std::size_t n = x.size();
   std::vector<T> p(n), logp(n), lse(1);
   logitkit::softmax(logitkit::one_row<const T>(x.data(), n), logitkit::one_row(p.data(), n), o);
   logitkit::log_softmax(logitkit::one_row<const T>(x.data(), n), logitkit::one_row(logp.data(), n), o);
   logitkit::logsumexp(logitkit::one_row<const T>(x.data(), n), std::span<T>(lse), o);
 
-  const Style st(use_color());
   const double tau = o.temperature;
   const bool steps = tau > 0 && std::isfinite(tau);
-  const bool scaled = steps && args.temperature_given;
+  const bool scaled = steps && show_scaled;
   std::vector<double> z(n);
   double m = -INFINITY;
   for (std::size_t i = 0; i < n; ++i) {
@@ -67,25 +79,27 @@ int explain(Input& in, const RowOpArgs& args, const logitkit::SoftmaxOptions& o)
     sum_p += p[i];
     t.rows.push_back(r);
   }
-  std::printf("%s\n", st.heading("softmax of one row, step by step (τ = " + num(tau, 6) + ")").c_str());
-  std::fputs(t.render(st).c_str(), stdout);
+  std::string out = t.render(st);
   if (steps) {
-    std::printf("  max%s = %s\n", scaled ? " of x/τ" : "", num(m, 9).c_str());
-    std::printf("  sum of the exponentials = %s\n", num(sum_exp, 9).c_str());
-    std::printf("  p_i = exp(%s − max) / sum\n", scaled ? "x_i/τ" : "x_i");
+    out += "  max" + std::string(scaled ? " of x/τ" : "") + " = " + num(m, 9) + "\n";
+    out += "  sum of the exponentials = " + num(sum_exp, 9) + "\n";
+    out += std::string("  p_i = exp(") + (scaled ? "x_i/τ" : "x_i") + " − max) / sum\n";
   } else {
-    std::printf("  τ = %s: %s\n", num(tau, 6).c_str(),
-                tau == 0 ? "the argmax limit, all mass on the maximum (split among ties)"
-                         : "the uniform limit over the entries that are not -inf");
+    out += "  τ = " + num(tau, 6) + ": " +
+           (tau == 0 ? "the argmax limit, all mass on the maximum (split among ties)"
+                     : "the uniform limit over the entries that are not -inf") + "\n";
   }
-  std::printf("  logsumexp = %s\n", num(lse[0], 9).c_str());
+  out += "  logsumexp = " + num(lse[0], 9) + "\n";
   const bool ok = std::fabs(sum_p - 1.0) <= 1e-6;
-  std::printf("  check: sum of p = %s  %s\n", num(sum_p, 9).c_str(),
-              ok ? st.good("✓ sums to 1").c_str() : st.bad("✗ does not sum to 1").c_str());
-  return 0;
+  out += "  check: sum of p = " + num(sum_p, 9) + "  " +
+         (ok ? st.good("✓ sums to 1") : st.bad("✗ does not sum to 1")) + "\n";
+  return out;
 }
 
-}  // namespace
+template std::string explain_text(const std::vector<float>&, const logitkit::SoftmaxOptions&,
+                                  bool, const Style&);
+template std::string explain_text(const std::vector<double>&, const logitkit::SoftmaxOptions&,
+                                  bool, const Style&);
 
 int run_explain(RowOpArgs& args) {
   if (!args.output.path.empty() || args.output.format != "auto") {

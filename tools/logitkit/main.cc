@@ -108,6 +108,27 @@ int run(int argc, char** argv) {
   add_common(b, bench.common);
   b->callback([&] { action = [&] { return run_bench(bench); }; });
 
+  TourArgs tour;
+  CLI::App* tr = app.add_subcommand("tour", "the guided tour: softmax, temperature, stability, quiz");
+  tr->add_option("--plot-output", tour.plot_output, "base name of the chart it writes")
+      ->default_str("logitkit-tour");
+  tr->add_flag("--no-plot", tour.no_plot, "do not write the chart");
+  tr->callback([&] { action = [&] { return run_tour(tour); }; });
+
+  PlotArgs plot;
+  CLI::App* pl = app.add_subcommand("plot", "the temperature chart as SVG and PNG");
+  pl->add_option("logits", plot.logits, "logits (default: 2.0 1.0 0.5 -0.5 -1.0)");
+  pl->add_option("-c,--classes", plot.classes, "class names, comma-separated")->delimiter(',');
+  pl->add_option("-T,--temperatures", plot.temperatures,
+                 "temperatures, comma-separated (default: 0.2,0.5,1,2,5)")
+      ->delimiter(',');
+  pl->add_option("-o,--output", plot.output, "output base name: writes BASE.svg and BASE.png")
+      ->default_str("softmax-temperature");
+  pl->add_option("--title", plot.title, "chart title");
+  pl->add_option("--width", plot.width, "image width in pixels")->default_str("800");
+  pl->add_option("--height", plot.height, "image height in pixels")->default_str("500");
+  pl->callback([&] { action = [&] { return run_plot(plot); }; });
+
   try {
     app.parse(normalize_arguments(argc, argv));
   } catch (const CLI::ParseError& e) {

@@ -52,6 +52,7 @@ std::string Table::render(const Style& style, int indent) const {
 
 std::string num(double v, int digits) {
   if (std::isnan(v)) return "nan";
+  if (v == 0) v = 0;  // display -0 as 0
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*g", digits, v);
   return buf;
