@@ -111,6 +111,63 @@ LOGITKIT_API double cross_entropy(Rows<const double> x, Rows<const double> y,
                                   const CrossEntropyOptions& options = {},
                                   const LossOutputs<double>& out = {});
 
+// ---------------------------------------------------------------------------------------------
+// Knowledge distillation (Hinton et al. 2015).
+
+// Which divergence between the teacher's p and the student's q (both at temperature tau).
+//   kForwardKL (default): KL(p || q) = sum_j p_j (log p_j - log q_j)
+//   kReverseKL:           KL(q || p) = sum_j q_j (log q_j - log p_j)
+//   kJensenShannon:       beta KL(p || M) + (1 - beta) KL(q || M),  M = beta p + (1 - beta) q
+enum class Divergence { kForwardKL, kReverseKL, kJensenShannon };
+
+// How the teacher is given: logits (p = softmax(t / tau)) or log-probabilities already at the
+// distillation temperature (p_j = exp(t_j), renormalised over the row so that it sums to 1).
+enum class TeacherInput { kLogits, kLogProbs };
+
+struct DistillationOptions {
+  double temperature = 1.0;  // tau, finite and > 0
+  Divergence divergence = Divergence::kForwardKL;
+  double js_beta = 0.5;        // beta in (0, 1) for kJensenShannon
+  bool tau_squared = true;     // multiply the divergence (and its gradient) by tau^2 (Hinton)
+  Reduction reduction = Reduction::kBatchMean;  // kMean divides by rows * cols, like KLDivLoss
+  TeacherInput teacher_input = TeacherInput::kLogits;
+  // Hard-label term: loss += alpha * cross_entropy(student, target) at temperature 1 with
+  // reduction kMean over the rows whose target is not ignore_index (alpha >= 0; 0 = off).
+  double alpha = 0.0;
+  std::span<const std::int64_t> target{};  // rows entries, needed when alpha > 0
+  std::int64_t ignore_index = -100;
+  Precision precision = Precision::kAccurate;
+  int threads = 0;
+};
+
+// distillation_loss: for each row r, with p = teacher distribution and q = softmax(s / tau),
+//   row_loss_r = (tau_squared ? tau^2 : 1) * D(p, q)        (D from Divergence)
+// reduced per `reduction` (default batchmean: sum / rows), plus the optional hard-label term.
+// out.grad receives d loss / d student. Forward KL: (tau_squared ? tau : 1/tau) * (q_j - p_j) per
+// entry before reduction; reverse KL: (factor / tau) q_j (log(q_j / p_j) - KL(q || p)); JS:
+// (factor / tau) (1 - beta) q_j (log(q_j / M_j) - KL(q || M)). out.lse receives the student's
+// logsumexp at tau.
+// Terms with a zero weight count 0 (0 log 0 = 0). Where p_j = 0 (teacher -inf) and q_j > 0, the
+// reverse KL is +inf; where q_j = 0 (student -inf) and p_j > 0, the forward KL is +inf.
+// Special rows: NaN anywhere in either row: row_loss and that row's gradient NaN. A row at +inf
+// or all -inf (either side) uses the softmax limits (DESIGN.md section 2, all -inf -> all 0);
+// the student's gradient there is 0 when the student row is such a limit.
+// Preconditions (std::invalid_argument naming the argument and row, nothing written): same shape
+// of student, teacher and grad; tau > 0 and finite; 0 < js_beta < 1; alpha >= 0 and finite, and
+// target of rows entries each in [0, cols) or ignore_index when alpha > 0.
+// Accuracy (kAccurate, float): row_loss within 1e-6 relative + 1e-7 absolute of the exact value
+// (KL near 0 cancels inherently); gradient within 2 ULP + 2^-24 * max |gradient row|.
+// Passes over memory (forward KL, teacher logits, float): student and teacher each read twice for
+// statistics and the sums (in cache, per 16384-entry chunk), then once more to write grad; other
+// divergences and log-prob teachers run a scalar long double path (slower). Double overload:
+// long double throughout.
+LOGITKIT_API double distillation_loss(Rows<const float> student, Rows<const float> teacher,
+                                      const DistillationOptions& options = {},
+                                      const LossOutputs<float>& out = {});
+LOGITKIT_API double distillation_loss(Rows<const double> student, Rows<const double> teacher,
+                                      const DistillationOptions& options = {},
+                                      const LossOutputs<double>& out = {});
+
 }  // namespace logitkit
 
 #endif  // LOGITKIT_LOSS_H_

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: Apache-2.0
+// Distillation loss: forward/reverse KL and Jensen-Shannon between teacher and student at
+// temperature tau, with the tau^2 factor, reductions, and an optional hard-label term.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "logitkit/loss.h"
+#include "src/internal/check.h"
+#include "src/loss/loss_internal.h"
+#include "src/loss/loss_kernels.h"
+#include "src/parallel/parallel.h"
+#include "src/softmax/kernels.h"
+
+namespace logitkit {
+namespace {
+
+using L = long double;
+constexpr L kInfL = std::numeric_limits<L>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr char kFn[] = "distillation_loss";
+
+// log p of a row at temperature tau with DESIGN.md's limits: +inf entries share the mass, an
+// all -inf row has p = 0 everywhere. *limit is set for those two cases; *nan for NaN.
+template <class T>
+std::vector<L> log_probs(const T* x, std::size_t n, L inv_tau, bool log_prob_input, bool* limit,
+                         bool* nan, L* lse) {
+  std::vector<L> lp(n);
+  L m = -kInfL;
+  std::size_t pinf = 0;
+  *nan = false;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (std::isnan(x[j])) *nan = true;
+    m = std::max(m, static_cast<L>(x[j]));
+    pinf += x[j] == std::numeric_limits<T>::infinity();
+  }
+  *limit = pinf > 0 || m == -kInfL;
+  if (*nan) return lp;
+  if (pinf > 0) {
+    for (std::size_t j = 0; j < n; ++j) {
+      lp[j] = x[j] == std::numeric_limits<T>::infinity() ? -std::log(static_cast<L>(pinf)) : -kInfL;
+    }
+    *lse = kInfL;
+    return lp;
+  }
+  if (m == -kInfL) {
+    std::fill(lp.begin(), lp.end(), -kInfL);
+    *lse = -kInfL;
+    return lp;
+  }
+  const L it = log_prob_input ? 1.0L : inv_tau;
+  L ties = 0, rest = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const L d = (static_cast<L>(x[j]) - m) * it;
+    if (d == 0) ties += 1;
+    else rest += std::exp(d);
+  }
+  const L log_norm = ties == 1 ? std::log1p(rest) : std::log(ties + rest);
+  for (std::size_t j = 0; j < n; ++j) lp[j] = (static_cast<L>(x[j]) - m) * it - log_norm;
+  *lse = m * it + log_norm;
+  return lp;
+}
+
+// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a).
+L kl_of(const std::vector<L>& la, const std::vector<L>& lb) {
+  L s = 0;
+  for (std::size_t j = 0; j < la.size(); ++j) {
+    if (la[j] == -kInfL) continue;
+    s += std::exp(la[j]) * (la[j] - lb[j]);
+  }
+  return s;
+}
+
+struct RowResult {
+  double loss, lse;
+};
+
+// One row in long double; g receives scale * d row_divergence / d s (scale includes tau^2 and
+// the reduction).
+template <class T>
+RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::size_t n,
+                     double scale, T* g) {
+  const L inv_tau = 1.0L / static_cast<L>(o.temperature);
+  bool s_limit, s_nan, t_limit, t_nan;
+  L lse_s, lse_t;
+  const std::vector<L> lq = log_probs(s, n, inv_tau, false, &s_limit, &s_nan, &lse_s);
+  const std::vector<L> lp =
+      log_probs(t, n, inv_tau, o.teacher_input == TeacherInput::kLogProbs, &t_limit, &t_nan, &lse_t);
+  const L factor = o.tau_squared ? static_cast<L>(o.temperature) * o.temperature : 1.0L;
+  if (s_nan || t_nan) {
+    if (g) std::fill(g, g + n, static_cast<T>(kNaN));
+    return {kNaN, s_nan ? kNaN : static_cast<double>(lse_s)};
+  }
+  L div = 0;
+  std::vector<L> lm;
+  const L beta = o.js_beta;
+  switch (o.divergence) {
+    case Divergence::kForwardKL: div = kl_of(lp, lq); break;
+    case Divergence::kReverseKL: div = kl_of(lq, lp); break;
+    case Divergence::kJensenShannon: {
+      lm.resize(n);
+      for (std::size_t j = 0; j < n; ++j) {
+        const L m = beta * std::exp(lp[j]) + (1 - beta) * std::exp(lq[j]);
+        lm[j] = m > 0 ? std::log(m) : -kInfL;
+      }
+      div = beta * kl_of(lp, lm) + (1 - beta) * kl_of(lq, lm);
+      break;
+    }
+  }
+  if (g) {
+    const L c = static_cast<L>(scale) * factor * inv_tau;
+    if (s_limit) {
+      std::fill(g, g + n, T(0));
+    } else if (o.divergence == Divergence::kForwardKL) {
+      for (std::size_t j = 0; j < n; ++j) g[j] = static_cast<T>(c * (std::exp(lq[j]) - std::exp(lp[j])));
+    } else {
+      // d D / d s_j = (1/tau) q_j (h_j - sum_k q_k h_k), h = log(q/p) (reverse KL) or
+      // (1 - beta) log(q/M) (JS).
+      const std::vector<L>& other = o.divergence == Divergence::kReverseKL ? lp : lm;
+      const L w = o.divergence == Divergence::kReverseKL ? 1.0L : 1 - beta;
+      const L mean_h = kl_of(lq, other);
+      for (std::size_t j = 0; j < n; ++j) {
+        const L q = std::exp(lq[j]);
+        g[j] = static_cast<T>(q == 0 ? 0.0L : c * w * q * ((lq[j] - other[j]) - mean_h));
+      }
+    }
+  }
+  return {static_cast<double>(factor * div), static_cast<double>(lse_s)};
+}
+
+struct Fused {
+  internal::SoftmaxKernels sk;
+  internal::LossKernels lk;
+};
+
+// Forward KL with teacher logits, float, on the SIMD kernels.
+RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
+                    std::size_t n, double scale, float* g, int threads) {
+  const double inv_tau = 1.0 / o.temperature;
+  const internal::RowStats ts = internal::row_stats(k.sk, t, n, inv_tau, nullptr, threads);
+  if (ts.status != internal::kChunkOk || ts.max == -std::numeric_limits<float>::infinity()) {
+    return row_scalar<float>(o, s, t, n, scale, g);
+  }
+  const internal::RowStats ss = internal::row_stats(k.sk, s, n, inv_tau, g, threads);
+  if (ss.status != internal::kChunkOk || ss.max == -std::numeric_limits<float>::infinity()) {
+    return row_scalar<float>(o, s, t, n, scale, g);
+  }
+  const std::size_t chunks = internal::chunk_count(n);
+  std::vector<internal::KlChunkSums> sums(chunks);
+  auto sums_body = [&](std::size_t b, std::size_t e) {
+    for (std::size_t c = b; c < e; ++c) {
+      const std::size_t off = c * internal::kChunk;
+      sums[c] = k.lk.kl_sums(t + off, s + off, internal::chunk_len(n, c), ts.max, ss.max, inv_tau);
+    }
+  };
+  if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, sums_body);
+  else sums_body(0, chunks);
+  double zt = 0, cross = 0;
+  bool masked = false;
+  for (const auto& c : sums) {
+    zt += c.zt;
+    cross += c.cross;
+    masked |= c.student_masked;
+  }
+  const double ls = internal::LogNormalizer(ss.ties, ss.rest);
+  const double lt = internal::LogNormalizer(ts.ties, ts.rest);
+  const double factor = o.tau_squared ? o.temperature * o.temperature : 1.0;
+  // KL(p || q) = sum_j p_j ((t_j - mt) - (s_j - ms)) / tau + log Zs - log Zt.
+  const double kl = masked ? std::numeric_limits<double>::infinity() : cross / zt + (ls - lt);
+  if (g) {
+    const double c = scale * factor * inv_tau;
+    const double zs = ss.ties + ss.rest;
+    auto grad_body = [&](std::size_t b, std::size_t e) {
+      for (std::size_t ch = b; ch < e; ++ch) {
+        const std::size_t off = ch * internal::kChunk;
+        k.lk.kl_grad(g + off, t + off, internal::chunk_len(n, ch), ts.max, inv_tau,
+                     c * ss.factors[ch] / zs, c / zt, g + off);
+      }
+    };
+    if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, grad_body);
+    else grad_body(0, chunks);
+  }
+  return {factor * std::max(kl, 0.0), ss.max * inv_tau + ls};
+}
+
+template <class T>
+double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
+           const LossOutputs<T>& out) {
+  internal::check_rows(kFn, "student", s);
+  internal::check_rows(kFn, "teacher", t);
+  internal::check_same_shape(kFn, "student", s, "teacher", t);
+  if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
+    internal::fail(kFn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
+  }
+  if (o.divergence == Divergence::kJensenShannon && !(o.js_beta > 0.0 && o.js_beta < 1.0)) {
+    internal::fail(kFn, "js_beta must be in (0, 1), got " + std::to_string(o.js_beta));
+  }
+  if (!(o.alpha >= 0.0) || std::isinf(o.alpha)) {
+    internal::fail(kFn, "alpha must be >= 0 and finite, got " + std::to_string(o.alpha));
+  }
+  if (out.grad.data) {
+    internal::check_rows(kFn, "grad", out.grad);
+    internal::check_same_shape(kFn, "student", s, "grad", out.grad);
+  }
+  if (!out.row_loss.empty() && out.row_loss.size() != s.rows) {
+    internal::fail(kFn, "row_loss has " + std::to_string(out.row_loss.size()) +
+                            " entries but student has " + std::to_string(s.rows) + " rows");
+  }
+  if (!out.lse.empty() && out.lse.size() != s.rows) {
+    internal::fail(kFn, "lse has " + std::to_string(out.lse.size()) + " entries but student has " +
+                            std::to_string(s.rows) + " rows");
+  }
+  CrossEntropyOptions ce;
+  if (o.alpha > 0) {
+    ce.ignore_index = o.ignore_index;
+    ce.precision = o.precision;
+    ce.threads = o.threads;
+    if (o.target.size() != s.rows) {
+      internal::fail(kFn, "target has " + std::to_string(o.target.size()) +
+                              " entries but student has " + std::to_string(s.rows) + " rows");
+    }
+    for (std::size_t r = 0; r < s.rows; ++r) {
+      const std::int64_t v = o.target[r];
+      if (v != o.ignore_index && (v < 0 || static_cast<std::size_t>(v) >= s.cols)) {
+        internal::fail(kFn, "target at row " + std::to_string(r) + " is " + std::to_string(v) +
+                                ", outside [0, " + std::to_string(s.cols) + ") and not ignore_index");
+      }
+    }
+  }
+  const std::size_t n = s.rows, c = s.cols;
+  double den = 1.0;
+  switch (o.reduction) {
+    case Reduction::kBatchMean: den = static_cast<double>(n); break;
+    case Reduction::kMean: den = static_cast<double>(n) * static_cast<double>(c); break;
+    default: break;
+  }
+  const double scale = den == 0.0 ? kNaN : 1.0 / den;
+  std::vector<double> row_loss(n, 0.0);
+  Fused k{};
+  const bool fused = std::is_same_v<T, float> && o.divergence == Divergence::kForwardKL &&
+                     o.teacher_input == TeacherInput::kLogits;
+  if constexpr (std::is_same_v<T, float>) {
+    k.sk = internal::softmax_kernels(o.precision == Precision::kFast);
+    k.lk = internal::loss_kernels(o.precision == Precision::kFast);
+  }
+  if (c > 0) {
+    const int threads = internal::threads_for(o.threads, n * c * 3);
+    auto row_fn = [&](std::size_t r, int inner) {
+      T* gr = out.grad.data ? out.grad.row(r) : nullptr;
+      RowResult res;
+      if constexpr (std::is_same_v<T, float>) {
+        res = fused ? row_fused(o, k, s.row(r), t.row(r), c, scale, gr, inner)
+                    : row_scalar<T>(o, s.row(r), t.row(r), c, scale, gr);
+      } else {
+        res = row_scalar<T>(o, s.row(r), t.row(r), c, scale, gr);
+      }
+      row_loss[r] = res.loss;
+      if (!out.row_loss.empty()) out.row_loss[r] = static_cast<T>(res.loss);
+      if (!out.lse.empty()) out.lse[r] = static_cast<T>(res.lse);
+    };
+    if (threads > 1 && n >= static_cast<std::size_t>(threads)) {
+      internal::parallel_for(n, threads, [&](std::size_t b, std::size_t e) {
+        for (std::size_t r = b; r < e; ++r) row_fn(r, 1);
+      });
+    } else {
+      for (std::size_t r = 0; r < n; ++r) row_fn(r, threads);
+    }
+  }
+  double sum = 0.0;
+  for (double v : row_loss) sum += v;
+  double loss = o.reduction == Reduction::kNone || o.reduction == Reduction::kSum ? sum : sum * scale;
+  if (o.alpha > 0) {
+    // The hard-label term: its gradient is added to grad (an extra pass over the rows).
+    std::vector<T> ce_grad;
+    LossOutputs<T> ce_out;
+    if (out.grad.data) {
+      ce_grad.resize(n * c);
+      ce_out.grad = Rows<T>{ce_grad.data(), n, c, c};
+    }
+    loss += o.alpha * cross_entropy(s, o.target, ce, ce_out);
+    if (out.grad.data) {
+      for (std::size_t r = 0; r < n; ++r) {
+        T* gr = out.grad.row(r);
+        for (std::size_t j = 0; j < c; ++j) {
+          gr[j] = static_cast<T>(gr[j] + o.alpha * static_cast<double>(ce_grad[r * c + j]));
+        }
+      }
+    }
+  }
+  return loss;
+}
+
+}  // namespace
+
+double distillation_loss(Rows<const float> student, Rows<const float> teacher,
+                         const DistillationOptions& options, const LossOutputs<float>& out) {
+  return run<float>(student, teacher, options, out);
+}
+double distillation_loss(Rows<const double> student, Rows<const double> teacher,
+                         const DistillationOptions& options, const LossOutputs<double>& out) {
+  return run<double>(student, teacher, options, out);
+}
+
+}  // namespace logitkit

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+// Distillation loss: PyTorch golden values, finite differences, properties, edge cases, bad input.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "logitkit/loss.h"
+#include "tests/data/loss/loss_golden.h"
+
+namespace logitkit {
+namespace {
+
+using testing::Golden;
+
+DistillationOptions options_of(const Golden& g, std::vector<std::int64_t>* targets) {
+  DistillationOptions o;
+  o.temperature = g.d("tau");
+  const std::string div = g.text.at("divergence");
+  o.divergence = div == "forward" ? Divergence::kForwardKL
+                 : div == "reverse" ? Divergence::kReverseKL
+                                    : Divergence::kJensenShannon;
+  o.js_beta = g.d("beta");
+  o.tau_squared = g.d("tau_squared") != 0;
+  const std::string red = g.text.at("reduction");
+  o.reduction = red == "batchmean" ? Reduction::kBatchMean
+                : red == "mean"    ? Reduction::kMean
+                                   : Reduction::kSum;
+  o.teacher_input = g.text.at("teacher") == "logprobs" ? TeacherInput::kLogProbs : TeacherInput::kLogits;
+  o.alpha = g.d("alpha");
+  if (g.has("target")) {
+    for (double v : g.v("target")) targets->push_back(static_cast<std::int64_t>(v));
+    o.target = *targets;
+  }
+  return o;
+}
+
+// Row r of x ([*, c]) as probabilities at temperature tau, in long double.
+std::vector<double> probs(const std::vector<double>& x, std::size_t r, std::size_t c, double tau) {
+  long double m = -INFINITY, z = 0;
+  for (std::size_t j = 0; j < c; ++j) m = std::max<long double>(m, x[r * c + j]);
+  for (std::size_t j = 0; j < c; ++j) z += std::exp((x[r * c + j] - m) / tau);
+  std::vector<double> p(c);
+  for (std::size_t j = 0; j < c; ++j) p[j] = static_cast<double>(std::exp((x[r * c + j] - m) / tau) / z);
+  return p;
+}
+
+template <class T>
+void check_case(const Golden& g, Precision prec, double rel, double ulp_grad, const std::string& tag) {
+  const std::size_t n = static_cast<std::size_t>(g.v("shape")[0]);
+  const std::size_t c = static_cast<std::size_t>(g.v("shape")[1]);
+  std::vector<std::int64_t> targets;
+  DistillationOptions o = options_of(g, &targets);
+  o.precision = prec;
+  std::vector<T> s(g.v("student").begin(), g.v("student").end());
+  std::vector<T> t(g.v("teacher_values").begin(), g.v("teacher_values").end());
+  std::vector<T> grad(n * c), row_loss(n);
+  const double loss = distillation_loss(Rows<const T>{s.data(), n, c, c},
+                                        Rows<const T>{t.data(), n, c, c}, o,
+                                        LossOutputs<T>{Rows<T>{grad.data(), n, c, c}, row_loss, {}});
+  const std::string where = g.name + " [" + tag + "]";
+  const double abs_floor = std::is_same_v<T, float> ? 1e-7 : 1e-14;
+  EXPECT_NEAR(loss, g.d("loss"), rel * std::fabs(g.d("loss")) + abs_floor) << where;
+  for (std::size_t r = 0; r < n; ++r) {
+    EXPECT_NEAR(row_loss[r], g.v("row_loss")[r], rel * std::fabs(g.v("row_loss")[r]) + abs_floor)
+        << where << " row " << r;
+    // The gradient is a difference of probabilities (q_j - p_j for forward KL), so its error
+    // scales with (p_j + q_j) times the gradient's factor, not with the difference.
+    const std::vector<double> p = probs(g.v("teacher_values"), r, c, o.teacher_input ==
+                                        TeacherInput::kLogProbs ? 1.0 : o.temperature);
+    const std::vector<double> q = probs(g.v("student"), r, c, o.temperature);
+    const double scale = (o.tau_squared ? o.temperature : 1.0 / o.temperature) *
+                         (o.reduction == Reduction::kBatchMean ? 1.0 / n
+                          : o.reduction == Reduction::kMean  ? 1.0 / (n * c) : 1.0);
+    const double hard = o.alpha > 0 ? o.alpha : 0.0;
+    for (std::size_t j = 0; j < c; ++j) {
+      const double want = g.v("grad")[r * c + j];
+      EXPECT_NEAR(grad[r * c + j], want,
+                  ulp_grad * std::numeric_limits<T>::epsilon() *
+                      (std::fabs(want) + (scale + hard) * (p[j] + q[j] + 1.0 / c)))
+          << where << " grad " << r << "," << j;
+    }
+  }
+}
+
+TEST(LossTest, DistillationMatchesPyTorchDouble) {
+  for (const Golden& g : testing::read_golden("distillation.txt")) {
+    check_case<double>(g, Precision::kAccurate, 1e-12, 64, "double");
+  }
+}
+
+TEST(LossTest, DistillationMatchesPyTorchFloatEveryTarget) {
+  const auto cases = testing::read_golden("distillation.txt");
+  testing::for_each_target([&](const std::string& t) {
+    for (const Golden& g : cases) {
+      check_case<float>(g, Precision::kAccurate, 1e-6, 4, t);
+      check_case<float>(g, Precision::kFast, 3e-5, 64, t + " fast");
+    }
+  });
+}
+
+TEST(LossTest, DistillationGradientMatchesFiniteDifferences) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> nd(0.0, 2.0);
+  const std::size_t n = 3, c = 7;
+  std::vector<double> s(n * c), t(n * c);
+  for (double& v : s) v = nd(rng);
+  for (double& v : t) v = nd(rng);
+  std::vector<std::int64_t> targets = {1, -100, 6};
+  for (Divergence d : {Divergence::kForwardKL, Divergence::kReverseKL, Divergence::kJensenShannon}) {
+    for (double tau : {1.0, 20.0, 0.5}) {
+      DistillationOptions o;
+      o.divergence = d;
+      o.temperature = tau;
+      o.js_beta = 0.3;
+      o.alpha = 0.25;
+      o.target = targets;
+      auto loss_at = [&](const std::vector<double>& ss, double* g) {
+        LossOutputs<double> out;
+        if (g) out.grad = Rows<double>{g, n, c, c};
+        return distillation_loss(Rows<const double>{ss.data(), n, c, c},
+                                 Rows<const double>{t.data(), n, c, c}, o, out);
+      };
+      std::vector<double> g(n * c);
+      loss_at(s, g.data());
+      for (std::size_t i = 0; i < n * c; ++i) {
+        const double h = 1e-5 * tau;
+        std::vector<double> sp = s, sm = s;
+        sp[i] += h;
+        sm[i] -= h;
+        const double fd = (loss_at(sp, nullptr) - loss_at(sm, nullptr)) / (2 * h);
+        EXPECT_NEAR(g[i], fd, 1e-7 * std::max(1.0, std::fabs(fd)))
+            << static_cast<int>(d) << " tau " << tau << " i " << i;
+      }
+    }
+  }
+}
+
+// KL >= 0, and 0 (with zero gradient) when teacher equals student; threads and targets agree.
+TEST(LossTest, DistillationProperties) {
+  const std::size_t n = 3, c = 40000;
+  std::mt19937_64 rng(9);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> s(n * c), t(n * c);
+  for (float& v : s) v = nd(rng);
+  for (float& v : t) v = nd(rng);
+  std::vector<float> g0(n * c), g(n * c);
+  double l0 = 0;
+  bool first = true;
+  testing::for_each_target([&](const std::string& name) {
+    for (int threads : {1, 2}) {
+      DistillationOptions o;
+      o.threads = threads;
+      o.temperature = 2.0;
+      const double l = distillation_loss(Rows<const float>{s.data(), n, c, c},
+                                         Rows<const float>{t.data(), n, c, c}, o,
+                                         LossOutputs<float>{Rows<float>{g.data(), n, c, c}, {}, {}});
+      EXPECT_GT(l, 0.0);
+      if (first) {
+        l0 = l;
+        g0 = g;
+        first = false;
+      }
+      EXPECT_EQ(l, l0) << name << " threads " << threads;
+      EXPECT_TRUE(g == g0) << name << " threads " << threads;
+    }
+  });
+  DistillationOptions o;
+  const double same = distillation_loss(Rows<const float>{s.data(), n, c, c},
+                                        Rows<const float>{s.data(), n, c, c}, o,
+                                        LossOutputs<float>{Rows<float>{g.data(), n, c, c}, {}, {}});
+  EXPECT_NEAR(same, 0.0, 1e-9);
+  for (float v : g) EXPECT_NEAR(v, 0.0f, 1e-9f);
+}
+
+TEST(LossTest, DistillationEdgeCases) {
+  const float inf = std::numeric_limits<float>::infinity();
+  // A student entry at -inf where the teacher has mass: forward KL +inf.
+  std::vector<float> s = {-inf, 1, 2}, t = {0, 1, 2}, g(3);
+  EXPECT_EQ(distillation_loss(one_row<const float>(s.data(), 3), one_row<const float>(t.data(), 3), {},
+                              LossOutputs<float>{Rows<float>{g.data(), 1, 3, 3}, {}, {}}),
+            std::numeric_limits<double>::infinity());
+  for (float v : g) EXPECT_TRUE(std::isfinite(v));
+  // A teacher entry at -inf: it carries no mass; forward KL finite.
+  std::vector<float> t2 = {-inf, 1, 2};
+  EXPECT_TRUE(std::isfinite(distillation_loss(one_row<const float>(t.data(), 3),
+                                              one_row<const float>(t2.data(), 3))));
+  // ... while the reverse KL is +inf there.
+  DistillationOptions rev;
+  rev.divergence = Divergence::kReverseKL;
+  EXPECT_EQ(distillation_loss(one_row<const float>(t.data(), 3), one_row<const float>(t2.data(), 3), rev),
+            std::numeric_limits<double>::infinity());
+  // NaN: NaN loss and gradient.
+  std::vector<float> sn = {std::nanf(""), 1, 2};
+  EXPECT_TRUE(std::isnan(distillation_loss(one_row<const float>(sn.data(), 3),
+                                           one_row<const float>(t.data(), 3), {},
+                                           LossOutputs<float>{Rows<float>{g.data(), 1, 3, 3}, {}, {}})));
+  for (float v : g) EXPECT_TRUE(std::isnan(v));
+}
+
+TEST(LossTest, DistillationRejectsBadInput) {
+  std::vector<float> s(6, 0.5f), t(6, 0.25f), t_bad(8), g(6, -7);
+  const LossOutputs<float> out{Rows<float>{g.data(), 2, 3, 3}, {}, {}};
+  auto expect_throw = [&](auto&& call, const std::string& needle) {
+    try {
+      call();
+      ADD_FAILURE() << "no exception for " << needle;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    for (float v : g) EXPECT_EQ(v, -7.0f) << needle;
+  };
+  const Rows<const float> sr{s.data(), 2, 3, 3}, tr{t.data(), 2, 3, 3};
+  expect_throw([&] { distillation_loss(sr, Rows<const float>{t_bad.data(), 2, 4, 4}, {}, out); },
+               "teacher has shape [2, 4]");
+  for (double tau : {0.0, -2.0, std::numeric_limits<double>::infinity()}) {
+    DistillationOptions o;
+    o.temperature = tau;
+    expect_throw([&] { distillation_loss(sr, tr, o, out); }, "temperature");
+  }
+  DistillationOptions js;
+  js.divergence = Divergence::kJensenShannon;
+  js.js_beta = 1.0;
+  expect_throw([&] { distillation_loss(sr, tr, js, out); }, "js_beta");
+  DistillationOptions hard;
+  hard.alpha = 0.5;
+  std::vector<std::int64_t> bad_target = {0, 7};
+  hard.target = bad_target;
+  expect_throw([&] { distillation_loss(sr, tr, hard, out); }, "target at row 1");
+  std::vector<float> g_bad(4);
+  expect_throw([&] {
+    distillation_loss(sr, tr, {}, LossOutputs<float>{Rows<float>{g_bad.data(), 1, 4, 4}, {}, {}});
+  }, "grad has shape");
+}
+
+}  // namespace
+}  // namespace logitkit
