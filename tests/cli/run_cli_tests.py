@@ -1,0 +1,423 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+# Tests of the `logitkit` command: golden outputs, error paths, .npy round trips, streaming,
+# targets, help, the tour and the plot. Usage: run_cli_tests.py BINARY GROUP [--update]
+import os
+import re
+import resource
+import shlex
+import struct
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data")
+GOLDEN = os.path.join(HERE, "golden")
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)")
+FAILURES = []
+
+
+def fail(name, why):
+    FAILURES.append(f"{name}: {why}")
+
+
+def run(binary, args, stdin=b"", cwd=None, env=None):
+    e = dict(os.environ)
+    e.pop("NO_COLOR", None)
+    e.update(env or {})
+    p = subprocess.run([binary] + args, input=stdin, capture_output=True, cwd=cwd, env=e,
+                       timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def read_cases(path, fields):
+    cases = []
+    for line in open(path, encoding="utf-8"):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.rstrip("\n").split(" | ")]
+        parts[-1] = parts[-1].rstrip("|").strip() if parts[-1].endswith("|") else parts[-1]
+        while len(parts) < fields:
+            parts.append("")
+        cases.append(parts)
+    return cases
+
+
+def stdin_bytes(spec):
+    if not spec:
+        return b""
+    if spec.startswith("text:"):
+        return spec[5:].replace("\\n", "\n").encode()
+    with open(os.path.join(DATA, spec), "rb") as f:
+        return f.read()
+
+
+def expand(args, tmp):
+    return [a.replace("@DATA@", DATA).replace("@TMP@", tmp) for a in shlex.split(args)]
+
+
+def same_text(got, want, rel=1e-6, abs_tol=1e-12):
+    """Equal except that numbers may differ by `rel` relative (or `abs_tol` absolute)."""
+    g, w = NUMBER.split(got), NUMBER.split(want)
+    gn, wn = NUMBER.findall(got), NUMBER.findall(want)
+    if g != w or len(gn) != len(wn):
+        return False
+    for a, b in zip(gn, wn):
+        if a == b:
+            continue
+        try:
+            x, y = float(a), float(b)
+        except ValueError:
+            return False
+        if x != x and y != y:
+            continue
+        if not abs(x - y) <= max(abs_tol, rel * max(abs(x), abs(y))):
+            return False
+    return True
+
+
+def check_golden(name, got, update):
+    path = os.path.join(GOLDEN, name + ".out")
+    if update:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(got)
+        return
+    if not os.path.exists(path):
+        fail(name, f"no golden file {path} (run with --update and review it)")
+        return
+    want = open(path, encoding="utf-8").read()
+    if not same_text(got, want):
+        fail(name, f"output differs from {path}:\n--- got ---\n{got}--- want ---\n{want}")
+
+
+def group_golden(binary, update):
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, args, stdin in read_cases(os.path.join(HERE, "cases.txt"), 3):
+            rc, out, err = run(binary, expand(args, tmp), stdin_bytes(stdin))
+            if rc != 0:
+                fail(name, f"exit {rc}, stderr: {err.decode()!r}")
+                continue
+            if err:
+                fail(name, f"unexpected stderr: {err.decode()!r}")
+            check_golden(name, out.decode(), update)
+
+
+def group_errors(binary, _update):
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, needle, args, stdin in read_cases(os.path.join(HERE, "errors.txt"), 4):
+            rc, out, err = run(binary, expand(args, tmp), stdin_bytes(stdin))
+            text = err.decode()
+            if rc != 2:
+                fail(name, f"exit {rc}, want 2 (stderr {text!r})")
+            if out:
+                fail(name, f"stdout not empty: {out[:200]!r}")
+            if text.count("\n") != 1 or not text.startswith("logitkit: error: "):
+                fail(name, f"stderr is not one 'logitkit: error:' line: {text!r}")
+            if needle.replace("@DATA@", DATA) not in text:
+                fail(name, f"stderr {text!r} lacks {needle!r}")
+            if os.listdir(tmp):
+                fail(name, f"left files behind: {os.listdir(tmp)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# .npy helpers (NumPy format 1.0) written with the standard library only.
+
+def npy_bytes(shape, values, code, fortran=False, descr=None):
+    descr = descr or ("<f4" if code == "f" else "<f8")
+    dims = ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "")
+    header = f"{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': ({dims}), }}"
+    pad = (64 - (10 + len(header) + 1) % 64) % 64
+    header += " " * pad + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + \
+        struct.pack("<%d%s" % (len(values), code), *values)
+
+
+def npy_parse(data):
+    assert data[:6] == b"\x93NUMPY", "bad magic"
+    hlen = struct.unpack("<H", data[8:10])[0]
+    header = data[10:10 + hlen].decode()
+    assert (10 + hlen) % 64 == 0, "data not 64-byte aligned"
+    descr = re.search(r"'descr': '([^']+)'", header).group(1)
+    assert "'fortran_order': False" in header
+    shape = tuple(int(d) for d in re.search(r"'shape': \(([^)]*)\)", header).group(1).replace(",", " ").split())
+    code = {"<f4": "f", "<f8": "d"}[descr]
+    count = 1
+    for d in shape:
+        count *= d
+    values = struct.unpack("<%d%s" % (count, code), data[10 + hlen:])
+    return descr, shape, list(values)
+
+
+def group_npy(binary, _update):
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = os.path.join(DATA, "rows.csv")
+        text_out = run(binary, ["softmax", "-F", "text", rows])[1].decode().split()
+        # text -> npy -> text: the same numbers.
+        npy = os.path.join(tmp, "p.npy")
+        rc, out, err = run(binary, ["softmax", rows, "-o", npy])
+        if rc != 0 or out:
+            fail("npy_write", f"exit {rc}, stdout {out!r}, stderr {err!r}")
+            return
+        descr, shape, values = npy_parse(open(npy, "rb").read())
+        if descr != "<f4" or shape != (3, 4):
+            fail("npy_write", f"descr {descr}, shape {shape}")
+        if [struct.unpack("<f", struct.pack("<f", float(t)))[0] for t in text_out] != values:
+            fail("npy_write", f"{values} != {text_out}")
+        rc, out, _ = run(binary, ["log-softmax", npy, "-F", "text"])
+        want = run(binary, ["log-softmax", "-F", "text"], "\n".join(" ".join(text_out[i:i + 4]) for i in range(0, 12, 4)).encode())[1]
+        if rc != 0 or not same_text(out.decode(), want.decode()):
+            fail("npy_read_back", f"{out!r} != {want!r}")
+        # float64, 3-D: shape and dtype kept; logsumexp drops the last axis.
+        vals = [0.5 * i - 3 for i in range(24)]
+        src = os.path.join(tmp, "x64.npy")
+        open(src, "wb").write(npy_bytes((2, 3, 4), vals, "d"))
+        out64 = os.path.join(tmp, "y64.npy")
+        rc, _, err = run(binary, ["softmax", src, "-o", out64])
+        descr, shape, y = npy_parse(open(out64, "rb").read()) if rc == 0 else (None, None, [])
+        if rc != 0 or descr != "<f8" or shape != (2, 3, 4):
+            fail("npy_f64_3d", f"exit {rc} {err!r}, descr {descr}, shape {shape}")
+        text64 = run(binary, ["softmax", "--dtype", "float64", "-F", "text", src])[1].decode().split()
+        if [float(t) for t in text64] != y:
+            fail("npy_f64_3d", "float64 text output differs from the .npy values")
+        rc, out, err = run(binary, ["logsumexp", src, "-F", "npy"])
+        if rc != 0 or npy_parse(out)[1] != (2, 3):
+            fail("npy_logsumexp_shape", f"exit {rc} {err!r}")
+        # float64 read as float32 on request.
+        rc, out, err = run(binary, ["softmax", "--dtype", "float32", src, "-F", "npy"])
+        if rc != 0 or npy_parse(out)[0] != "<f4":
+            fail("npy_dtype_override", f"exit {rc} {err!r}")
+        # 1-D in, 1-D out; a pipe (no memory map) reads the same.
+        one = npy_bytes((4,), [2.0, 1.0, 0.1, -1.0], "f")
+        rc, out, err = run(binary, ["softmax", "-F", "npy"], one)
+        d, s, v = npy_parse(out) if rc == 0 else (None, None, None)
+        want = [float(t) for t in run(binary, ["softmax", "2", "1", "0.1", "-1"])[1].split()]
+        if rc != 0 or s != (4,) or [struct.unpack("<f", struct.pack("<f", w))[0] for w in want] != v:
+            fail("npy_1d_stdin", f"exit {rc} {err!r} shape {s} values {v}")
+        rc, out, _ = run(binary, ["logsumexp", "-F", "npy"], one)
+        if rc != 0 or npy_parse(out)[1] != ():
+            fail("npy_1d_logsumexp", "want a 0-d result")
+        # Errors: exit 2, nothing on stdout.
+        bad = {
+            "fortran": (npy_bytes((2, 2), [1, 2, 3, 4], "f", fortran=True), "Fortran-order"),
+            "int32": (npy_bytes((2,), [1, 2], "i", descr="<i4"), "unsupported .npy dtype '<i4'"),
+            "truncated": (npy_bytes((2, 2), [1, 2, 3, 4], "f")[:-4], "truncated"),
+            "empty": (npy_bytes((0, 3), [], "f"), "empty input"),
+        }
+        for name, (blob, needle) in bad.items():
+            path = os.path.join(tmp, name + ".npy")
+            open(path, "wb").write(blob)
+            rc, out, err = run(binary, ["softmax", path])
+            if rc != 2 or out or needle not in err.decode() or err.decode().count("\n") != 1:
+                fail("npy_error_" + name, f"exit {rc}, stdout {out[:80]!r}, stderr {err!r}")
+        strict = os.path.join(tmp, "nan.npy")
+        open(strict, "wb").write(npy_bytes((2, 2), [1, 2, 3, float("nan")], "f"))
+        rc, out, err = run(binary, ["softmax", "--strict", strict])
+        if rc != 2 or out or "row 2, column 2: NaN" not in err.decode():
+            fail("npy_strict_nan", f"exit {rc} {err!r}")
+        # -o leaves no file behind on error.
+        target = os.path.join(tmp, "never.npy")
+        run(binary, ["softmax", os.path.join(DATA, "bad.txt"), "-o", target])
+        if os.path.exists(target):
+            fail("npy_no_partial_file", "an output file was written despite the error")
+
+
+def group_stream(binary, _update):
+    """A text input much larger than the output staging buffer is processed in bounded memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "big.txt")
+        line = " ".join(str(0.25 * i - 4) for i in range(32)) + "\n"
+        rows = 400000
+        with open(path, "w") as f:
+            f.write(line * rows)
+        size = os.path.getsize(path)
+        out = os.path.join(tmp, "out.txt")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rc, _, err = run(binary, ["logsumexp", path, "-o", out, "--threads", "1"])
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if rc != 0:
+            fail("stream", f"exit {rc} {err!r}")
+            return
+        with open(out) as f:
+            results = f.read().split()
+        if len(results) != rows or len(set(results)) != 1:
+            fail("stream", f"{len(results)} results for {rows} rows")
+        if peak_kib >= before and peak_kib * 1024 > size * 0.6:
+            fail("stream", f"peak RSS {peak_kib} KiB for a {size >> 20} MiB input: not streamed")
+
+
+def group_targets(binary, _update):
+    rc, out, err = run(binary, ["targets"])
+    lines = out.decode().splitlines()
+    if rc != 0 or len(lines) != 3 or not lines[0].startswith("compiled: ") \
+            or not lines[1].startswith("supported: ") or not lines[2].startswith("chosen: "):
+        fail("targets", f"exit {rc}, output {out!r}")
+        return
+    supported = lines[1].split()[1:]
+    chosen = lines[2].split()[1]
+    if chosen not in supported or not set(supported) <= set(lines[0].split()[1:]):
+        fail("targets", f"chosen {chosen} not in supported {supported}")
+    want = run(binary, ["softmax", os.path.join(DATA, "rows.txt")])[1].decode()
+    for t in supported:
+        rc, out, err = run(binary, ["--target", t, "targets"])
+        if rc != 0 or out.decode().splitlines()[2].split()[1] != t:
+            fail("target_" + t, f"--target {t} not chosen: {out!r} {err!r}")
+        rc, out, err = run(binary, ["softmax", f"--target={t}", os.path.join(DATA, "rows.txt")])
+        if rc != 0 or not same_text(out.decode(), want):
+            fail("target_softmax_" + t, f"{out!r} != {want!r}")
+
+
+def group_help(binary, _update):
+    commands = {"": ["softmax", "log-softmax", "logsumexp", "tour", "plot", "targets", "bench"],
+                "softmax": ["--temperature", "--empty-row", "--strict", "--threads", "--precision",
+                            "--explain", "--format", "--output-format", "--dtype"],
+                "log-softmax": ["--temperature", "--explain"], "logsumexp": ["--temperature"],
+                "tour": ["--plot-output", "--no-plot"],
+                "plot": ["--classes", "--temperatures", "--output", "--title"],
+                "targets": [], "bench": ["--rows", "--cols", "--seconds", "--op"]}
+    for sub, words in commands.items():
+        rc, out, err = run(binary, ([sub] if sub else []) + ["--help"])
+        text = out.decode()
+        if rc != 0 or err or not text:
+            fail(f"help_{sub or 'main'}", f"exit {rc}, stderr {err!r}")
+        for w in words:
+            if w not in text:
+                fail(f"help_{sub or 'main'}", f"{w} missing from --help")
+    rc, out, err = run(binary, [])
+    if rc != 0 or b"Subcommands" not in out:
+        fail("no_subcommand", f"exit {rc}: want the help")
+
+
+def group_bench(binary, _update):
+    rc, out, err = run(binary, ["bench", "--rows", "4", "--cols", "1000", "--seconds", "0.02"])
+    text = out.decode()
+    if rc != 0 or err:
+        fail("bench", f"exit {rc}, stderr {err!r} (no progress bar when stderr is not a terminal)")
+    for op in ["softmax", "log-softmax", "logsumexp"]:
+        if not re.search(rf"^\s+{op}\s+4x1000\s+\d+\s+[\d.e+-]+\s+[\d.e+-]+", text, re.M):
+            fail("bench", f"no row for {op} in {text!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# PNG decoding (8-bit RGB/RGBA, non-interlaced), standard library only.
+
+def png_pixels(path):
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, width = 8, b"", None
+    while pos < len(data):
+        n = struct.unpack(">I", data[pos:pos + 4])[0]
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and ctype in (2, 6) and interlace == 0, "unexpected PNG layout"
+            bpp = 3 if ctype == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, stride, prev, rows = zlib.decompress(idat), width * bpp, bytearray(width * bpp), []
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1: line[i] = (line[i] + a) & 255
+            elif f == 2: line[i] = (line[i] + b) & 255
+            elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = line
+    return width, height, bpp, rows
+
+
+def check_chart(name, base, width, height, colors):
+    try:
+        root = ET.parse(base + ".svg").getroot()
+    except (ET.ParseError, OSError) as e:
+        fail(name, f"SVG does not parse: {e}")
+        return
+    if not root.tag.endswith("svg") or root.get("width", "").rstrip("pt") != str(width):
+        fail(name, f"SVG root {root.tag} width {root.get('width')}")
+    if len(list(root.iter())) < 50:
+        fail(name, "SVG has almost no elements")
+    try:
+        w, h, bpp, rows = png_pixels(base + ".png")
+    except (AssertionError, OSError, zlib.error) as e:
+        fail(name, f"PNG does not decode: {e}")
+        return
+    if (w, h) != (width, height):
+        fail(name, f"PNG is {w}x{h}, want {width}x{height}")
+    seen, non_white = set(), 0
+    for row in rows:
+        for x in range(0, len(row), bpp):
+            px = row[x:x + 3]
+            seen.add(px)
+            non_white += px != b"\xff\xff\xff"
+    if non_white < 0.02 * w * h or len(seen) < 20:
+        fail(name, f"PNG looks blank: {non_white} non-white pixels, {len(seen)} colours")
+    for c in colors:
+        if bytes.fromhex(c) not in seen:
+            fail(name, f"line colour #{c} not drawn")
+
+
+PALETTE = ["ef4444", "f59e0b", "3b82f6", "10b981", "8b5cf6"]
+
+
+def group_plot(binary, _update):
+    with tempfile.TemporaryDirectory() as tmp:
+        base = os.path.join(tmp, "chart")
+        rc, out, err = run(binary, ["plot", "-o", base, "--width", "640", "--height", "400",
+                                    "-c", "cat,dog,fish", "-T", "0.5,1,3", "1.5", "0.3", "-2"])
+        if rc != 0 or out.decode() != f"wrote {base}.svg and {base}.png (640 x 400)\n":
+            fail("plot", f"exit {rc}, stdout {out!r}, stderr {err!r}")
+            return
+        check_chart("plot", base, 640, 400, PALETTE[:3])
+        rc, out, err = run(binary, ["plot"], cwd=tmp)
+        check_chart("plot_defaults", os.path.join(tmp, "softmax-temperature"), 800, 500, PALETTE)
+        if sorted(f for f in os.listdir(tmp) if not f.startswith("chart")) != \
+                ["softmax-temperature.png", "softmax-temperature.svg"]:
+            fail("plot_defaults", f"files: {os.listdir(tmp)}")
+
+
+def group_tour(binary, update):
+    with tempfile.TemporaryDirectory() as tmp:
+        rc, out, err = run(binary, ["tour"], cwd=tmp)
+        if rc != 0 or err:
+            fail("tour", f"exit {rc}, stderr {err!r}")
+            return
+        text = out.decode()
+        if "\x1b[" in text:
+            fail("tour", "colour escapes written to a pipe")
+        check_golden("tour", text.replace(os.path.realpath(tmp), "<DIR>").replace(tmp, "<DIR>"), update)
+        check_chart("tour_chart", os.path.join(tmp, "logitkit-tour"), 800, 500, PALETTE)
+        rc, out, _ = run(binary, ["tour", "--no-plot"], cwd=tmp)
+        if rc != 0 or "The chart" in out.decode():
+            fail("tour_no_plot", "--no-plot still mentions the chart")
+        for env, want in (({"NO_COLOR": "1"}, False),):
+            rc, out, _ = run(binary, ["tour", "--no-plot"], env=env, cwd=tmp)
+            if ("\x1b[" in out.decode()) != want:
+                fail("tour_no_color", "colour escapes with NO_COLOR set")
+
+
+GROUPS = {"golden": group_golden, "errors": group_errors, "npy": group_npy,
+          "stream": group_stream, "targets": group_targets, "help": group_help,
+          "bench": group_bench, "plot": group_plot, "tour": group_tour}
+
+
+def main():
+    binary, group = sys.argv[1], sys.argv[2]
+    update = "--update" in sys.argv[3:]
+    GROUPS[group](binary, update)
+    for f in FAILURES:
+        print("FAIL", f)
+    print(f"{group}: {'FAILED' if FAILURES else 'ok'} ({len(FAILURES)} failures)")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
