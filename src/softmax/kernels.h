@@ -26,6 +26,13 @@ SoftmaxKernels softmax_kernels(bool fast);
 // Index of the first NaN in x[0, n), or n.
 std::size_t find_nan(const float* x, std::size_t n);
 
+// Rows of 1..kLaneGroup entries, several at a time (op: 0 softmax, 1 log_softmax, 2 logsumexp
+// into lse[r]); the same bits as the chunk kernels. Rows with NaN, +inf or no finite entry are
+// left unwritten and flagged in special[r]. Needs (vector lanes - 1) * x_stride + cols < 2^31.
+void short_rows(int op, const float* x, std::size_t x_stride, float* y, std::size_t y_stride,
+                float* lse, std::size_t rows, std::size_t cols, double inv_tau,
+                unsigned char* special);
+
 }  // namespace logitkit::internal
 
 #endif  // LOGITKIT_SRC_SOFTMAX_KERNELS_H_

@@ -17,6 +17,7 @@
 
 #include "hwy/highway.h"
 #include "src/common/exp-inl.h"
+#include "src/common/log-inl.h"
 #include "src/softmax/softmax_internal.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -51,10 +52,12 @@ HWY_INLINE void Widen(VF v, VD* parts) {
 #endif
 }
 
-// The inverse of Widen, rounding each lane to float (round to nearest even on every target).
+// The inverse of Widen, rounding each lane to float (round to nearest even on every target;
+// out-of-range values and infinities become infinities, as IEEE conversion does).
 HWY_INLINE VF Narrow(const VD* parts) {
 #if HWY_TARGET == HWY_SCALAR
-  return hn::DemoteTo(DF(), parts[0]);
+  // Highway's scalar DemoteTo saturates infinities to +-FLT_MAX; the vector targets do not.
+  return hn::Set(DF(), static_cast<float>(hn::GetLane(parts[0])));
 #else
   const hn::Half<DF> dh;
   return hn::Combine(DF(), hn::DemoteTo(dh, parts[1]), hn::DemoteTo(dh, parts[0]));
@@ -73,8 +76,8 @@ HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan)
   for (; i + 4 * N <= n; i += 4 * N) {
     const V v0 = hn::LoadU(d, x + i), v1 = hn::LoadU(d, x + i + N);
     const V v2 = hn::LoadU(d, x + i + 2 * N), v3 = hn::LoadU(d, x + i + 3 * N);
-    nan = hn::Or(nan, hn::Or(hn::Or(hn::Ne(v0, v0), hn::Ne(v1, v1)),
-                             hn::Or(hn::Ne(v2, v2), hn::Ne(v3, v3))));
+    nan = hn::Or(nan, hn::Or(hn::Or(hn::IsNaN(v0), hn::IsNaN(v1)),
+                             hn::Or(hn::IsNaN(v2), hn::IsNaN(v3))));
     m0 = hn::Max(m0, v0);
     m1 = hn::Max(m1, v1);
     m2 = hn::Max(m2, v2);
@@ -82,7 +85,7 @@ HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan)
   }
   for (; i + N <= n; i += N) {
     const V v = hn::LoadU(d, x + i);
-    nan = hn::Or(nan, hn::Ne(v, v));
+    nan = hn::Or(nan, hn::IsNaN(v));
     m0 = hn::Max(m0, v);
   }
   if (i < n) {  // tail through a padded buffer: never touches memory past x + n
@@ -90,7 +93,7 @@ HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan)
     for (size_t j = 0; j < N; ++j) buf[j] = -std::numeric_limits<float>::infinity();
     std::memcpy(buf, x + i, (n - i) * sizeof(float));
     const V v = hn::Load(d, buf);
-    nan = hn::Or(nan, hn::Ne(v, v));
+    nan = hn::Or(nan, hn::IsNaN(v));
     m0 = hn::Max(m0, v);
   }
   *has_nan = !hn::AllFalse(d, nan);
@@ -302,6 +305,127 @@ HWY_INLINE void LogOutImpl(const float* x, size_t n, float m, double inv_tau, do
   }
 }
 
+// Rows of at most kLaneGroup entries, N rows at a time with one row per lane (columns gathered),
+// so that a batch of short rows costs no per-row reductions. The arithmetic per row is that of
+// ChunkStatsImpl<false> + ScaleImpl<false> / LogOutImpl<false> on the padded lane group (same
+// exp, the same 16-lane tree), with the normaliser's log1p vectorised (Log1pNonNegativeF64).
+// Every row of at most 16 entries takes this path, alone or in a batch, so its bits never
+// depend on the batch. op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]). Rows with NaN, +inf or no finite
+// entry are not written; special[r] is set to 1 for them (0 otherwise), for the driver.
+// Preconditions: 1 <= cols <= kLaneGroup, (N - 1) * x_stride + cols < 2^31.
+HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
+                              float* lse, size_t rows, size_t cols, double inv_tau,
+                              unsigned char* special) {
+  const DF d;
+  const DD dd;
+  const hn::RebindToSigned<DF> di;
+  constexpr size_t N = hn::MaxLanes(d);
+  constexpr size_t G = kLaneGroup;
+  const float kInf = std::numeric_limits<float>::infinity();
+  // The value a -inf padding entry contributes (exp clamps; see ExpNonPositiveF64).
+  VD pad[1] = {hn::Set(dd, -std::numeric_limits<double>::infinity())};
+  ExpNonPositiveF64<1>(dd, pad);
+  const VD one = hn::Set(dd, 1.0);
+  const VD itd = hn::Set(dd, inv_tau);
+  HWY_ALIGN float obuf[G * N];
+  HWY_ALIGN float max_buf[N];
+  HWY_ALIGN unsigned char bad_buf[N];
+  for (size_t r0 = 0; r0 < rows; r0 += N) {
+    const size_t live = rows - r0 < N ? rows - r0 : N;
+    HWY_ALIGN int32_t idx_buf[N];
+    for (size_t l = 0; l < N; ++l) {  // lanes past the last row re-read it (and are not written)
+      idx_buf[l] = static_cast<int32_t>((l < live ? l : live - 1) * x_stride);
+    }
+    const auto idx = hn::Load(di, idx_buf);
+    const float* base = x + r0 * x_stride;
+    VF col[G];
+    VF m = hn::Set(d, -kInf);
+    auto nan = hn::FirstN(d, 0);
+    for (size_t c = 0; c < cols; ++c) {
+      col[c] = hn::GatherIndex(d, base + c, idx);
+      nan = hn::Or(nan, hn::IsNaN(col[c]));
+      m = hn::Max(m, col[c]);
+    }
+    const auto bad = hn::Or(nan, hn::Or(hn::Eq(m, hn::Set(d, kInf)), hn::Eq(m, hn::Set(d, -kInf))));
+    hn::Store(hn::IfThenElseZero(bad, hn::Set(d, 1.0f)), d, max_buf);
+    for (size_t l = 0; l < live; ++l) bad_buf[l] = max_buf[l] != 0.0f;
+    m = hn::IfThenZeroElse(bad, hn::Add(m, hn::Zero(d)));  // -0 -> +0; special lanes compute junk
+    VD md[kParts];
+    Widen(m, md);
+    VD e[G][kParts];
+    VD lanes[G][kParts];
+    VD ties[kParts];
+    for (size_t p = 0; p < kParts; ++p) ties[p] = hn::Zero(dd);
+    for (size_t c = 0; c < cols; c += 2) {
+      VD t[2 * kParts];
+      hn::Mask<DD> z[2 * kParts];
+      for (size_t h = 0; h < 2; ++h) {
+        const VF v = c + h < cols ? col[c + h] : hn::Set(d, -kInf);
+        Widen(v, t + h * kParts);
+      }
+      for (size_t j = 0; j < 2 * kParts; ++j) {
+        t[j] = hn::Mul(hn::Sub(t[j], md[j % kParts]), itd);
+        z[j] = hn::Eq(t[j], hn::Zero(dd));
+      }
+      ExpNonPositiveF64<2 * kParts>(dd, t);
+      for (size_t h = 0; h < 2 && c + h < cols; ++h) {
+        for (size_t p = 0; p < kParts; ++p) {
+          e[c + h][p] = t[h * kParts + p];
+          lanes[c + h][p] = hn::IfThenZeroElse(z[h * kParts + p], t[h * kParts + p]);
+          ties[p] = hn::Add(ties[p], hn::IfThenElseZero(z[h * kParts + p], one));
+        }
+      }
+    }
+    for (size_t c = cols; c < G; ++c) {
+      for (size_t p = 0; p < kParts; ++p) lanes[c][p] = pad[0];
+    }
+    for (size_t w = G / 2; w >= 1; w /= 2) {
+      for (size_t j = 0; j < w; ++j) {
+        for (size_t p = 0; p < kParts; ++p) lanes[j][p] = hn::Add(lanes[j][p], lanes[j + w][p]);
+      }
+    }
+    if (op == 0) {
+      VD inv[kParts];
+      for (size_t p = 0; p < kParts; ++p) inv[p] = hn::Div(one, hn::Add(ties[p], lanes[0][p]));
+      for (size_t c = 0; c < cols; ++c) {
+        VD parts[kParts];
+        Widen(Narrow(e[c]), parts);  // e rounded to float, as the chunk kernel stores it
+        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Mul(parts[p], inv[p]);
+        hn::Store(Narrow(parts), d, obuf + c * N);
+      }
+    } else {
+      // log(ties + rest) = log1p((ties - 1) + rest); exact argument when ties == 1.
+      VD ld[kParts];
+      for (size_t p = 0; p < kParts; ++p) {
+        ld[p] = Log1pNonNegativeF64(dd, hn::Add(hn::Sub(ties[p], one), lanes[0][p]));
+      }
+      if (op == 2) {
+        VD parts[kParts];
+        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Add(hn::Mul(md[p], itd), ld[p]);
+        hn::Store(Narrow(parts), d, obuf);
+        for (size_t l = 0; l < live; ++l) {
+          if (!bad_buf[l]) lse[r0 + l] = obuf[l];
+        }
+      } else {
+        for (size_t c = 0; c < cols; ++c) {
+          VD parts[kParts];
+          Widen(col[c], parts);
+          for (size_t p = 0; p < kParts; ++p) {
+            parts[p] = hn::Sub(hn::Mul(hn::Sub(parts[p], md[p]), itd), ld[p]);
+          }
+          hn::Store(Narrow(parts), d, obuf + c * N);
+        }
+      }
+    }
+    for (size_t l = 0; l < live; ++l) {
+      special[r0 + l] = bad_buf[l];
+      if (op == 2 || bad_buf[l]) continue;
+      float* out = y + (r0 + l) * y_stride;
+      for (size_t c = 0; c < cols; ++c) out[c] = obuf[c * N + l];
+    }
+  }
+}
+
 // Index of the first NaN in x[0, n), or n.
 HWY_INLINE size_t FindNaNImpl(const float* x, size_t n) {
   const hn::ScalableTag<float> d;
@@ -309,7 +433,7 @@ HWY_INLINE size_t FindNaNImpl(const float* x, size_t n) {
   size_t i = 0;
   for (; i + N <= n; i += N) {
     const auto v = hn::LoadU(d, x + i);
-    const auto nan = hn::Ne(v, v);
+    const auto nan = hn::IsNaN(v);
     if (!hn::AllFalse(d, nan)) return i + static_cast<size_t>(hn::FindFirstTrue(d, nan));
   }
   for (; i < n; ++i) {

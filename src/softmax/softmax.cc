@@ -247,9 +247,36 @@ void throw_on_nan(Op op, Rows<const float> x) {
   }
 }
 
+// Batches of short rows go through the row-per-lane kernel, then the driver finishes the rows
+// it flagged (NaN, +inf, all -inf).
+bool short_rows(Op op, Rows<const float> x, float* y_data, std::size_t y_stride, float* lse,
+                const SoftmaxOptions& o) {
+  const Params p0 = make_params(op, o, 1);
+  if (p0.tau_mode != TauMode::kNormal || x.cols == 0 || x.cols > internal::kLaneGroup ||
+      x.row_stride >= (std::size_t{1} << 24)) {
+    return false;
+  }
+  const int kop = op == Op::kSoftmax ? 0 : (op == Op::kLogSoftmax ? 1 : 2);
+  std::vector<unsigned char> special(x.rows);
+  const int t = internal::threads_for(o.threads, x.rows * x.cols);
+  internal::parallel_for(x.rows, t, [&](std::size_t b, std::size_t e) {
+    internal::short_rows(kop, x.row(b), x.row_stride, y_data ? y_data + b * y_stride : nullptr,
+                         y_stride, lse ? lse + b : nullptr, e - b, x.cols, p0.inv_tau,
+                         special.data() + b);
+    for (std::size_t r = b; r < e; ++r) {
+      if (special[r]) {
+        special_row(p0, x.row(r), x.cols, y_data ? y_data + r * y_stride : nullptr,
+                    lse ? lse + r : nullptr);
+      }
+    }
+  });
+  return true;
+}
+
 void run_f32(Op op, Rows<const float> x, float* y_data, std::size_t y_stride, float* lse,
              const SoftmaxOptions& o) {
   if (o.nan == NanPolicy::kThrow) throw_on_nan(op, x);
+  if (short_rows(op, x, y_data, y_stride, lse, o)) return;
   for_rows(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
     const Params p = make_params(op, o, threads);
     row_f32(p, x.row(r), x.cols, y_data ? y_data + r * y_stride : nullptr, lse ? lse + r : nullptr);

@@ -33,6 +33,10 @@ void LogOutF32Fast(const float* x, size_t n, float m, double inv_tau, double log
   LogOutImpl<true>(x, n, m, inv_tau, log_norm, y);
 }
 size_t FindNaNF32(const float* x, size_t n) { return FindNaNImpl(x, n); }
+void ShortRowsF32(int op, const float* x, size_t x_stride, float* y, size_t y_stride, float* lse,
+                  size_t rows, size_t cols, double inv_tau, unsigned char* special) {
+  ShortRowsImpl(op, x, x_stride, y, y_stride, lse, rows, cols, inv_tau, special);
+}
 
 }  // namespace
 }  // namespace HWY_NAMESPACE
@@ -49,6 +53,7 @@ HWY_EXPORT(ScaleF32Fast);
 HWY_EXPORT(LogOutF32);
 HWY_EXPORT(LogOutF32Fast);
 HWY_EXPORT(FindNaNF32);
+HWY_EXPORT(ShortRowsF32);
 }  // namespace
 
 namespace internal {
@@ -66,6 +71,11 @@ SoftmaxKernels softmax_kernels(bool fast) {
 }
 
 size_t find_nan(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(FindNaNF32)(x, n); }
+
+void short_rows(int op, const float* x, size_t x_stride, float* y, size_t y_stride, float* lse,
+                size_t rows, size_t cols, double inv_tau, unsigned char* special) {
+  HWY_DYNAMIC_DISPATCH(ShortRowsF32)(op, x, x_stride, y, y_stride, lse, rows, cols, inv_tau, special);
+}
 
 }  // namespace internal
 }  // namespace logitkit
