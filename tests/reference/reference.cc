@@ -134,10 +134,13 @@ RowResult row(const std::vector<double>& x, double tau, EmptyRow empty) {
     return shared(x, [m](double v) { return v == m; }, lse);
   }
 
-  // Ordinary row: t_i = (x_i - m)/tau and S = sum exp(t_i) at 256 bits. One exponential per
+  // Ordinary row: t_i = (x_i - m)/tau and S = ties + rest, rest = sum_{t_i < 0} exp(t_i), at 256
+  // bits; log S = log1p(rest) when there is one tie, so that a winner's log-probability keeps
+  // its relative accuracy even when rest is below 2^-256. One exponential per
   // entry (the cost that matters at 2^20 entries): e_i is kept rounded to long double, and
   // softmax_i = e_i / S is finished in long double (relative error below 2^-62).
   Mp t, e, sum, log_sum, mp_m, mp_tau;
+  std::size_t ties = 0;
   mpfr_set_d(mp_m.get(), m, MPFR_RNDN);
   mpfr_set_d(mp_tau.get(), tau, MPFR_RNDN);
   mpfr_set_zero(sum.get(), 1);
@@ -157,11 +160,22 @@ RowResult row(const std::vector<double>& x, double tau, EmptyRow empty) {
       negligible[i] = true;
       continue;
     }
+    if (mpfr_zero_p(t.get())) {
+      ++ties;
+      r.softmax[i] = 1.0L;
+      continue;
+    }
     mpfr_exp(e.get(), t.get(), MPFR_RNDN);
-    mpfr_add(sum.get(), sum.get(), e.get(), MPFR_RNDN);
+    mpfr_add(sum.get(), sum.get(), e.get(), MPFR_RNDN);  // rest
     r.softmax[i] = mpfr_get_ld(e.get(), MPFR_RNDN);
   }
-  mpfr_log(log_sum.get(), sum.get(), MPFR_RNDN);
+  if (ties == 1) {
+    mpfr_log1p(log_sum.get(), sum.get(), MPFR_RNDN);
+  } else {
+    mpfr_add_ui(e.get(), sum.get(), ties, MPFR_RNDN);
+    mpfr_log(log_sum.get(), e.get(), MPFR_RNDN);
+  }
+  mpfr_add_ui(sum.get(), sum.get(), ties, MPFR_RNDN);
   const LD sum_ld = mpfr_get_ld(sum.get(), MPFR_RNDN);
   for (std::size_t i = 0; i < n; ++i) {
     if (std::isinf(x[i])) continue;
