@@ -99,9 +99,26 @@ HWY_INLINE void ExpNonPositiveF64(DD dd, VD* HWY_RESTRICT t) {
   for (size_t k = 0; k < K; ++k) t[k] = hn::Mul(p[k], hn::BitCast(dd, scale[k]));
 }
 
+// 2^(j/16), j = 0..15, rounded to float.
+alignas(64) inline constexpr float kExp2SixteenthsF[16] = {
+    0x1.000000p+0f, 0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f, 0x1.306fe0p+0f, 0x1.3dea64p+0f,
+    0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f,
+    0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f};
+
+template <class DF, class VI>
+HWY_INLINE hn::Vec<DF> Exp2SixteenthsLookupF32(DF df, VI idx) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  return hn::Vec<DF>{_mm512_permutexvar_ps(idx.raw, hn::LoadU(df, kExp2SixteenthsF).raw)};
+#else
+  return hn::GatherIndex(df, kExp2SixteenthsF, idx);
+#endif
+}
+
 // t[k] <- exp(t[k]) for t[k] <= 0 (-inf allowed, NaN not), in float, for Precision::kFast.
-// Degree-7 polynomial; relative error <= 2 float ULP for t >= -87.3; t < -87.3 gives exactly 0
-// (the true value is below FLT_MIN, absolute error < FLT_MIN). -inf gives 0.
+// The same reduction as ExpNonPositiveF64 with a float table and a degree-3 polynomial:
+// relative error <= 1.5 float ULP for t >= -87.3 (truncation 9e-9 + table and product
+// roundings); t < -87.3 gives exactly 0 (the true value is below FLT_MIN, absolute error
+// < FLT_MIN). -inf gives 0. 6 multiply-class operations per vector.
 template <size_t K, class DF, class VF = hn::Vec<DF>>
 HWY_INLINE void ExpNonPositiveF32(DF df, VF* HWY_RESTRICT t) {
   const hn::RebindToSigned<DF> di;
@@ -111,15 +128,18 @@ HWY_INLINE void ExpNonPositiveF32(DF df, VF* HWY_RESTRICT t) {
   VI scale[K];
   for (size_t k = 0; k < K; ++k) {
     const VF tk = hn::Max(t[k], hn::Set(df, -87.3f));
-    VF kf = MulAddExact(df, tk, hn::Set(df, 1.44269504f), shifter);
-    scale[k] = hn::ShiftLeft<23>(hn::Add(hn::BitCast(di, kf), hn::Set(di, 127)));
+    VF kf = MulAddExact(df, tk, hn::Set(df, 16.0f * 1.44269504f), shifter);
+    const VI n = hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, shifter));
+    const VI j = hn::And(n, hn::Set(di, 15));
+    scale[k] = hn::ShiftLeft<23>(hn::ShiftRight<4>(n));
+    scale[k] = hn::Add(scale[k], hn::BitCast(di, Exp2SixteenthsLookupF32(df, j)));
     kf = hn::Sub(kf, shifter);
-    r[k] = MulAddExact(df, kf, hn::Set(df, -0.693359375f), tk);
-    r[k] = MulAddExact(df, kf, hn::Set(df, 2.12194440e-4f), r[k]);
-    p[k] = hn::Set(df, 1.0f / 5040.0f);
+    // 0.693359375 has 9 significant bits: kf * ln2_hi/16 is exact for |kf| < 2^15.
+    r[k] = MulAddExact(df, kf, hn::Set(df, -0.693359375f / 16), tk);
+    r[k] = MulAddExact(df, kf, hn::Set(df, 2.12194440e-4f / 16), r[k]);
+    p[k] = hn::Set(df, 1.0f / 6.0f);
   }
-  constexpr float kCoef[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f,
-                             0.5f,          1.0f,          1.0f};
+  constexpr float kCoef[] = {0.5f, 1.0f, 1.0f};
   for (float c : kCoef) {
     const VF vc = hn::Set(df, c);
     for (size_t k = 0; k < K; ++k) p[k] = MulAddExact(df, p[k], r[k], vc);
