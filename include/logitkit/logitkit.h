@@ -3,6 +3,7 @@
 #ifndef LOGITKIT_LOGITKIT_H_
 #define LOGITKIT_LOGITKIT_H_
 
+#include "logitkit/loss.h"
 #include "logitkit/rows.h"
 #include "logitkit/softmax.h"
 #include "logitkit/targets.h"
