@@ -329,13 +329,10 @@ TEST(SoftmaxAccuracyTest, TestAllLongRows) {
   LOGITKIT_SEED_TRACE();
   auto rng = test::make_rng(2);
   std::vector<Case> cases;
-  for (Kind kind : {Kind::kUniform, Kind::kHigh, Kind::kPlus1e4, Kind::kSpread, Kind::kMasked,
-                    Kind::kConfident, Kind::kTies}) {
+  for (Kind kind : {Kind::kUniform, Kind::kPlus1e4, Kind::kSpread, Kind::kMasked, Kind::kConfident}) {
     cases.push_back(make_case(test::kind_name(kind), 1.0, {test::make_logits(kind, 32000, rng)}));
   }
-  for (double tau : {0.07, 20.0}) {
-    cases.push_back(make_case("uniform[-10,10]", tau, {test::make_logits(Kind::kUniform, 32000, rng)}));
-  }
+  cases.push_back(make_case("uniform[-10,10]", 0.07, {test::make_logits(Kind::kUniform, 32000, rng)}));
   for (Kind kind : {Kind::kUniform, Kind::kConfident}) {
     cases.push_back(make_case(test::kind_name(kind), 1.0, {test::make_logits(kind, 128256, rng)}));
   }
