@@ -26,6 +26,31 @@ int run_row_op(RowOp op, RowOpArgs& args);
 // --explain: the step-by-step table for one row (explain.cc).
 int run_explain(RowOpArgs& args);
 
+struct CrossEntropyArgs {
+  InputSpec input;
+  OutputSpec output;
+  std::vector<std::string> targets;  // one class index per row
+  std::string temperature = "1";
+  std::string reduction = "mean";  // mean|sum
+  double label_smoothing = 0.0;
+  long long ignore_index = -100;
+  std::string precision = "accurate";
+  int threads = 0;
+  bool grad = false, per_row = false;
+};
+int run_cross_entropy(CrossEntropyArgs& args);
+
+struct SampleArgs {
+  InputSpec input;
+  std::string temperature = "1";
+  int top_k = 0;
+  double top_p = 1.0, min_p = 0.0;
+  unsigned long long seed = 0;
+  long long draws = 1;
+  bool tokens = false;
+};
+int run_sample(SampleArgs& args);
+
 int run_targets();
 
 struct BenchArgs {

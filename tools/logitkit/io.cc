@@ -24,7 +24,7 @@ namespace {
 static_assert(std::endian::native == std::endian::little, ".npy I/O assumes a little-endian host");
 
 constexpr std::size_t kBlockElements = std::size_t{1} << 20;
-constexpr std::size_t kSpillBytes = std::size_t{64} << 20;
+constexpr std::size_t kSpillBytes = std::size_t{8} << 20;
 
 bool ends_with_ci(const std::string& s, const char* suffix) {
   const std::size_t n = std::strlen(suffix);
@@ -295,7 +295,7 @@ Input::Input(const InputSpec& spec) : spec_(spec) {
   } else if (file_ == stdin || !format_from_extension(path, format_)) {
     const int c = std::getc(file_);
     if (c != EOF) std::ungetc(c, file_);
-    format_ = c == 0x93 ? Format::kNpy : c == '[' ? Format::kJson : Format::kText;
+    format_ = c == 0x93 ? Format::kNpy : (c == '[' || c == '{') ? Format::kJson : Format::kText;
   }
   if (format_ == Format::kNpy) open_npy_header();
   f64_ = spec.dtype == "float64" || (spec.dtype == "auto" && format_ == Format::kNpy && npy_f64_);
@@ -548,8 +548,7 @@ Writer::~Writer() {
 }
 
 void Writer::append(const char* p, std::size_t n) {
-  mem_.append(p, n);
-  if (mem_.size() >= kSpillBytes) {
+  if (!mem_.empty() && mem_.size() + n > kSpillBytes) {
     if (!spill_) {
       spill_ = std::tmpfile();
       if (!spill_) throw std::runtime_error("cannot create a temporary file: " + errno_text());
@@ -559,6 +558,7 @@ void Writer::append(const char* p, std::size_t n) {
     }
     mem_.clear();
   }
+  mem_.append(p, n);
 }
 
 template <class T>

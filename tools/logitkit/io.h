@@ -91,7 +91,7 @@ struct OutputSpec {
   std::string format = "auto";  // auto (the input's format, or the file extension)|text|csv|json|npy
 };
 
-// Output staged in memory (spilling to a temporary file past 64 MiB) and written to its
+// Output staged in memory (spilling to a temporary file past 8 MiB) and written to its
 // destination only by commit(), so that an error leaves stdout and the output file untouched.
 class Writer {
  public:

@@ -108,6 +108,46 @@ int run(int argc, char** argv) {
   add_common(b, bench.common);
   b->callback([&] { action = [&] { return run_bench(bench); }; });
 
+  CrossEntropyArgs ce;
+  CLI::App* c = app.add_subcommand("cross-entropy", "loss, per-row losses or gradient p − y");
+  add_io(c, ce.input, ce.output);
+  c->add_option("-y,--targets", ce.targets, "class index per row, comma-separated")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->required();
+  c->add_option("-t,--temperature", ce.temperature, "temperature τ > 0")->default_str("1");
+  c->add_option("--reduction", ce.reduction, "mean or sum over the rows")
+      ->check(CLI::IsMember({"mean", "sum"}))
+      ->default_str("mean");
+  c->add_option("--label-smoothing", ce.label_smoothing, "ε in [0, 1] (PyTorch's ε/C)")
+      ->default_str("0");
+  c->add_option("--ignore-index", ce.ignore_index, "rows with this target are skipped")
+      ->default_str("-100");
+  c->add_option("--threads", ce.threads, "threads (0: one per hardware thread)")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--precision", ce.precision, "accurate (default) or fast")
+      ->check(CLI::IsMember({"accurate", "fast"}));
+  c->add_flag("--grad", ce.grad, "print the gradient d loss / d logits (p − y, scaled)");
+  c->add_flag("--per-row", ce.per_row, "print each row's loss");
+  c->callback([&] { action = [&] { return run_cross_entropy(ce); }; });
+
+  SampleArgs sm;
+  CLI::App* s = app.add_subcommand("sample", "draw tokens from one row of logits");
+  s->add_option("logits", sm.input.values, "logits of one row, or one input file name");
+  s->add_option("-i,--input", sm.input.path, "input file ('-' or none: stdin)");
+  s->add_option("-f,--format", sm.input.format, "input format")
+      ->check(CLI::IsMember({"auto", "text", "csv", "json", "npy"}));
+  s->add_option("-t,--temperature", sm.temperature, "temperature τ >= 0 (0: greedy)")
+      ->default_str("1");
+  s->add_option("-k,--top-k", sm.top_k, "keep the k most likely (0: off)")->default_str("0");
+  s->add_option("-p,--top-p", sm.top_p, "nucleus: smallest set with mass >= p (1: off)")
+      ->default_str("1");
+  s->add_option("--min-p", sm.min_p, "keep p_i >= min_p · p_max (0: off)")->default_str("0");
+  s->add_option("--seed", sm.seed, "random seed")->default_str("0");
+  s->add_option("-n,--draws", sm.draws, "number of draws (> 1: a histogram)")->default_str("1");
+  s->add_flag("--tokens", sm.tokens, "print every drawn token instead of the histogram");
+  s->callback([&] { action = [&] { return run_sample(sm); }; });
+
   TourArgs tour;
   CLI::App* tr = app.add_subcommand("tour", "the guided tour: softmax, temperature, stability, quiz");
   tr->add_option("--plot-output", tour.plot_output, "base name of the chart it writes")
@@ -118,10 +158,12 @@ int run(int argc, char** argv) {
   PlotArgs plot;
   CLI::App* pl = app.add_subcommand("plot", "the temperature chart as SVG and PNG");
   pl->add_option("logits", plot.logits, "logits (default: 2.0 1.0 0.5 -0.5 -1.0)");
-  pl->add_option("-c,--classes", plot.classes, "class names, comma-separated")->delimiter(',');
+  pl->add_option("-c,--classes", plot.classes, "class names, comma-separated")->delimiter(',')
+      ->allow_extra_args(false);
   pl->add_option("-T,--temperatures", plot.temperatures,
                  "temperatures, comma-separated (default: 0.2,0.5,1,2,5)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->allow_extra_args(false);
   pl->add_option("-o,--output", plot.output, "output base name: writes BASE.svg and BASE.png")
       ->default_str("softmax-temperature");
   pl->add_option("--title", plot.title, "chart title");

@@ -36,8 +36,10 @@ std::string Table::render(const Style& style, int indent) const {
       const std::string fill(width[c] - display_width(row[c]), ' ');
       const std::string cell = is_header ? style.bold(row[c]) : row[c];
       if (c) out += "  ";
-      out += c == 0 ? cell + (c + 1 < row.size() ? fill : "") : fill + cell;
+      const bool is_left = c == 0 || std::find(left.begin(), left.end(), c) != left.end();
+      out += is_left ? cell + (c + 1 < row.size() ? fill : "") : fill + cell;
     }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
     return out + "\n";
   };
   std::string out = line(header, true);
@@ -48,6 +50,13 @@ std::string Table::render(const Style& style, int indent) const {
   out += pad + style.dim(rule) + "\n";
   for (const auto& r : rows) out += line(r, false);
   return out;
+}
+
+std::string bar(double fraction, int width) {
+  const int n = static_cast<int>(fraction * width + 0.5);
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "█";
+  return s;
 }
 
 std::string num(double v, int digits) {

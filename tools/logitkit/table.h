@@ -3,6 +3,7 @@
 #ifndef LOGITKIT_TOOLS_TABLE_H_
 #define LOGITKIT_TOOLS_TABLE_H_
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -30,14 +31,18 @@ class Style {
 // Display width of a UTF-8 string without ANSI escapes (one column per code point).
 std::size_t display_width(const std::string& s);
 
-// A table whose first column is left-aligned and the others right-aligned.
+// A table whose first column (and any listed in `left`) is left-aligned, the others right-aligned.
 struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
+  std::vector<std::size_t> left = {};
   // Rendered with two spaces between columns, a rule under the header, `indent` spaces before
   // every line.
   std::string render(const Style& style, int indent = 2) const;
 };
+
+// A horizontal bar of round(fraction * width) blocks.
+std::string bar(double fraction, int width);
 
 // %.*g of a double, with "nan" for every NaN.
 std::string num(double v, int digits = 6);

@@ -121,7 +121,7 @@ void basics(const Style& st) {
   section(st, 4, "Shift invariance: adding a constant changes nothing");
   const std::vector<double> base = {2.0, 1.0, 0.1, -1.0};
   const std::vector<double> p0 = softmax_f64(base);
-  Table t{{"shift c", "softmax(x + c)", "max |difference|"}, {}};
+  Table t{{"shift c", "softmax(x + c)", "max |difference|"}, {}, {1}};
   for (double c : {0.0, 100.0, -100.0, 1000.0}) {
     std::vector<double> xs = base;
     for (double& v : xs) v += c;
@@ -207,7 +207,7 @@ void quiz(const Style& st, int first) {
   say("exp makes every score positive, keeps the order, and a shift multiplies all by e^c.");
 
   std::printf("\n  %s\n", st.bold("Q2. What happens as τ → 0?").c_str());
-  Table t{{"τ", "softmax([2, 1, 0.1, -1], τ)"}, {}};
+  Table t{{"τ", "softmax([2, 1, 0.1, -1], τ)"}, {}, {1}};
   for (double tau : {1.0, 0.5, 0.1, 0.01, 0.0}) t.rows.push_back({tau_name(tau), vec(softmax_of(a, tau))});
   std::fputs(t.render(st).c_str(), stdout);
   say("The distribution collapses onto the argmax (greedy decoding). Ties split evenly:");
@@ -242,7 +242,7 @@ int run_tour(const TourArgs& args) {
   tour::basics(st);
   tour::temperature(st, args);
   tour::stability(st);
-  tour::quiz(st, 7);
+  tour::quiz(st, tour::ml_sections(st, 7));
   return 0;
 }
 

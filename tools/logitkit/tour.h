@@ -21,6 +21,9 @@ std::string vec(const std::vector<double>& v, int digits = 6);
 std::vector<float> softmax_of(const std::vector<float>& x, double tau = 1.0);
 std::vector<float> log_softmax_of(const std::vector<float>& x, double tau = 1.0);
 
+// Sections on losses and sampling, numbered from `first`; returns the next section number.
+int ml_sections(const Style& st, int first);
+
 }  // namespace lkcli::tour
 
 #endif  // LOGITKIT_TOOLS_TOUR_H_
