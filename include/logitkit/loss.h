@@ -168,6 +168,73 @@ LOGITKIT_API double distillation_loss(Rows<const double> student, Rows<const dou
                                       const DistillationOptions& options = {},
                                       const LossOutputs<double>& out = {});
 
+
+// ---------------------------------------------------------------------------------------------
+// Contrastive (CLIP / InfoNCE) loss (Radford et al. 2021), section owned by the contrastive code.
+
+// CLIP's initial log-scale, log(1 / 0.07).
+inline constexpr double kClipInitLogScale = 2.6592600369327779;
+
+struct ContrastiveOptions {
+  bool normalize = true;        // L2-normalise each embedding row inside (F.normalize semantics)
+  double normalize_eps = 1e-12; // a = u / max(|u|, eps), like torch.nn.functional.normalize
+  double max_scale = 100.0;     // scale = min(exp(t), max_scale); finite and > 0
+  std::size_t block = 0;        // rows of similarities held at a time; 0: library default (128)
+  bool own_matmul = false;      // use the library's own Highway matrix kernel even with a BLAS
+  int threads = 0;              // threads of the own matrix kernel and block passes (0: default)
+};
+
+// Gradient outputs; each is optional (null data / null pointer: not computed, and the matrix
+// products it alone needs are skipped). T is the embeddings' element type.
+template <class T>
+struct ContrastiveOutputs {
+  Rows<T> grad_image{nullptr, 0, 0, 0};  // d loss / d image, image's shape [B, D]
+  Rows<T> grad_text{nullptr, 0, 0, 0};   // d loss / d text, text's shape [B, D]
+  double* grad_log_scale = nullptr;      // d loss / d t
+};
+
+// contrastive_loss(image, text, t): image and text are [B, D] embeddings whose row i is a
+// matching pair. With a_i, b_j the rows (L2-normalised when options.normalize:
+// a = u / max(|u|_2, eps)), scale s = min(exp(t), max_scale) and logits L_ij = s <a_i, b_j>:
+//   loss = (CE(image -> text) + CE(text -> image)) / 2
+//        = 1/(2B) sum_i (lse_j L_ij - L_ii) + 1/(2B) sum_j (lse_i L_ij - L_jj),
+// exactly PyTorch's (F.cross_entropy(L, arange(B)) + F.cross_entropy(L.T, arange(B))) / 2.
+// Gradients, with G_ij = (P_ij + Q_ij - 2 [i == j]) / (2B), P = softmax of L over rows (j),
+// Q = softmax of L over columns (i):
+//   d loss / d a = s G b,  d loss / d b = s G^T a  (then through the normalisation:
+//     du_i = (da_i - a_i <a_i, da_i>) / |u_i| where |u_i| > eps, da_i / eps otherwise),
+//   d loss / d t = sum_ij G_ij L_ij when exp(t) <= max_scale, 0 when clamped (torch.clamp's
+//     gradient; at exp(t) == max_scale it passes).
+// Computed in blocks: `block` rows of L at a time come from one matrix product (BLAS sgemm/dgemm
+// when the library is built with one, else the library's own Highway kernel); the row-wise and
+// column-wise (max, sum) states are merged online, so the B x B matrix is never held. A second
+// blocked pass recomputes each block of L for the gradients. Extra memory: block * B elements
+// for the block, 4 B doubles for the states, plus the normalised copies of both inputs (2 B D
+// elements) when normalize is on, and a transposed copy of text (B D elements) on the own-kernel
+// path.
+// Preconditions (else std::invalid_argument naming the argument; nothing written): image and
+//   text of the same shape [B, D] with B >= 1 and D >= 1, non-null data, row_stride >= D;
+//   gradient outputs, when given, of that shape; t not NaN (-inf gives s = 0, +inf s =
+//   max_scale); max_scale finite and > 0; normalize_eps finite and > 0.
+// Special values: a NaN or +-inf anywhere in image or text gives a NaN loss and NaN in every
+//   gradient requested (nothing else is meaningful); the same when a similarity overflows the
+//   element type (not normalised, |s <a, b>| > FLT_MAX for float).
+// Accuracy: the logits come from a matrix product in the element type (its rounding, up to
+//   about D * 2^-24 * s * |a_i| |b_j| for float, dominates); states, logs and the loss are
+//   accumulated in double; softmax exponentials are evaluated in the element type (1.5 ULP).
+//   Measured against a double reference that holds the whole matrix: docs/losses.md.
+// Results are deterministic for a given build, SIMD target and BLAS; they are not bitwise
+//   identical across SIMD targets or BLAS libraries (the matrix products sum in different
+//   orders). Threads: the BLAS threads as it is configured (OPENBLAS_NUM_THREADS); the own kernel
+//   splits output columns over options.threads, with the same bits for every thread count.
+// Returns the loss.
+LOGITKIT_API double contrastive_loss(Rows<const float> image, Rows<const float> text,
+                                     double log_scale, const ContrastiveOptions& options = {},
+                                     const ContrastiveOutputs<float>& out = {});
+LOGITKIT_API double contrastive_loss(Rows<const double> image, Rows<const double> text,
+                                     double log_scale, const ContrastiveOptions& options = {},
+                                     const ContrastiveOutputs<double>& out = {});
+
 }  // namespace logitkit
 
 #endif  // LOGITKIT_LOSS_H_
