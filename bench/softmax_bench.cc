@@ -2,17 +2,14 @@
 // softmax / log_softmax / logsumexp: logitkit on every SIMD target beside the peers, same inputs.
 //
 // Benchmark names: <op>/<dtype>/<impl>/<mode>/<rows>x<cols>/<dist>/<cache>/t<threads>, where impl
-// is a SIMD target (logitkit, mode accurate|fast) or a peer (mode peer). Extra flags, read before
-// Google Benchmark's: --quick (tiny sizes, proves the bench runs) and
-// --count=<op>/<target>/<mode>/<rows>x<cols>/<dist> (one call inside counted_call(), for
-// valgrind --tool=callgrind --toggle-collect='*counted_call*').
+// is a SIMD target (logitkit, mode accurate|fast) or a peer (mode peer). One extra flag, read
+// before Google Benchmark's: --quick (tiny sizes, only proves the bench builds and runs).
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -324,39 +321,6 @@ void register_all(bool quick) {
   }
 }
 
-// --count: the one call callgrind counts (kept out of line so --toggle-collect can find it).
-[[gnu::noinline]] void counted_call(const std::function<void(std::size_t)>& call) { call(0); }
-
-int count_one(const std::string& what) {
-  // <op>/<target>/<mode>/<rows>x<cols>/<dist>
-  std::vector<std::string> f;
-  std::size_t start = 0;
-  for (std::size_t slash; (slash = what.find('/', start)) != std::string::npos; start = slash + 1) {
-    f.push_back(what.substr(start, slash - start));
-  }
-  f.push_back(what.substr(start));
-  if (f.size() != 5) {
-    std::fprintf(stderr, "--count=<op>/<target>/<accurate|fast>/<rows>x<cols>/<normal|spread>\n");
-    return 2;
-  }
-  Spec s{Op::kSoftmax, DType::kF32, f[1], false,
-         f[2] == "fast" ? Precision::kFast : Precision::kAccurate,
-         Shape{std::stoul(f[3]), std::stoul(f[3].substr(f[3].find('x') + 1))},
-         f[4] == "spread" ? Dist::kSpread : Dist::kNormal, false, 1};
-  if (f[0] == "log_softmax") s.op = Op::kLogSoftmax;
-  if (f[0] == "logsumexp") s.op = Op::kLogSumExp;
-  if (!force_target(s.impl)) {
-    std::fprintf(stderr, "target %s not supported here\n", s.impl.c_str());
-    return 3;
-  }
-  const CaseData d = make_data(s);
-  const auto call = logitkit_call(s, d);
-  call(0);  // warm-up outside the counted function
-  counted_call(call);
-  std::printf("counted %s on %s\n", what.c_str(), targets().chosen.c_str());
-  return 0;
-}
-
 }  // namespace
 }  // namespace logitkit::bench
 
@@ -367,8 +331,6 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") {
       quick = true;
-    } else if (a.rfind("--count=", 0) == 0) {
-      return logitkit::bench::count_one(a.substr(8));
     } else {
       rest.push_back(argv[i]);
     }
