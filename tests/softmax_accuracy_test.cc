@@ -258,19 +258,11 @@ void report_and_assert(const char* title, Precision precision, const Table& tabl
   std::fflush(stdout);
 }
 
-// Rows longer than this run on the best and the last (SCALAR) target only: the middle targets
-// emulate FMA in software, and the threading test checks that every target gives the same bits.
-constexpr std::size_t kEveryTargetMaxCols = 200000;
-
 void run_all(const char* title, const std::vector<Case>& cases, Precision precision) {
   Table table;
-  const std::vector<std::string> supported = targets().supported;
   test::for_each_target([&](const std::string& target) {
     Worst* worst = table[target];
-    const bool edge = target == supported.front() || target == supported.back();
-    for (std::size_t k = 0; k < cases.size(); ++k) {
-      if (edge || cases[k].rows[0].size() <= kEveryTargetMaxCols) run_case(cases[k], precision, k, worst);
-    }
+    for (std::size_t k = 0; k < cases.size(); ++k) run_case(cases[k], precision, k, worst);
   });
   report_and_assert(title, precision, table);
 }
@@ -332,15 +324,18 @@ TEST(SoftmaxAccuracyTest, TestAllWinnerLogProbability) {
 }
 
 // Long rows: the chunked (16384) and merged path. Fewer kinds than the short rows (the MPFR
-// reference costs ~2 us per entry); 2^20 on the best and the SCALAR target.
+// reference costs ~2 us per entry), every target.
 TEST(SoftmaxAccuracyTest, TestAllLongRows) {
   LOGITKIT_SEED_TRACE();
   auto rng = test::make_rng(2);
   std::vector<Case> cases;
-  for (Kind kind : {Kind::kUniform, Kind::kPlus1e4, Kind::kSpread, Kind::kMasked, Kind::kConfident}) {
+  for (Kind kind : {Kind::kUniform, Kind::kHigh, Kind::kPlus1e4, Kind::kSpread, Kind::kMasked,
+                    Kind::kConfident, Kind::kTies}) {
     cases.push_back(make_case(test::kind_name(kind), 1.0, {test::make_logits(kind, 32000, rng)}));
   }
-  cases.push_back(make_case("uniform[-10,10]", 0.07, {test::make_logits(Kind::kUniform, 32000, rng)}));
+  for (double tau : {0.07, 20.0}) {
+    cases.push_back(make_case("uniform[-10,10]", tau, {test::make_logits(Kind::kUniform, 32000, rng)}));
+  }
   for (Kind kind : {Kind::kUniform, Kind::kConfident}) {
     cases.push_back(make_case(test::kind_name(kind), 1.0, {test::make_logits(kind, 128256, rng)}));
   }
@@ -367,7 +362,7 @@ TEST(SoftmaxAccuracyTest, RowSum2To24) {
 }
 
 // The documented logsumexp exception: when m/tau and log(sum) cancel, the absolute error is at
-// most 2e-16 * max(|m/tau|, 1) (the result is then far below 1e-9 in magnitude).
+// most 4e-16 * max(|m/tau|, 1) (the result is then far below 1e-9 in magnitude).
 TEST(SoftmaxAccuracyTest, TestAllLogSumExpCancellation) {
   struct Row {
     std::vector<float> x;
@@ -389,7 +384,7 @@ TEST(SoftmaxAccuracyTest, TestAllLogSumExpCancellation) {
       float out = 0;
       logsumexp(one_row(r.x.data(), r.x.size()), std::span<float>(&out, 1), {.temperature = r.tau});
       const float m = *std::max_element(r.x.begin(), r.x.end());
-      const double bound = 2e-16 * std::max(std::fabs(m / r.tau), 1.0);
+      const double bound = 4e-16 * std::max(std::fabs(m / r.tau), 1.0);
       const double err = static_cast<double>(std::fabs(out - want[k].logsumexp));
       ASSERT_LT(std::fabs(want[k].logsumexp), 1e-9L) << "the case must cancel";
       worst = std::max(worst, err / bound);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "logitkit/export.h"
+
 namespace logitkit {
 
 // A matrix of `rows` x `cols` elements; row r starts at data + r * row_stride.
@@ -33,7 +35,7 @@ Rows<T> one_row(T* data, std::size_t n) {
 // half of binary32 (bfloat16).
 struct bfloat16 {
   std::uint16_t bits;
-  static bfloat16 from_float(float f);  // round to nearest even; NaN stays NaN
+  LOGITKIT_API static bfloat16 from_float(float f);  // round to nearest even; NaN stays NaN
   float to_float() const {
     std::uint32_t u = static_cast<std::uint32_t>(bits) << 16;
     float f;
@@ -44,8 +46,8 @@ struct bfloat16 {
 
 struct float16 {
   std::uint16_t bits;
-  static float16 from_float(float f);  // round to nearest even; overflow to inf; NaN stays NaN
-  float to_float() const;
+  LOGITKIT_API static float16 from_float(float f);  // round to nearest even; overflow to inf; NaN stays NaN
+  LOGITKIT_API float to_float() const;
 };
 
 }  // namespace logitkit

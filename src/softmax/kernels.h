@@ -12,7 +12,8 @@ namespace logitkit::internal {
 
 struct SoftmaxKernels {
   // Statistics of x[0, n), n >= 1; writes e_i = exp((x_i - max) * inv_tau) to e_out if non-null
-  // (e_out may equal x). Nothing is written when the status is not kChunkOk.
+  // (e_out may equal x). Nothing is written when the status is not kChunkOk or when every entry
+  // is -inf (max == -inf).
   ChunkStats (*stats)(const float* x, std::size_t n, double inv_tau, float* e_out);
   // y_i = e_i * scale. y may equal e.
   void (*scale)(const float* e, std::size_t n, double scale, float* y);

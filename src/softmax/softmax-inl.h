@@ -185,12 +185,11 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
   }
   st.status = internal::kChunkOk;
   if (m_raw == -std::numeric_limits<float>::infinity()) {
+    // Nothing is written: the driver zero-fills such a chunk, or (if the whole row is masked)
+    // applies EmptyRow, which must still see the -inf entries when e_out == x.
     st.max = m_raw;
     st.ties = 0.0;
     st.rest = 0.0;
-    if (e_out) {
-      for (size_t i = 0; i < n; ++i) e_out[i] = 0.0f;
-    }
     return st;
   }
   const float m = m_raw + 0.0f;  // -0 -> +0, so every target reports the same max
