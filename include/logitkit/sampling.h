@@ -109,12 +109,12 @@ LOGITKIT_API void sampling_distribution(std::span<const float> logits,
                                         const SamplingParams& params, std::span<float> probs);
 
 // ---------------------------------------------------------------------------------------------
-// Philox4x32-10 (Salmon et al., SC'11), bit-compatible with Random123's philox4x32: ten rounds
+// Philox4x32-10 (Salmon et al., SC'11), bit-compatible with Random123's philox4x32 (named apart from its macro): ten rounds
 // on a 128-bit counter under a 64-bit key.
-LOGITKIT_API std::array<std::uint32_t, 4> philox4x32(std::array<std::uint32_t, 4> counter,
+LOGITKIT_API std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> counter,
                                                       std::array<std::uint32_t, 2> key);
 // The uniform double in [0, 1) with 53 random bits that sample() uses:
-//   w = philox4x32({lo(step), hi(step), lo(stream), hi(stream)}, {lo(seed), hi(seed)}),
+//   w = philox4x32_10({lo(step), hi(step), lo(stream), hi(stream)}, {lo(seed), hi(seed)}),
 //   u = ((uint64(w[0]) << 32 | w[1]) >> 11) * 2^-53.
 LOGITKIT_API double philox_uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t step);
 

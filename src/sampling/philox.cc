@@ -8,7 +8,7 @@
 
 namespace logitkit {
 
-std::array<std::uint32_t, 4> philox4x32(std::array<std::uint32_t, 4> c,
+std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> c,
                                          std::array<std::uint32_t, 2> k) {
   constexpr std::uint64_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;  // round multipliers
   constexpr std::uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;  // Weyl key increments
@@ -26,7 +26,7 @@ std::array<std::uint32_t, 4> philox4x32(std::array<std::uint32_t, 4> c,
 }
 
 double philox_uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t step) {
-  const auto w = philox4x32(
+  const auto w = philox4x32_10(
       {static_cast<std::uint32_t>(step), static_cast<std::uint32_t>(step >> 32),
        static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(stream >> 32)},
       {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});

@@ -34,6 +34,7 @@ constexpr size_t kN = hn::MaxLanes(DF());
 constexpr size_t kU = kLaneGroup / kN;  // float vectors per lane group of 16
 constexpr size_t kA = kParts * kU;      // double accumulators holding the 16 logical lanes
 constexpr float kInfF = std::numeric_limits<float>::infinity();
+constexpr float kNaNF = std::numeric_limits<float>::quiet_NaN();
 
 // 16 logical double lanes, added in a fixed order on every target.
 struct Lanes16 {
@@ -142,7 +143,7 @@ HWY_INLINE void CutBlockSumsImpl(const float* x, const float* e, size_t n, float
     if (j < len) {
       HWY_ALIGN float xb[kLaneGroup];
       HWY_ALIGN float eb[kLaneGroup] = {};
-      for (size_t i = 0; i < kLaneGroup; ++i) xb[i] = -kInfF;
+      for (size_t i = 0; i < kLaneGroup; ++i) xb[i] = kNaNF;  // fails every comparison
       std::memcpy(xb, x + b0 + j, (len - j) * sizeof(float));
       std::memcpy(eb, e + b0 + j, (len - j) * sizeof(float));
       for (size_t k = 0; k < kU; ++k) {
@@ -238,7 +239,7 @@ HWY_INLINE PartitionStats PartitionImpl(const float* x, const float* e, size_t n
   if (i < n) {
     HWY_ALIGN float xb[kLaneGroup];
     HWY_ALIGN float eb[kLaneGroup] = {};
-    for (size_t j = 0; j < kLaneGroup; ++j) xb[j] = -kInfF;
+    for (size_t j = 0; j < kLaneGroup; ++j) xb[j] = kNaNF;  // fails every comparison
     std::memcpy(xb, x + i, (n - i) * sizeof(float));
     std::memcpy(eb, e + i, (n - i) * sizeof(float));
     group(xb, eb);

@@ -358,12 +358,6 @@ class RowSampler {
         keep_hi = hi;
         mass = ps.mass_ge_lo - ps.mass_gt_hi;
         ties = lo == hi;
-        if (!ties && ps.count_ge_lo - ps.count_gt_hi == n) {  // no progress: one pivot
-          above -= ps.mass_gt_hi;
-          count_above -= ps.count_gt_hi;
-          narrow = true;
-          continue;
-        }
       } else {
         above += ps.mass_ge_lo;
         count_above += ps.count_ge_lo;
@@ -377,7 +371,9 @@ class RowSampler {
       float* xo = s_.xc[buf].data();
       float* eo = s_.ec[buf].data();
       std::int32_t* io = s_.ic[buf].data();
-      n = k_.compact(x, e, ic, n, keep_lo, keep_hi, xo, eo, io);
+      const std::size_t kept = k_.compact(x, e, ic, n, keep_lo, keep_hi, xo, eo, io);
+      narrow = kept == n && !ties;  // no progress (a bracket holding everything): one pivot
+      n = kept;
       x = xo;
       e = eo;
       ic = io;
