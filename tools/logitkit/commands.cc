@@ -27,8 +27,10 @@ void apply(RowOp op, logitkit::Rows<const T> x, std::vector<T>& out, Writer& w,
   }
   out.resize(x.rows * x.cols);
   logitkit::Rows<T> y{out.data(), x.rows, x.cols, x.cols};
-  if (op == RowOp::kSoftmax) logitkit::softmax(x, y, o);
-  else logitkit::log_softmax(x, y, o);
+  if (op == RowOp::kSoftmax)
+    logitkit::softmax(x, y, o);
+  else
+    logitkit::log_softmax(x, y, o);
   w.rows(logitkit::Rows<const T>(y));
 }
 
@@ -38,7 +40,8 @@ void stream(RowOp op, Input& in, Writer& w, const logitkit::SoftmaxOptions& o) {
   std::vector<T> pending, out;
   std::size_t pending_rows = 0, pending_cols = 0;
   auto flush = [&] {
-    if (pending_rows) apply<T>(op, {pending.data(), pending_rows, pending_cols, pending_cols}, out, w, o);
+    if (pending_rows)
+      apply<T>(op, {pending.data(), pending_rows, pending_cols, pending_cols}, out, w, o);
     pending.clear();
     pending_rows = 0;
   };
@@ -48,7 +51,8 @@ void stream(RowOp op, Input& in, Writer& w, const logitkit::SoftmaxOptions& o) {
       apply<T>(op, block, out, w, o);
       return;
     }
-    if (pending_rows && (block.cols != pending_cols || pending.size() + block.cols > kBatchElements)) {
+    if (pending_rows &&
+        (block.cols != pending_cols || pending.size() + block.cols > kBatchElements)) {
       flush();
     }
     pending.insert(pending.end(), block.data, block.data + block.cols);
@@ -84,8 +88,10 @@ int run_row_op(RowOp op, RowOpArgs& args) {
   Input in(args.input);
   Writer w(args.output, in);
   in.require_matrix(w.needs_matrix());
-  if (in.is_f64()) stream<double>(op, in, w, o);
-  else stream<float>(op, in, w, o);
+  if (in.is_f64())
+    stream<double>(op, in, w, o);
+  else
+    stream<float>(op, in, w, o);
   std::vector<std::string> header = in.header();
   if (op == RowOp::kLogsumexp && !header.empty()) header = {"logsumexp"};
   w.commit(in, header);
@@ -110,7 +116,8 @@ int run_bench(const BenchArgs& args) {
   const logitkit::SoftmaxOptions o = to_options(args.common);
   std::vector<RowOp> ops;
   std::vector<std::string> names;
-  for (auto [op, name] : {std::pair{RowOp::kSoftmax, "softmax"}, {RowOp::kLogSoftmax, "log-softmax"},
+  for (auto [op, name] : {std::pair{RowOp::kSoftmax, "softmax"},
+                          {RowOp::kLogSoftmax, "log-softmax"},
                           {RowOp::kLogsumexp, "logsumexp"}}) {
     if (args.op == "all" || args.op == name) {
       ops.push_back(op);
@@ -120,7 +127,8 @@ int run_bench(const BenchArgs& args) {
   const std::size_t n = args.rows * args.cols;
   std::vector<float> x(n), y(n), lse(args.rows);
   std::uint64_t seed = 42;
-  for (float& v : x) v = static_cast<float>(static_cast<double>(next_random(seed) >> 11) * 0x1p-53 * 20.0 - 10.0);
+  for (float& v : x)
+    v = static_cast<float>(static_cast<double>(next_random(seed) >> 11) * 0x1p-53 * 20.0 - 10.0);
   const logitkit::Rows<const float> xr{x.data(), args.rows, args.cols, args.cols};
   const logitkit::Rows<float> yr{y.data(), args.rows, args.cols, args.cols};
   const bool bar = is_terminal(stderr);
@@ -128,9 +136,12 @@ int run_bench(const BenchArgs& args) {
   using Clock = std::chrono::steady_clock;
   for (std::size_t k = 0; k < ops.size(); ++k) {
     auto call = [&] {
-      if (ops[k] == RowOp::kSoftmax) logitkit::softmax(xr, yr, o);
-      else if (ops[k] == RowOp::kLogSoftmax) logitkit::log_softmax(xr, yr, o);
-      else logitkit::logsumexp(xr, std::span<float>(lse), o);
+      if (ops[k] == RowOp::kSoftmax)
+        logitkit::softmax(xr, yr, o);
+      else if (ops[k] == RowOp::kLogSoftmax)
+        logitkit::log_softmax(xr, yr, o);
+      else
+        logitkit::logsumexp(xr, std::span<float>(lse), o);
     };
     call();
     const auto start = Clock::now();
@@ -140,7 +151,8 @@ int run_bench(const BenchArgs& args) {
       call();
       ++calls;
       elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      if (bar && calls % 8 == 0) progress((k + std::min(1.0, elapsed / args.seconds)) / ops.size(), names[k]);
+      if (bar && calls % 8 == 0)
+        progress((k + std::min(1.0, elapsed / args.seconds)) / ops.size(), names[k]);
     }
     const double ns = elapsed * 1e9 / (static_cast<double>(calls) * n);
     const double bytes = ops[k] == RowOp::kLogsumexp ? 4.0 : 8.0;

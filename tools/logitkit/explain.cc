@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // --explain: the article's step-by-step table for one row. Probabilities, log-probabilities and
 // logsumexp come from the library; the shift and exponentials are the definition, for display.
+#include "tools/logitkit/explain.h"
+
 #include <cmath>
 #include <cstdio>
 #include <span>
 
 #include "logitkit/softmax.h"
 #include "tools/logitkit/commands.h"
-#include "tools/logitkit/explain.h"
 #include "tools/logitkit/table.h"
 
 namespace lkcli {
@@ -29,8 +30,9 @@ template <class T>
 int explain(Input& in, const RowOpArgs& args, const logitkit::SoftmaxOptions& o) {
   const std::vector<T> x = read_one_row<T>(in);
   const Style st(use_color());
-  std::printf("%s\n", st.heading("softmax of one row, step by step (τ = " +
-                                  num(o.temperature, 6) + ")").c_str());
+  std::printf(
+      "%s\n",
+      st.heading("softmax of one row, step by step (τ = " + num(o.temperature, 6) + ")").c_str());
   std::fputs(explain_text(x, o, args.temperature_given, st).c_str(), stdout);
   return 0;
 }
@@ -43,7 +45,8 @@ std::string explain_text(const std::vector<T>& x, const logitkit::SoftmaxOptions
   const std::size_t n = x.size();
   std::vector<T> p(n), logp(n), lse(1);
   logitkit::softmax(logitkit::one_row<const T>(x.data(), n), logitkit::one_row(p.data(), n), o);
-  logitkit::log_softmax(logitkit::one_row<const T>(x.data(), n), logitkit::one_row(logp.data(), n), o);
+  logitkit::log_softmax(logitkit::one_row<const T>(x.data(), n), logitkit::one_row(logp.data(), n),
+                        o);
   logitkit::logsumexp(logitkit::one_row<const T>(x.data(), n), std::span<T>(lse), o);
 
   const double tau = o.temperature;
@@ -87,7 +90,8 @@ std::string explain_text(const std::vector<T>& x, const logitkit::SoftmaxOptions
   } else {
     out += "  τ = " + num(tau, 6) + ": " +
            (tau == 0 ? "the argmax limit, all mass on the maximum (split among ties)"
-                     : "the uniform limit over the entries that are not -inf") + "\n";
+                     : "the uniform limit over the entries that are not -inf") +
+           "\n";
   }
   out += "  logsumexp = " + num(lse[0], 9) + "\n";
   const bool ok = std::fabs(sum_p - 1.0) <= 1e-6;
@@ -96,10 +100,10 @@ std::string explain_text(const std::vector<T>& x, const logitkit::SoftmaxOptions
   return out;
 }
 
-template std::string explain_text(const std::vector<float>&, const logitkit::SoftmaxOptions&,
-                                  bool, const Style&);
-template std::string explain_text(const std::vector<double>&, const logitkit::SoftmaxOptions&,
-                                  bool, const Style&);
+template std::string explain_text(const std::vector<float>&, const logitkit::SoftmaxOptions&, bool,
+                                  const Style&);
+template std::string explain_text(const std::vector<double>&, const logitkit::SoftmaxOptions&, bool,
+                                  const Style&);
 
 int run_explain(RowOpArgs& args) {
   if (!args.output.path.empty() || args.output.format != "auto") {

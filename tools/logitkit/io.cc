@@ -36,11 +36,16 @@ bool ends_with_ci(const std::string& s, const char* suffix) {
 }
 
 bool format_from_extension(const std::string& path, Format& f) {
-  if (ends_with_ci(path, ".npy")) f = Format::kNpy;
-  else if (ends_with_ci(path, ".json")) f = Format::kJson;
-  else if (ends_with_ci(path, ".csv")) f = Format::kCsv;
-  else if (ends_with_ci(path, ".txt")) f = Format::kText;
-  else return false;
+  if (ends_with_ci(path, ".npy"))
+    f = Format::kNpy;
+  else if (ends_with_ci(path, ".json"))
+    f = Format::kJson;
+  else if (ends_with_ci(path, ".csv"))
+    f = Format::kCsv;
+  else if (ends_with_ci(path, ".txt"))
+    f = Format::kText;
+  else
+    return false;
   return true;
 }
 
@@ -107,8 +112,10 @@ bool split_line(std::string_view s, bool csv, std::vector<Field>& out, std::size
       while (i < n && is_blank(s[i])) ++i;
     }
     after_comma = i < n && s[i] == ',';
-    if (after_comma) ++i;
-    else if (csv && i < n) return true;
+    if (after_comma)
+      ++i;
+    else if (csv && i < n)
+      return true;
   }
 }
 
@@ -138,7 +145,8 @@ class JsonRows : public nlohmann::json_sax<nlohmann::json> {
   }
   bool string(string_t& s) override {
     T v;
-    if (!parse_number(s, v) || (std::isfinite(v))) return bad("the string \"" + show_token(s) + "\"");
+    if (!parse_number(s, v) || (std::isfinite(v)))
+      return bad("the string \"" + show_token(s) + "\"");
     return push(v);
   }
   bool binary(binary_t&) override { return bad("binary data"); }
@@ -187,16 +195,16 @@ class JsonRows : public nlohmann::json_sax<nlohmann::json> {
   }
   std::string where() const { return name_ + ": row " + std::to_string(rows_ + 1); }
   bool bad(const std::string& what) {
-    if (depth_ == 0) throw UsageError(name_ + ": expected an array of rows of numbers, got " + what);
+    if (depth_ == 0)
+      throw UsageError(name_ + ": expected an array of rows of numbers, got " + what);
     throw UsageError(where() + ", entry " + std::to_string(row_.size() + 1) +
                      ": expected a number, got " + what);
   }
   void emit() {
     if (row_.empty()) throw UsageError(where() + ": the row is empty");
     if (spec_.require_matrix && rows_ > 0 && row_.size() != cols_) {
-      throw UsageError(where() + " has " + std::to_string(row_.size()) +
-                       " values but row 1 has " + std::to_string(cols_) +
-                       " (a matrix is needed here)");
+      throw UsageError(where() + " has " + std::to_string(row_.size()) + " values but row 1 has " +
+                       std::to_string(cols_) + " (a matrix is needed here)");
     }
     if (rows_ == 0) cols_ = row_.size();
     cb_(logitkit::one_row<const T>(row_.data(), row_.size()), rows_, where());
@@ -216,10 +224,14 @@ class JsonRows : public nlohmann::json_sax<nlohmann::json> {
 
 const char* format_name(Format f) {
   switch (f) {
-    case Format::kText: return "text";
-    case Format::kCsv: return "csv";
-    case Format::kJson: return "json";
-    case Format::kNpy: return "npy";
+    case Format::kText:
+      return "text";
+    case Format::kCsv:
+      return "csv";
+    case Format::kJson:
+      return "json";
+    case Format::kNpy:
+      return "npy";
   }
   return "?";
 }
@@ -340,8 +352,10 @@ void Input::open_npy_header() {
     return rest;
   };
   std::string_view descr = value_after("'descr'");
-  if (descr.starts_with("'<f4'")) npy_f64_ = false;
-  else if (descr.starts_with("'<f8'")) npy_f64_ = true;
+  if (descr.starts_with("'<f4'"))
+    npy_f64_ = false;
+  else if (descr.starts_with("'<f8'"))
+    npy_f64_ = true;
   else {
     const auto end = descr.find('\'', 1);
     throw UsageError(name_ + ": unsupported .npy dtype " +
@@ -372,7 +386,8 @@ void Input::open_npy_header() {
   npy_rows_ = 1;
   for (std::size_t d : leading_) npy_rows_ *= d;
   one_d_ = dims.size() == 1;
-  if (npy_rows_ == 0 || npy_cols_ == 0) throw UsageError("empty input: " + name_ + " has no entries");
+  if (npy_rows_ == 0 || npy_cols_ == 0)
+    throw UsageError("empty input: " + name_ + " has no entries");
   const std::size_t bytes = npy_rows_ * npy_cols_ * (npy_f64_ ? 8 : 4);
   struct stat st;
   if (owns_file_ && fstat(fileno(file_), &st) == 0 && S_ISREG(st.st_mode)) {
@@ -393,11 +408,17 @@ void Input::read(const Callback<T>& on_block) {
   switch (format_) {
     case Format::kText:
     case Format::kCsv:
-      if (!args_.empty()) read_args<T>(on_block);
-      else read_text<T>(on_block);
+      if (!args_.empty())
+        read_args<T>(on_block);
+      else
+        read_text<T>(on_block);
       break;
-    case Format::kJson: read_json<T>(on_block); break;
-    case Format::kNpy: read_npy<T>(on_block); break;
+    case Format::kJson:
+      read_json<T>(on_block);
+      break;
+    case Format::kNpy:
+      read_npy<T>(on_block);
+      break;
   }
 }
 
@@ -500,8 +521,8 @@ void Input::read_npy(const Callback<T>& cb) {
       bytes = raw.data();
     }
     const std::string where = name_ + ": row " + std::to_string(r0 + 1);
-    const bool same = (sizeof(T) == elem) &&
-                      reinterpret_cast<std::uintptr_t>(bytes) % alignof(T) == 0;
+    const bool same =
+        (sizeof(T) == elem) && reinterpret_cast<std::uintptr_t>(bytes) % alignof(T) == 0;
     logitkit::Rows<const T> block;
     if (same) {
       block = {reinterpret_cast<const T*>(bytes), n, cols, cols};
@@ -531,8 +552,7 @@ template void Input::read<double>(const Callback<double>&);
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-Writer::Writer(const OutputSpec& spec, const Input& input)
-    : spec_(spec), f64_(input.is_f64()) {
+Writer::Writer(const OutputSpec& spec, const Input& input) : spec_(spec), f64_(input.is_f64()) {
   if (spec.format != "auto") {
     format_ = format_from_name(spec.format);
   } else if (spec.path.empty() || !format_from_extension(spec.path, format_)) {
@@ -626,7 +646,8 @@ void Writer::commit(const Input& input, const std::vector<std::string>& header) 
   const bool one_d = input.one_dimensional() && rows_ == 1;
   std::string prefix, suffix;
   switch (format_) {
-    case Format::kText: break;
+    case Format::kText:
+      break;
     case Format::kCsv:
       for (std::size_t i = 0; i < header.size(); ++i) prefix += (i ? "," : "") + header[i];
       if (!header.empty()) prefix += "\n";
@@ -643,9 +664,8 @@ void Writer::commit(const Input& input, const std::vector<std::string>& header) 
       }
       break;
     case Format::kNpy: {
-      std::vector<std::size_t> shape = input.format() == Format::kNpy
-                                           ? input.leading_shape()
-                                           : std::vector<std::size_t>{rows_};
+      std::vector<std::size_t> shape =
+          input.format() == Format::kNpy ? input.leading_shape() : std::vector<std::size_t>{rows_};
       std::size_t prod = 1;
       for (std::size_t d : shape) prod *= d;
       if (prod != rows_) shape = {rows_};
@@ -654,7 +674,9 @@ void Writer::commit(const Input& input, const std::vector<std::string>& header) 
       std::string dict = std::string("{'descr': '") + (f64_ ? "<f8" : "<f4") +
                          "', 'fortran_order': False, 'shape': (";
       for (std::size_t i = 0; i < shape.size(); ++i) {
-        dict += std::to_string(shape[i]) + (shape.size() == 1 ? "," : i + 1 < shape.size() ? ", " : "");
+        dict += std::to_string(shape[i]) + (shape.size() == 1      ? ","
+                                            : i + 1 < shape.size() ? ", "
+                                                                   : "");
       }
       dict += "), }";
       std::size_t total = 10 + dict.size() + 1;

@@ -87,8 +87,9 @@ class Input {
 
 // Where and how to write.
 struct OutputSpec {
-  std::string path;             // -o; empty is stdout
-  std::string format = "auto";  // auto (the input's format, or the file extension)|text|csv|json|npy
+  std::string path;  // -o; empty is stdout
+  std::string format =
+      "auto";  // auto (the input's format, or the file extension)|text|csv|json|npy
 };
 
 // Output staged in memory (spilling to a temporary file past 8 MiB) and written to its

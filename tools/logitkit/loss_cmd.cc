@@ -33,7 +33,8 @@ void run_ce(Input& in, Writer& w, const CrossEntropyArgs& a, const logitkit::Cro
   std::vector<T> x;
   std::size_t rows = 0, cols = 0;
   in.read<T>([&](logitkit::Rows<const T> block, std::size_t, const std::string&) {
-    for (std::size_t r = 0; r < block.rows; ++r) x.insert(x.end(), block.row(r), block.row(r) + block.cols);
+    for (std::size_t r = 0; r < block.rows; ++r)
+      x.insert(x.end(), block.row(r), block.row(r) + block.cols);
     rows += block.rows;
     cols = block.cols;
   });
@@ -42,9 +43,11 @@ void run_ce(Input& in, Writer& w, const CrossEntropyArgs& a, const logitkit::Cro
                      std::to_string(rows) + " rows");
   }
   for (std::size_t r = 0; r < rows; ++r) {
-    if (targets[r] != o.ignore_index && (targets[r] < 0 || targets[r] >= static_cast<std::int64_t>(cols))) {
+    if (targets[r] != o.ignore_index &&
+        (targets[r] < 0 || targets[r] >= static_cast<std::int64_t>(cols))) {
       throw UsageError("--targets: target " + std::to_string(targets[r]) + " of row " +
-                       std::to_string(r + 1) + " is out of range [0, " + std::to_string(cols) + ")");
+                       std::to_string(r + 1) + " is out of range [0, " + std::to_string(cols) +
+                       ")");
     }
   }
   const logitkit::Rows<const T> xr{x.data(), rows, cols, cols};
@@ -53,8 +56,10 @@ void run_ce(Input& in, Writer& w, const CrossEntropyArgs& a, const logitkit::Cro
   if (a.grad) out.grad = {grad.data(), rows, cols, cols};
   if (a.per_row) out.row_loss = std::span<T>(row_loss);
   const double loss = logitkit::cross_entropy(xr, std::span<const std::int64_t>(targets), o, out);
-  if (a.grad) w.rows(logitkit::Rows<const T>{grad.data(), rows, cols, cols});
-  else if (a.per_row) w.values(std::span<const T>(row_loss));
+  if (a.grad)
+    w.rows(logitkit::Rows<const T>{grad.data(), rows, cols, cols});
+  else if (a.per_row)
+    w.values(std::span<const T>(row_loss));
   else {
     const T v = static_cast<T>(loss);
     w.values(std::span<const T>(&v, 1));
@@ -83,8 +88,10 @@ int run_cross_entropy(CrossEntropyArgs& a) {
   Input in(a.input);
   in.require_matrix(true);
   Writer w(a.output, in);
-  if (in.is_f64()) run_ce<double>(in, w, a, o, targets);
-  else run_ce<float>(in, w, a, o, targets);
+  if (in.is_f64())
+    run_ce<double>(in, w, a, o, targets);
+  else
+    run_ce<float>(in, w, a, o, targets);
   w.commit(in, {});
   return 0;
 }

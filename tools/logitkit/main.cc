@@ -21,8 +21,10 @@ std::vector<std::string> normalize_arguments(int argc, char** argv) {
     std::string a = argv[i];
     std::string lower;
     for (char c : a) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower == "-inf" || lower == "-infinity") a = "-1e999";
-    else if (lower == "-nan") a = "nan";
+    if (lower == "-inf" || lower == "-infinity")
+      a = "-1e999";
+    else if (lower == "-nan")
+      a = "nan";
     out.push_back(a);
   }
   std::reverse(out.begin(), out.end());  // CLI11 parses a reversed vector
@@ -73,15 +75,25 @@ int run(int argc, char** argv) {
   app.add_option("--target", target, "force one SIMD target (see `logitkit targets`)");
 
   std::function<int()> action;
+
+  TourArgs tour;
+  CLI::App* tr = app.add_subcommand(
+      "tour", "the guided tour: softmax, temperature, stability, losses, sampling, quiz");
+  tr->add_option("--plot-output", tour.plot_output, "base name of the chart it writes")
+      ->default_str("logitkit-tour");
+  tr->add_flag("--no-plot", tour.no_plot, "do not write the chart");
+  tr->callback([&] { action = [&] { return run_tour(tour); }; });
+
   RowOpArgs row_args;
   struct RowCmd {
     const char* name;
     const char* help;
     RowOp op;
   };
-  for (const RowCmd& c : {RowCmd{"softmax", "probabilities: exp((x_i - max)/τ) / sum", RowOp::kSoftmax},
-                          RowCmd{"log-softmax", "log-probabilities, stable", RowOp::kLogSoftmax},
-                          RowCmd{"logsumexp", "log(sum_i exp(x_i/τ)) per row", RowOp::kLogsumexp}}) {
+  for (const RowCmd& c :
+       {RowCmd{"softmax", "probabilities: exp((x_i - max)/τ) / sum", RowOp::kSoftmax},
+        RowCmd{"log-softmax", "log-probabilities, stable", RowOp::kLogSoftmax},
+        RowCmd{"logsumexp", "log(sum_i exp(x_i/τ)) per row", RowOp::kLogsumexp}}) {
     CLI::App* sub = app.add_subcommand(c.name, c.help);
     add_common(sub, row_args.common);
     add_io(sub, row_args.input, row_args.output);
@@ -93,20 +105,6 @@ int run(int argc, char** argv) {
       action = [&, op] { return run_row_op(op, row_args); };
     });
   }
-
-  CLI::App* targets = app.add_subcommand("targets", "SIMD targets: compiled, supported, chosen");
-  targets->callback([&] { action = [] { return run_targets(); }; });
-
-  BenchArgs bench;
-  CLI::App* b = app.add_subcommand("bench", "a quick speed check of this machine");
-  b->add_option("--rows", bench.rows, "rows")->default_str("64");
-  b->add_option("--cols", bench.cols, "columns")->default_str("32000");
-  b->add_option("--seconds", bench.seconds, "seconds per operation")->default_str("0.3");
-  b->add_option("--op", bench.op, "operation")
-      ->check(CLI::IsMember({"all", "softmax", "log-softmax", "logsumexp"}))
-      ->default_str("all");
-  add_common(b, bench.common);
-  b->callback([&] { action = [&] { return run_bench(bench); }; });
 
   CrossEntropyArgs ce;
   CLI::App* c = app.add_subcommand("cross-entropy", "loss, per-row losses or gradient p − y");
@@ -148,17 +146,11 @@ int run(int argc, char** argv) {
   s->add_flag("--tokens", sm.tokens, "print every drawn token instead of the histogram");
   s->callback([&] { action = [&] { return run_sample(sm); }; });
 
-  TourArgs tour;
-  CLI::App* tr = app.add_subcommand("tour", "the guided tour: softmax, temperature, stability, quiz");
-  tr->add_option("--plot-output", tour.plot_output, "base name of the chart it writes")
-      ->default_str("logitkit-tour");
-  tr->add_flag("--no-plot", tour.no_plot, "do not write the chart");
-  tr->callback([&] { action = [&] { return run_tour(tour); }; });
-
   PlotArgs plot;
   CLI::App* pl = app.add_subcommand("plot", "the temperature chart as SVG and PNG");
   pl->add_option("logits", plot.logits, "logits (default: 2.0 1.0 0.5 -0.5 -1.0)");
-  pl->add_option("-c,--classes", plot.classes, "class names, comma-separated")->delimiter(',')
+  pl->add_option("-c,--classes", plot.classes, "class names, comma-separated")
+      ->delimiter(',')
       ->allow_extra_args(false);
   pl->add_option("-T,--temperatures", plot.temperatures,
                  "temperatures, comma-separated (default: 0.2,0.5,1,2,5)")
@@ -170,6 +162,20 @@ int run(int argc, char** argv) {
   pl->add_option("--width", plot.width, "image width in pixels")->default_str("800");
   pl->add_option("--height", plot.height, "image height in pixels")->default_str("500");
   pl->callback([&] { action = [&] { return run_plot(plot); }; });
+
+  CLI::App* targets = app.add_subcommand("targets", "SIMD targets: compiled, supported, chosen");
+  targets->callback([&] { action = [] { return run_targets(); }; });
+
+  BenchArgs bench;
+  CLI::App* b = app.add_subcommand("bench", "a quick speed check of this machine");
+  b->add_option("--rows", bench.rows, "rows")->default_str("64");
+  b->add_option("--cols", bench.cols, "columns")->default_str("32000");
+  b->add_option("--seconds", bench.seconds, "seconds per operation")->default_str("0.3");
+  b->add_option("--op", bench.op, "operation")
+      ->check(CLI::IsMember({"all", "softmax", "log-softmax", "logsumexp"}))
+      ->default_str("all");
+  add_common(b, bench.common);
+  b->callback([&] { action = [&] { return run_bench(bench); }; });
 
   try {
     app.parse(normalize_arguments(argc, argv));
@@ -185,8 +191,8 @@ int run(int argc, char** argv) {
   if (!target.empty() && !logitkit::force_target(target)) {
     std::string supported;
     for (const auto& s : logitkit::targets().supported) supported += " " + s;
-    throw UsageError("--target " + target + " is not a supported target (supported:" +
-                     supported + ")");
+    throw UsageError("--target " + target + " is not a supported target (supported:" + supported +
+                     ")");
   }
   return action();
 }

@@ -29,13 +29,16 @@ enum class Align { kLeft, kCenter, kRight };
 void text(cairo_t* cr, const std::string& s, double x, double y, Align align) {
   cairo_text_extents_t e;
   cairo_text_extents(cr, s.c_str(), &e);
-  const double dx = align == Align::kLeft ? 0 : align == Align::kCenter ? e.width / 2 + e.x_bearing
-                                                                         : e.width + e.x_bearing;
+  const double dx = align == Align::kLeft     ? 0
+                    : align == Align::kCenter ? e.width / 2 + e.x_bearing
+                                              : e.width + e.x_bearing;
   cairo_move_to(cr, x - dx, y);
   cairo_show_text(cr, s.c_str());
 }
 
-std::string tau_label(double tau) { return "τ = " + (std::isinf(tau) ? std::string("∞") : num(tau, 4)); }
+std::string tau_label(double tau) {
+  return "τ = " + (std::isinf(tau) ? std::string("∞") : num(tau, 4));
+}
 
 void draw(cairo_t* cr, const Chart& c, const std::vector<std::vector<float>>& probs) {
   const double w = c.width, h = c.height;
@@ -57,7 +60,10 @@ void draw(cairo_t* cr, const Chart& c, const std::vector<std::vector<float>>& pr
     cairo_line_to(cr, right, y);
     cairo_stroke(cr);
     set_hex(cr, "#374151");
-    text(cr, num(k / 5.0, 2) == "0" ? "0.0" : num(k / 5.0, 2) == "1" ? "1.0" : num(k / 5.0, 2),
+    text(cr,
+         num(k / 5.0, 2) == "0"   ? "0.0"
+         : num(k / 5.0, 2) == "1" ? "1.0"
+                                  : num(k / 5.0, 2),
          left - 8, y + 4, Align::kRight);
   }
   // Axes.
@@ -92,8 +98,10 @@ void draw(cairo_t* cr, const Chart& c, const std::vector<std::vector<float>>& pr
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     for (std::size_t i = 0; i < n; ++i) {
       const double y = bottom - (bottom - top) * probs[k][i];
-      if (i == 0) cairo_move_to(cr, xpos(i), y);
-      else cairo_line_to(cr, xpos(i), y);
+      if (i == 0)
+        cairo_move_to(cr, xpos(i), y);
+      else
+        cairo_line_to(cr, xpos(i), y);
     }
     cairo_stroke(cr);
     for (std::size_t i = 0; i < n; ++i) {
@@ -170,21 +178,23 @@ int run_plot(const PlotArgs& a) {
   for (std::size_t i = 0; i < logits.size(); ++i) {
     float v;
     if (!parse_number(logits[i], v) || !std::isfinite(v)) {
-      throw UsageError("plot: logit " + std::to_string(i + 1) + ": malformed or non-finite number '" +
-                       logits[i] + "'");
+      throw UsageError("plot: logit " + std::to_string(i + 1) +
+                       ": malformed or non-finite number '" + logits[i] + "'");
     }
     c.logits.push_back(v);
   }
   if (a.classes.empty()) {
-    for (std::size_t i = 0; i < c.logits.size(); ++i) c.classes.push_back("class " + std::to_string(i + 1));
+    for (std::size_t i = 0; i < c.logits.size(); ++i)
+      c.classes.push_back("class " + std::to_string(i + 1));
   } else if (a.classes.size() != c.logits.size()) {
     throw UsageError("plot: " + std::to_string(a.classes.size()) + " class names for " +
                      std::to_string(c.logits.size()) + " logits");
   } else {
     c.classes = a.classes;
   }
-  const std::vector<std::string> taus =
-      a.temperatures.empty() ? std::vector<std::string>{"0.2", "0.5", "1", "2", "5"} : a.temperatures;
+  const std::vector<std::string> taus = a.temperatures.empty()
+                                            ? std::vector<std::string>{"0.2", "0.5", "1", "2", "5"}
+                                            : a.temperatures;
   for (const auto& t : taus) c.temperatures.push_back(parse_temperature(t, "--temperatures"));
   std::string base = a.output;
   for (const char* ext : {".svg", ".png"}) {

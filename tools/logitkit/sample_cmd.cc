@@ -26,7 +26,8 @@ int run_sample(SampleArgs& a) {
   std::size_t rows = 0;
   in.read<float>([&](logitkit::Rows<const float> block, std::size_t, const std::string& where) {
     rows += block.rows;
-    if (rows > 1) throw UsageError("sample takes one row of logits, but " + where + " starts another");
+    if (rows > 1)
+      throw UsageError("sample takes one row of logits, but " + where + " starts another");
     x.assign(block.data, block.data + block.cols);
   });
   for (std::size_t i = 0; i < x.size(); ++i) {

@@ -25,7 +25,8 @@ std::string Table::render(const Style& style, int indent) const {
   std::vector<std::size_t> width(header.size(), 0);
   auto widen = [&](const std::vector<std::string>& row) {
     if (row.size() > width.size()) width.resize(row.size(), 0);
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], display_width(row[c]));
+    for (std::size_t c = 0; c < row.size(); ++c)
+      width[c] = std::max(width[c], display_width(row[c]));
   };
   widen(header);
   for (const auto& r : rows) widen(r);

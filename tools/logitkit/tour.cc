@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // `logitkit tour`: the article's walk from logits to probabilities, every number computed by the
 // library on built-in examples (the naive formulas appear only to show how they fail).
+#include "tools/logitkit/tour.h"
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -10,7 +12,6 @@
 #include "tools/logitkit/commands.h"
 #include "tools/logitkit/explain.h"
 #include "tools/logitkit/plot.h"
-#include "tools/logitkit/tour.h"
 
 namespace lkcli {
 namespace tour {
@@ -107,7 +108,8 @@ void basics(const Style& st) {
              stdout);
 
   section(st, 2, "Equal logits give the uniform distribution");
-  for (const std::vector<float>& x : {std::vector<float>{3, 3, 3, 3}, std::vector<float>{-7, -7, -7, -7, -7}}) {
+  for (const std::vector<float>& x :
+       {std::vector<float>{3, 3, 3, 3}, std::vector<float>{-7, -7, -7, -7, -7}}) {
     say("softmax(" + vec(x) + ") = " + vec(softmax_of(x)));
   }
   say("No logit is preferred, so every class gets 1/n.");
@@ -170,9 +172,11 @@ void temperature(const Style& st, const TourArgs& args) {
 
 void stability(const Style& st) {
   section(st, 6, "Naive vs stable log-softmax");
-  say("Naive: log(exp(x_i) / Σ exp(x_j)). exp overflows float32 above 88.7 and float64 above 709.8.");
+  say("Naive: log(exp(x_i) / Σ exp(x_j)). exp overflows float32 above 88.7 and float64 above "
+      "709.8.");
   say("Stable (logitkit): (x_i − max) − log Σ exp(x_j − max): every exponent is ≤ 0.");
-  for (const std::vector<float>& x : {std::vector<float>{100, 101, 102}, std::vector<float>{1000, 2000, 3000}}) {
+  for (const std::vector<float>& x :
+       {std::vector<float>{100, 101, 102}, std::vector<float>{1000, 2000, 3000}}) {
     std::vector<double> xd(x.begin(), x.end());
     const std::vector<float> n32 = naive_log_softmax(x);
     const std::vector<double> n64 = naive_log_softmax(xd);
@@ -183,7 +187,8 @@ void stability(const Style& st) {
     double sum = 0;
     for (std::size_t i = 0; i < x.size(); ++i) {
       auto mark = [&](double v) { return std::isfinite(v) ? num(v, 9) : st.bad(num(v, 9)); };
-      t.rows.push_back({std::to_string(i), num(x[i], 6), mark(n32[i]), mark(n64[i]), num(stable[i], 9)});
+      t.rows.push_back(
+          {std::to_string(i), num(x[i], 6), mark(n32[i]), mark(n64[i]), num(stable[i], 9)});
       sum += std::exp(static_cast<double>(stable[i]));
     }
     std::fputs(t.render(st).c_str(), stdout);
@@ -195,20 +200,25 @@ void stability(const Style& st) {
 void quiz(const Style& st, int first) {
   section(st, first, "Quiz: the article's four questions, answered by computation");
 
-  std::printf("  %s\n", st.bold("Q1. Why exponentials rather than dividing by the sum of the logits?").c_str());
+  std::printf(
+      "  %s\n",
+      st.bold("Q1. Why exponentials rather than dividing by the sum of the logits?").c_str());
   const std::vector<float> a = {2.0f, 1.0f, 0.1f, -1.0f};
-  say("x / Σx for x = " + vec(a) + ": " + vec(divide_by_sum_of_logits(a)) + st.bad("  ← a negative \"probability\""));
+  say("x / Σx for x = " + vec(a) + ": " + vec(divide_by_sum_of_logits(a)) +
+      st.bad("  ← a negative \"probability\""));
   const std::vector<float> z = {1.0f, -1.0f};
   say("x / Σx for x = " + vec(z) + ": " + vec(divide_by_sum_of_logits(z)) + st.bad("  ← Σx = 0"));
   std::vector<float> a10 = a;
   for (float& v : a10) v += 10;
-  say("x / Σx for x + 10 = " + vec(a10) + ": " + vec(divide_by_sum_of_logits(a10)) + st.bad("  ← changed by a shift"));
+  say("x / Σx for x + 10 = " + vec(a10) + ": " + vec(divide_by_sum_of_logits(a10)) +
+      st.bad("  ← changed by a shift"));
   say("softmax(x) = " + vec(softmax_of(a)) + ", softmax(x + 10) = " + vec(softmax_of(a10)));
   say("exp makes every score positive, keeps the order, and a shift multiplies all by e^c.");
 
   std::printf("\n  %s\n", st.bold("Q2. What happens as τ → 0?").c_str());
   Table t{{"τ", "softmax([2, 1, 0.1, -1], τ)"}, {}, {1}};
-  for (double tau : {1.0, 0.5, 0.1, 0.01, 0.0}) t.rows.push_back({tau_name(tau), vec(softmax_of(a, tau))});
+  for (double tau : {1.0, 0.5, 0.1, 0.01, 0.0})
+    t.rows.push_back({tau_name(tau), vec(softmax_of(a, tau))});
   std::fputs(t.render(st).c_str(), stdout);
   say("The distribution collapses onto the argmax (greedy decoding). Ties split evenly:");
   say("softmax([3, 3, 1], τ = 0) = " + vec(softmax_of({3, 3, 1}, 0.0)));
@@ -216,7 +226,8 @@ void quiz(const Style& st, int first) {
   std::printf("\n  %s\n", st.bold("Q3. Why is adding a constant to all logits safe?").c_str());
   std::vector<float> big = a;
   for (float& v : big) v += 1000;
-  say("naive exp(x_i)/Σ exp(x_j) of x + 1000: " + vec(naive_softmax(big)) + st.bad("  ← exp(1002) overflows"));
+  say("naive exp(x_i)/Σ exp(x_j) of x + 1000: " + vec(naive_softmax(big)) +
+      st.bad("  ← exp(1002) overflows"));
   say("logitkit softmax of x + 1000:          " + vec(softmax_of(big)));
   say("softmax of x:                          " + vec(softmax_of(a)));
   say("The factor e^c cancels between numerator and denominator, so the library subtracts");
@@ -226,7 +237,8 @@ void quiz(const Style& st, int first) {
   std::printf("\n  %s\n", st.bold("Q4. Why log_softmax instead of log(softmax(x))?").c_str());
   const std::vector<float> w = {0.0f, -200.0f};
   say("x = " + vec(w) + " (float32)");
-  say("log(softmax(x)) = " + vec(log_of_softmax(w)) + st.bad("  ← exp(−200) underflows to 0, log(0) = −inf"));
+  say("log(softmax(x)) = " + vec(log_of_softmax(w)) +
+      st.bad("  ← exp(−200) underflows to 0, log(0) = −inf"));
   say("log_softmax(x)  = " + vec(log_softmax_of(w)));
   say("A cross-entropy on class 2 would be +inf instead of 200: log_softmax never forms");
   say("the tiny probability, it computes (x_i − max) − log Σ exp(x_j − max) directly.");

@@ -28,8 +28,8 @@ void cross_entropy_section(const Style& st, int n) {
     say("x = " + vec(x) + ", target class " + std::to_string(target) + ": loss = " + num(loss, 9));
     Table tb{{"class", "p", "y", "gradient p − y"}, {}};
     for (std::size_t i = 0; i < x.size(); ++i) {
-      tb.rows.push_back({std::to_string(i), num(p[i], 6), i == static_cast<std::size_t>(target) ? "1" : "0",
-                         num(grad[i], 6)});
+      tb.rows.push_back({std::to_string(i), num(p[i], 6),
+                         i == static_cast<std::size_t>(target) ? "1" : "0", num(grad[i], 6)});
     }
     std::fputs(tb.render(st).c_str(), stdout);
   }
@@ -47,7 +47,8 @@ void sampling_section(const Style& st, int n) {
     params.temperature = tau;
     std::vector<int> counts(x.size(), 0);
     for (int i = 0; i < kDraws; ++i) {
-      ++counts[static_cast<std::size_t>(logitkit::sample(x, params, 0, static_cast<std::uint64_t>(i)).token)];
+      ++counts[static_cast<std::size_t>(
+          logitkit::sample(x, params, 0, static_cast<std::uint64_t>(i)).token)];
     }
     const std::vector<float> p = softmax_of(x, tau);
     std::printf("\n");
@@ -75,13 +76,14 @@ void distillation_section(const Style& st, int n) {
   for (double tau : {1.0, 4.0}) {
     logitkit::DistillationOptions o;
     o.temperature = tau;
-    const logitkit::Rows<const float> s = logitkit::one_row<const float>(student.data(), student.size());
-    const logitkit::Rows<const float> t = logitkit::one_row<const float>(teacher.data(), teacher.size());
+    const logitkit::Rows<const float> s =
+        logitkit::one_row<const float>(student.data(), student.size());
+    const logitkit::Rows<const float> t =
+        logitkit::one_row<const float>(teacher.data(), teacher.size());
     const double loss = logitkit::distillation_loss(s, t, o);
     const std::vector<float> pt = softmax_of(teacher, tau);
     rest.push_back(1.0 - pt[0]);
-    tb.rows.push_back({num(tau, 3), vec(pt, 3), vec(softmax_of(student, tau), 3),
-                       num(loss, 6)});
+    tb.rows.push_back({num(tau, 3), vec(pt, 3), vec(softmax_of(student, tau), 3), num(loss, 6)});
   }
   std::fputs(tb.render(st).c_str(), stdout);
   say("At τ = 1 the teacher is almost one-hot: the wrong classes carry " + num(100 * rest[0], 2) +
