@@ -27,9 +27,11 @@ __version__ = _lk.__version__
 
 __all__ = [
     "softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
-    "cross_entropy", "distillation_loss", "sample", "sampling_distribution", "philox_uniform",
+    "cross_entropy", "distillation_loss", "contrastive_loss", "CLIP_INIT_LOG_SCALE", "sample", "sampling_distribution", "philox_uniform",
     "targets", "force_target", "reset_target",
 ]
+
+CLIP_INIT_LOG_SCALE = _lk.CLIP_INIT_LOG_SCALE  # log(1 / 0.07), CLIP's initial log-scale
 
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -245,7 +247,7 @@ def logsumexp(x, axis=-1, temperature=1.0, empty_row="zeros", nan="propagate",
 
     Example:
       >>> logitkit.logsumexp(np.array([[0.0, 0.0], [1000.0, 1000.0]]))
-      array([   0.69314718, 1000.69314718])
+      array([6.93147181e-01, 1.00069315e+03])
     """
     x = _float_array(x, "x")
     o = _softmax_options(temperature, empty_row, nan, precision, threads)
@@ -372,7 +374,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     Example:
       >>> x = np.array([[2.0, 0.5, -1.0]], np.float32)
       >>> logitkit.cross_entropy(x, np.array([0]), return_grad=True)
-      (0.24131..., array([[-0.2144..., 0.1753..., 0.0391...]], dtype=float32))
+      (0.24131129665556778, array([[-0.21440296,  0.17529039,  0.03911257]], dtype=float32))
     """
     x = _float_array(logits, "logits")
     dtype = _result_dtype(x.dtype)
@@ -494,6 +496,51 @@ def distillation_loss(student, teacher, temperature=1.0, *, divergence="forward_
     row_loss = np.empty(s_rows.shape[0], dtype=dtype) if reduction == "none" else None
     loss = _lk.distillation_loss(s_rows, t_rows, tgt, o, grad, row_loss)
     return _loss_result(loss, row_loss, batch, grad, moved.shape, ax, s.ndim, return_grad)
+
+
+def contrastive_loss(image, text, log_scale=CLIP_INIT_LOG_SCALE, *, normalize=True,
+                     normalize_eps=1e-12, max_scale=100.0, block=0, threads=0, return_grad=False):
+    """CLIP / InfoNCE loss over B matching pairs (row i of image with row i of text).
+
+      a_i = u_i / max(|u_i|, eps) (normalize=True, F.normalize's rule), likewise b_j;
+      s = min(exp(log_scale), max_scale);  L_ij = s <a_i, b_j>
+      loss = (CE(L, arange(B)) + CE(L^T, arange(B))) / 2
+    exactly PyTorch's (F.cross_entropy(L, i) + F.cross_entropy(L.T, i)) / 2, computed in blocks
+    of rows without holding the B x B matrix. d loss / d log_scale is 0 where the scale is
+    clamped at max_scale (torch.clamp's gradient).
+
+    Special values: NaN or +-inf in either input gives a NaN loss and NaN gradients.
+
+    Args:
+      image, text: [B, D] embeddings, float32 or float64 (float16 computed in float32), the same
+        shape.
+      log_scale: t, the learned log of the logit scale (not NaN).
+      return_grad: also return the gradients with respect to image, text and log_scale.
+
+    Returns: loss (a Python float), or (loss, grad_image, grad_text, grad_log_scale).
+
+    Example:
+      >>> e = np.eye(2)
+      >>> round(logitkit.contrastive_loss(e, e, log_scale=0.0), 6)
+      0.313262
+    """
+    a = _float_array(image, "image")
+    b = _float_array(text, "text")
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"image and text must be 2-D of the same shape [B, D], got {a.shape} "
+                         f"and {b.shape}")
+    dtype = _result_dtype(np.result_type(a.dtype, b.dtype))
+    a, b = _rows(a.astype(dtype, copy=False)), _rows(b.astype(dtype, copy=False))
+    o = _lk.ContrastiveOptions()
+    o.normalize = bool(normalize)
+    o.normalize_eps = float(normalize_eps)
+    o.max_scale = float(max_scale)
+    o.block = operator.index(block)
+    o.threads = operator.index(threads)
+    gi = np.empty(a.shape, dtype=dtype) if return_grad else None
+    gt = np.empty(b.shape, dtype=dtype) if return_grad else None
+    loss, gs = _lk.contrastive_loss(a, b, float(log_scale), o, gi, gt, bool(return_grad))
+    return (loss, gi, gt, gs) if return_grad else loss
 
 
 # ------------------------------------------------------------------------------------------------

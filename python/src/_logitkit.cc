@@ -74,6 +74,7 @@ lk::Rows<T> rows_of(py::array& a, const char* name) {
   const auto rows = static_cast<std::size_t>(a.shape(0));
   const auto cols = static_cast<std::size_t>(a.shape(1));
   const auto item = static_cast<py::ssize_t>(sizeof(U));
+  if (rows == 0 || cols == 0) return lk::Rows<T>{nullptr, rows, cols, cols};
   if (cols > 1 && a.strides(1) != item) {
     throw py::value_error(std::string(name) + " must have a contiguous last axis");
   }
@@ -258,6 +259,41 @@ double distillation(py::array s, py::array t, py::object target, const lk::Disti
                        std::string(py::str(s.dtype())));
 }
 
+// Contrastive loss: image, text [B, D] of one dtype; returns (loss, d loss / d log_scale or None).
+template <class T>
+py::tuple contrastive_typed(py::array& image, py::array& text, double log_scale,
+                            const lk::ContrastiveOptions& o, const py::object& grad_image,
+                            const py::object& grad_text, bool grad_log_scale) {
+  auto iv = rows_of<const T>(image, "image");
+  auto tv = rows_of<const T>(text, "text");
+  lk::ContrastiveOutputs<T> out;
+  out.grad_image = optional_rows<T>(grad_image, "grad_image");
+  out.grad_text = optional_rows<T>(grad_text, "grad_text");
+  double g = 0.0;
+  if (grad_log_scale) out.grad_log_scale = &g;
+  double loss;
+  {
+    py::gil_scoped_release release;
+    loss = lk::contrastive_loss(iv, tv, log_scale, o, out);
+  }
+  return py::make_tuple(loss, grad_log_scale ? py::object(py::float_(g)) : py::object(py::none()));
+}
+
+py::tuple contrastive(py::array image, py::array text, double log_scale,
+                      const lk::ContrastiveOptions& o, py::object grad_image, py::object grad_text,
+                      bool grad_log_scale) {
+  if (has_dtype<double>(image)) {
+    return contrastive_typed<double>(image, text, log_scale, o, grad_image, grad_text,
+                                     grad_log_scale);
+  }
+  if (has_dtype<float>(image)) {
+    return contrastive_typed<float>(image, text, log_scale, o, grad_image, grad_text,
+                                    grad_log_scale);
+  }
+  throw py::type_error("image must have dtype float32 or float64, got " +
+                       std::string(py::str(image.dtype())));
+}
+
 // Sampling params with the spans pointing into the given arrays (kept alive by the caller).
 struct ParamsWithStorage {
   lk::SamplingParams params;
@@ -398,6 +434,13 @@ PYBIND11_MODULE(_logitkit, m) {
       .def_readwrite("ignore_index", &lk::DistillationOptions::ignore_index)
       .def_readwrite("precision", &lk::DistillationOptions::precision)
       .def_readwrite("threads", &lk::DistillationOptions::threads);
+  py::class_<lk::ContrastiveOptions>(m, "ContrastiveOptions")
+      .def(py::init<>())
+      .def_readwrite("normalize", &lk::ContrastiveOptions::normalize)
+      .def_readwrite("normalize_eps", &lk::ContrastiveOptions::normalize_eps)
+      .def_readwrite("max_scale", &lk::ContrastiveOptions::max_scale)
+      .def_readwrite("block", &lk::ContrastiveOptions::block)
+      .def_readwrite("threads", &lk::ContrastiveOptions::threads);
   py::class_<lk::SamplingParams>(m, "SamplingParams")
       .def(py::init<>())
       .def_readwrite("temperature", &lk::SamplingParams::temperature)
@@ -428,6 +471,8 @@ PYBIND11_MODULE(_logitkit, m) {
   });
   m.def("cross_entropy", &cross_entropy);
   m.def("distillation_loss", &distillation);
+  m.def("contrastive_loss", &contrastive);
+  m.attr("CLIP_INIT_LOG_SCALE") = lk::kClipInitLogScale;
   m.def("sample", &sample_rows);
   m.def("sampling_distribution", &sampling_distribution);
   m.def("philox_uniform", &lk::philox_uniform);

@@ -246,3 +246,31 @@ def test_loss_errors():
         logitkit.distillation_loss(x, x, temperature=0.0)
     with pytest.raises(ValueError, match="divergence"):
         logitkit.distillation_loss(x, x, divergence="kl")
+
+
+def test_contrastive_against_torch(rng):
+    """CLIP loss and its three gradients against torch.autograd (float64 and float32)."""
+    for _ in range(60):
+        dtype = (np.float32, np.float64)[rng.integers(2)]
+        b, d = int(rng.integers(1, 20)), int(rng.integers(1, 16))
+        img, txt = rng.standard_normal((2, b, d)).astype(dtype)
+        t = float(rng.choice([0.0, 1.0, np.log(1 / 0.07), 5.0]))  # 5.0: clamped at 100
+        normalize = bool(rng.integers(2))
+        loss, gi, gt, gs = logitkit.contrastive_loss(img, txt, t, normalize=normalize,
+                                                     return_grad=True)
+        ti, tt = torch.from_numpy(img).requires_grad_(), torch.from_numpy(txt).requires_grad_()
+        ts = torch.tensor(t, dtype=ti.dtype, requires_grad=True)
+        a, c = (F.normalize(ti, dim=-1), F.normalize(tt, dim=-1)) if normalize else (ti, tt)
+        logits = ts.exp().clamp(max=100.0) * a @ c.T
+        lab = torch.arange(b)
+        ref = (F.cross_entropy(logits, lab) + F.cross_entropy(logits.T, lab)) / 2
+        ref.backward()
+        tol = 1e-4 if dtype == np.float32 else 1e-10
+        assert np.isclose(loss, ref.item(), rtol=tol, atol=tol)
+        assert np.allclose(gi, ti.grad.numpy(), rtol=tol, atol=tol)
+        assert np.allclose(gt, tt.grad.numpy(), rtol=tol, atol=tol)
+        assert np.isclose(gs, ts.grad.item(), rtol=tol, atol=tol)
+    assert logitkit.contrastive_loss(np.eye(2), np.eye(2), 0.0) == pytest.approx(
+        np.log(1 + np.exp(-1.0)), rel=1e-15)
+    with pytest.raises(ValueError, match="same shape"):
+        logitkit.contrastive_loss(np.eye(2), np.eye(3))
