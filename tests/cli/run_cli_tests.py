@@ -420,7 +420,44 @@ def group_tour(binary, update):
                 fail("tour_no_color", "colour escapes with NO_COLOR set")
 
 
-GROUPS = {"golden": group_golden, "errors": group_errors, "npy": group_npy, "nan": group_nan,
+def run_on_terminal(binary, args, env=None, stream="stdout"):
+    """Runs with stdout (or stderr) on a pseudo-terminal; returns (exit code, what it showed)."""
+    master, slave = os.openpty()
+    e = dict(os.environ)
+    e.pop("NO_COLOR", None)
+    e.update(env or {})
+    io = {"stdout": slave, "stderr": subprocess.DEVNULL} if stream == "stdout" else \
+        {"stdout": subprocess.DEVNULL, "stderr": slave}
+    p = subprocess.Popen([binary] + args, stdin=subprocess.DEVNULL, env=e, **io)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return p.wait(timeout=60), shown.decode(errors="replace")
+
+
+def group_terminal(binary, _update):
+    args = ["softmax", "--explain", "2", "1", "0.1", "-1"]
+    rc, shown = run_on_terminal(binary, args)
+    if rc != 0 or "\x1b[" not in shown or "sums to 1" not in shown:
+        fail("terminal_color", f"exit {rc}: no colour on a terminal: {shown[:200]!r}")
+    rc, shown = run_on_terminal(binary, args, env={"NO_COLOR": ""})
+    if rc != 0 or "\x1b[" in shown:
+        fail("terminal_no_color", f"exit {rc}: colour despite NO_COLOR: {shown[:200]!r}")
+    rc, shown = run_on_terminal(binary, ["bench", "--rows", "2", "--cols", "1000", "--seconds",
+                                         "0.05", "--op", "softmax"], stream="stderr")
+    if rc != 0 or not re.search(r"\r\[#* *\] +\d+% softmax", shown):
+        fail("terminal_progress_bar", f"exit {rc}: no progress bar on stderr: {shown[:200]!r}")
+
+
+GROUPS = {"terminal": group_terminal, "golden": group_golden, "errors": group_errors, "npy": group_npy, "nan": group_nan,
           "stream": group_stream, "targets": group_targets, "help": group_help,
           "bench": group_bench, "plot": group_plot, "tour": group_tour}
 

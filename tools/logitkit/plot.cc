@@ -60,11 +60,9 @@ void draw(cairo_t* cr, const Chart& c, const std::vector<std::vector<float>>& pr
     cairo_line_to(cr, right, y);
     cairo_stroke(cr);
     set_hex(cr, "#374151");
-    text(cr,
-         num(k / 5.0, 2) == "0"   ? "0.0"
-         : num(k / 5.0, 2) == "1" ? "1.0"
-                                  : num(k / 5.0, 2),
-         left - 8, y + 4, Align::kRight);
+    char tick[8];
+    std::snprintf(tick, sizeof tick, "%.1f", k / 5.0);
+    text(cr, tick, left - 8, y + 4, Align::kRight);
   }
   // Axes.
   set_hex(cr, "#374151");
@@ -81,7 +79,10 @@ void draw(cairo_t* cr, const Chart& c, const std::vector<std::vector<float>>& pr
   for (std::size_t i = 0; i < n; ++i) {
     text(cr, c.classes[i], xpos(i), bottom + 20, Align::kCenter);
     set_hex(cr, "#9ca3af");
-    text(cr, "(" + num(c.logits[i], 4) + ")", xpos(i), bottom + 36, Align::kCenter);
+    std::string logit = "(";  // built in steps: GCC 12 warns falsely on "(" + s + ")"
+    logit += num(c.logits[i], 4);
+    logit += ')';
+    text(cr, logit, xpos(i), bottom + 36, Align::kCenter);
     set_hex(cr, "#374151");
   }
   cairo_set_font_size(cr, 14);
