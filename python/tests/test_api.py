@@ -159,18 +159,12 @@ def test_docstring_examples():
             assert obj.__doc__, name
 
 
-KNOWN_BUG = ("library bug reported to the lead: the per-row f32 path gives 1/n instead of 0 for an "
-             "all -inf row when y aliases x (in place, and every float16 input)")
-
-
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUG)
 def test_all_masked_row_in_place_float32():
     x = np.full((1, 20), -np.inf, np.float32)
     logitkit.softmax(x, out=x)
     assert np.array_equal(x, np.zeros((1, 20), np.float32))
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUG)
 def test_all_masked_row_float16():
     x = np.full((2, 4), -np.inf, np.float16)
     x[1, 0] = 1

@@ -44,13 +44,10 @@ def check_logsumexp(ours, x, axis, tau, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_forward_within_2_ulp_of_exact(rng, dtype):
-    """1500 seeded cases per dtype: shapes, axes, temperatures, logit characters. (float16 rows
-    that are all -inf are left to test_all_masked_row_in_place, a known library bug.)"""
+    """1500 seeded cases per dtype: shapes, axes, temperatures, logit characters."""
     out_dtype = np.float64 if dtype == np.float64 else np.float32
     for _ in range(1500):
         x, axis, tau = random_case(rng, dtype)
-        if dtype == np.float16 and not np.all(np.any(np.moveaxis(x, axis, -1) > -np.inf, -1)):
-            continue
         y = logitkit.softmax(x, axis=axis, temperature=tau)
         assert y.dtype == out_dtype and y.shape == x.shape
         assert_ulp(y, exact(x, axis, tau, "softmax"), out_dtype, 2, "softmax")
