@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(cmake g++ make pkg-config libhwy-dev libcli11-dev nlohmann-json3-dev libcairo2-dev)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev libmpfr-dev libgmp-dev librapidcheck-dev
            librandom123-dev libopenblas-dev python3 python3-numpy python3-pytest pybind11-dev
-           python3-dev libxml2-utils)
+           python3-dev python3-torch python3-scipy python3-mpmath libxml2-utils)
 pkgs=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then pkgs+=("${test_pkgs[@]}"); fi
 missing=()
