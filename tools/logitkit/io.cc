@@ -236,18 +236,28 @@ const char* format_name(Format f) {
   return "?";
 }
 
-std::string format_value(float v) {
-  if (std::isnan(v)) return "nan";
+template <class T>
+void append_value(std::string& s, T v) {
+  if (std::isnan(v)) {
+    s += "nan";
+    return;
+  }
   char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 9);
-  return std::string(buf, r.ptr);
+  const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general,
+                               sizeof(T) == 4 ? 9 : 17);
+  s.append(buf, r.ptr);
+}
+
+std::string format_value(float v) {
+  std::string s;
+  append_value(s, v);
+  return s;
 }
 
 std::string format_value(double v) {
-  if (std::isnan(v)) return "nan";
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 17);
-  return std::string(buf, r.ptr);
+  std::string s;
+  append_value(s, v);
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -602,8 +612,13 @@ void Writer::put_rows(logitkit::Rows<const T> y) {
     if (format_ == Format::kJson) s += (rows_ + r == 0) ? "[" : ",\n  [";
     for (std::size_t c = 0; c < y.cols; ++c) {
       if (c) s += format_ == Format::kText ? " " : format_ == Format::kCsv ? "," : ", ";
-      const std::string v = format_value(p[c]);
-      s += (format_ == Format::kJson && !std::isfinite(p[c])) ? "\"" + v + "\"" : v;
+      if (format_ == Format::kJson && !std::isfinite(p[c])) {
+        s += '"';
+        s += format_value(p[c]);
+        s += '"';
+      } else {
+        append_value(s, p[c]);
+      }
     }
     s += format_ == Format::kJson ? "]" : "\n";
     append(s);
