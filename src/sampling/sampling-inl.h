@@ -112,9 +112,11 @@ HWY_INLINE void ExpBlocksImpl(const float* x, size_t n, float m, double inv_tau,
 }
 
 // The mask of the cut {x > theta} or {x == theta and index < end} (end = last + 1).
-HWY_INLINE hn::Mask<DF> InCut(VF v, size_t i, VF vt, hn::Vec<hn::RebindToSigned<DF>> vend) {
+// iota0 = Iota(di, 0), hoisted: Highway 1.0.3's x86 Iota goes through memory.
+HWY_INLINE hn::Mask<DF> InCut(VF v, size_t i, VF vt, hn::Vec<hn::RebindToSigned<DF>> vend,
+                              hn::Vec<hn::RebindToSigned<DF>> iota0) {
   const hn::RebindToSigned<DF> di;
-  const auto idx = hn::Iota(di, static_cast<int32_t>(i));
+  const auto idx = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(i)));
   const auto tie_ok = hn::RebindMask(DF(), hn::Lt(idx, vend));
   return hn::Or(hn::Gt(v, vt), hn::And(hn::Eq(v, vt), tie_ok));
 }
@@ -128,6 +130,7 @@ HWY_INLINE void CutBlockSumsImpl(const float* x, const float* e, size_t n, float
   // Indices are below INT32_MAX (n <= INT32_MAX), so end = INT32_MAX takes every tie.
   const int64_t end = last < -1 ? 0 : (last >= INT32_MAX - 1 ? INT32_MAX : last + 1);
   const auto vlast = hn::Set(di, static_cast<int32_t>(end));
+  const auto iota0 = hn::Iota(di, 0);
   Lanes16 sum;
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
@@ -137,7 +140,7 @@ HWY_INLINE void CutBlockSumsImpl(const float* x, const float* e, size_t n, float
       for (size_t k = 0; k < kU; ++k) {
         const size_t i = b0 + j + k * kN;
         const VF v = hn::LoadU(d, x + i);
-        sum.Add(k, hn::IfThenElseZero(InCut(v, i, vt, vlast), hn::LoadU(d, e + i)));
+        sum.Add(k, hn::IfThenElseZero(InCut(v, i, vt, vlast, iota0), hn::LoadU(d, e + i)));
       }
     }
     if (j < len) {
@@ -148,7 +151,7 @@ HWY_INLINE void CutBlockSumsImpl(const float* x, const float* e, size_t n, float
       std::memcpy(eb, e + b0 + j, (len - j) * sizeof(float));
       for (size_t k = 0; k < kU; ++k) {
         const VF v = hn::Load(d, xb + k * kN);
-        const auto m = InCut(v, b0 + j + k * kN, vt, vlast);
+        const auto m = InCut(v, b0 + j + k * kN, vt, vlast, iota0);
         sum.Add(k, hn::IfThenElseZero(m, hn::Load(d, eb + k * kN)));
       }
     }
@@ -163,14 +166,26 @@ HWY_INLINE size_t SelectIndicesImpl(const float* x, size_t n, float theta, bool 
   const DF d;
   const hn::RebindToSigned<DF> di;
   const VF vt = hn::Set(d, theta);
+  const auto iota0 = hn::Iota(di, 0);
   size_t w = 0;
   size_t i = 0;
   auto one = [&](VF v, size_t at) HWY_ATTR {
     const auto m = strict ? hn::Gt(v, vt) : hn::Ge(v, vt);
-    const auto iv = hn::Iota(di, base + static_cast<int32_t>(at));
+    const auto iv = hn::Add(iota0, hn::Set(di, base + static_cast<int32_t>(at)));
     hn::StoreU(hn::Compress(iv, hn::RebindMask(di, m)), di, idx + w);
     w += hn::CountTrue(d, m);
   };
+  // Most vectors pass nothing once the threshold has risen: test four at a time first.
+  for (; i + 4 * kN <= n; i += 4 * kN) {
+    const VF v0 = hn::LoadU(d, x + i), v1 = hn::LoadU(d, x + i + kN);
+    const VF v2 = hn::LoadU(d, x + i + 2 * kN), v3 = hn::LoadU(d, x + i + 3 * kN);
+    const VF top = hn::Max(hn::Max(v0, v1), hn::Max(v2, v3));
+    if (hn::AllFalse(d, strict ? hn::Gt(top, vt) : hn::Ge(top, vt))) continue;
+    one(v0, i);
+    one(v1, i + kN);
+    one(v2, i + 2 * kN);
+    one(v3, i + 3 * kN);
+  }
   for (; i + kN <= n; i += kN) one(hn::LoadU(d, x + i), i);
   if (i < n) {
     HWY_ALIGN float xb[kN];
@@ -179,7 +194,7 @@ HWY_INLINE size_t SelectIndicesImpl(const float* x, size_t n, float theta, bool 
     const VF v = hn::Load(d, xb);
     const auto valid = hn::FirstN(d, n - i);
     const auto m = hn::And(valid, strict ? hn::Gt(v, vt) : hn::Ge(v, vt));
-    const auto iv = hn::Iota(di, base + static_cast<int32_t>(i));
+    const auto iv = hn::Add(iota0, hn::Set(di, base + static_cast<int32_t>(i)));
     hn::StoreU(hn::Compress(iv, hn::RebindMask(di, m)), di, idx + w);
     w += hn::CountTrue(d, m);
   }
@@ -264,9 +279,11 @@ HWY_INLINE size_t CompactImpl(const float* x, const float* e, const int32_t* ic,
     w += hn::CountTrue(d, m);
   };
   const auto all = hn::FirstN(d, kN);
+  const auto iota0 = hn::Iota(di, 0);
   size_t i = 0;
   for (; i + kN <= n; i += kN) {
-    const auto iv = ic ? hn::LoadU(di, ic + i) : hn::Iota(di, static_cast<int32_t>(i));
+    const auto iv =
+        ic ? hn::LoadU(di, ic + i) : hn::Add(iota0, hn::Set(di, static_cast<int32_t>(i)));
     one(hn::LoadU(d, x + i), hn::LoadU(d, e + i), iv, all);
   }
   if (i < n) {

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+// Next-token sampling: logitkit's sampler beside an in-repo sort-based baseline (std::sort +
+// cumulative sum, the common way), per chain and vocabulary size, and the batch form's scaling.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "logitkit/sampling.h"
+#include "logitkit/targets.h"
+
+namespace {
+
+using logitkit::SamplingParams;
+
+// N(0, 3^2) logits (Box-Muller on the Philox uniform), a few spikes, and a flat tail of tokens at
+// one logit, so that the top-p 0.95 nucleus holds thousands of tokens.
+std::vector<float> bench_logits(std::size_t n, std::uint64_t seed) {
+  std::vector<float> x(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double u1 = 1.0 - logitkit::philox_uniform(seed, 1, 2 * i);
+    const double u2 = logitkit::philox_uniform(seed, 1, 2 * i + 1);
+    x[i] = static_cast<float>(3.0 * std::sqrt(-2.0 * std::log(u1)) *
+                              std::cos(6.283185307179586 * u2));
+  }
+  for (std::size_t s = 0; s < 3; ++s) x[(s * 104729 + 11) % n] = 10.0f + static_cast<float>(s);
+  for (std::size_t f = 0; f < n / 32; ++f) x[(f * 7919 + 3) % n] = 6.0f;
+  return x;
+}
+
+struct Chain {
+  const char* name;
+  SamplingParams params;
+};
+
+const Chain kChains[] = {
+    {"greedy", {.temperature = 0.0}},
+    {"temperature", {.temperature = 0.8}},
+    {"k40_p0.95_minp0.05_t0.8", {.temperature = 0.8, .top_k = 40, .top_p = 0.95, .min_p = 0.05}},
+    {"top_p0.95", {.top_p = 0.95}},
+    {"min_p0.05", {.min_p = 0.05}},
+};
+
+// The common way: sort every (logit, index) pair, softmax in sorted order, cut, cumulative sum.
+std::int32_t sort_based_sample(const std::vector<float>& x, const SamplingParams& p, double u,
+                               std::vector<std::pair<float, std::int32_t>>& buf,
+                               std::vector<double>& w) {
+  const std::size_t n = x.size();
+  buf.resize(n);
+  for (std::size_t i = 0; i < n; ++i) buf[i] = {x[i], static_cast<std::int32_t>(i)};
+  std::sort(buf.begin(), buf.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  if (p.temperature == 0 || p.top_k == 1 || p.top_p == 0) return buf[0].second;
+  std::size_t L = n;
+  if (p.top_k > 0) L = std::min<std::size_t>(L, p.top_k);
+  w.resize(L);
+  const double m = buf[0].first;
+  double total = 0;
+  for (std::size_t j = 0; j < L; ++j) total += w[j] = std::exp((buf[j].first - m) / p.temperature);
+  if (p.top_p < 1) {
+    double cum = 0;
+    std::size_t j = 0;
+    while (j < L && cum < p.top_p * total) cum += w[j++];
+    L = std::max<std::size_t>(j, 1);
+  }
+  if (p.min_p > 0) {
+    std::size_t j = 0;
+    while (j < L && w[j] >= p.min_p) ++j;
+    L = std::max<std::size_t>(j, 1);
+  }
+  total = 0;
+  for (std::size_t j = 0; j < L; ++j) total += w[j];
+  const double target = u * total;
+  double cum = 0;
+  for (std::size_t j = 0; j < L; ++j) {
+    cum += w[j];
+    if (cum > target) return buf[j].second;
+  }
+  return buf[L - 1].second;
+}
+
+void set_counters(benchmark::State& state, const std::vector<float>& x, const SamplingParams& p) {
+  std::vector<float> probs(x.size());
+  logitkit::sampling_distribution(x, p, probs);
+  state.counters["kept"] = static_cast<double>(
+      std::count_if(probs.begin(), probs.end(), [](float v) { return v > 0; }));
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(logitkit::targets().chosen);
+}
+
+void bm_logitkit(benchmark::State& state, Chain chain, std::size_t n, std::string target) {
+  if (!target.empty() && !logitkit::force_target(target)) {
+    state.SkipWithError("target not supported");
+    return;
+  }
+  const auto x = bench_logits(n, 7);
+  std::uint64_t step = 0;
+  for (auto _ : state) {
+    const auto r = logitkit::sample(x, chain.params, 0, step++);
+    benchmark::DoNotOptimize(r.token);
+  }
+  set_counters(state, x, chain.params);
+  logitkit::reset_target();
+}
+
+void bm_sort_baseline(benchmark::State& state, Chain chain, std::size_t n) {
+  const auto x = bench_logits(n, 7);
+  std::vector<std::pair<float, std::int32_t>> buf;
+  std::vector<double> w;
+  std::uint64_t step = 0;
+  for (auto _ : state) {
+    const double u = logitkit::philox_uniform(0, 0, step++);
+    benchmark::DoNotOptimize(sort_based_sample(x, chain.params, u, buf, w));
+  }
+  set_counters(state, x, chain.params);
+}
+
+// The batch form: 32 rows of 128256, each with its own stream, split over `threads` threads.
+void bm_batch(benchmark::State& state, Chain chain) {
+  constexpr std::size_t kRows = 32, kCols = 128256;
+  std::vector<float> data(kRows * kCols);
+  for (std::size_t r = 0; r < kRows; ++r) {
+    const auto x = bench_logits(kCols, 100 + r);
+    std::copy(x.begin(), x.end(), data.begin() + r * kCols);
+  }
+  std::vector<std::uint64_t> streams(kRows);
+  std::iota(streams.begin(), streams.end(), 0);
+  std::vector<logitkit::SampleResult> out(kRows);
+  std::uint64_t step = 0;
+  const int threads = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    const std::uint64_t s = step++;
+    logitkit::sample(logitkit::Rows<const float>{data.data(), kRows, kCols, kCols},
+                     {&chain.params, 1}, streams, {&s, 1}, out, threads);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kRows);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  for (std::size_t n : {32000u, 128256u, 256000u}) {
+    for (const Chain& c : kChains) {
+      const std::string suffix = std::string(c.name) + "/" + std::to_string(n);
+      benchmark::RegisterBenchmark(("sample/" + suffix).c_str(), bm_logitkit, c, n, "")
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("sort_baseline/" + suffix).c_str(), bm_sort_baseline, c, n)
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+  // Every supported target at the contract's size.
+  for (const std::string& t : logitkit::targets().supported) {
+    for (const Chain& c : kChains) {
+      benchmark::RegisterBenchmark(("sample_target/" + t + "/" + c.name + "/128256").c_str(),
+                                   bm_logitkit, c, std::size_t{128256}, t)
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+  for (const Chain& c : kChains) {
+    if (std::string(c.name) == "greedy") continue;
+    benchmark::RegisterBenchmark((std::string("batch32x128256/") + c.name).c_str(), bm_batch, c)
+        ->Arg(1)
+        ->Arg(2)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
