@@ -451,6 +451,9 @@ def group_terminal(binary, _update):
     rc, shown = run_on_terminal(binary, args, env={"NO_COLOR": ""})
     if rc != 0 or "\x1b[" in shown:
         fail("terminal_no_color", f"exit {rc}: colour despite NO_COLOR: {shown[:200]!r}")
+    rc, shown = run_on_terminal(binary, ["softmax", "-F", "npy", "1", "2"])
+    if rc != 2 or shown:
+        fail("terminal_npy_refused", f"exit {rc}: binary .npy written to a terminal: {shown[:80]!r}")
     rc, shown = run_on_terminal(binary, ["bench", "--rows", "2", "--cols", "1000", "--seconds",
                                          "0.05", "--op", "softmax"], stream="stderr")
     if rc != 0 or not re.search(r"\r\[#* *\] +\d+% softmax", shown):

@@ -279,6 +279,10 @@ Input::Input(const InputSpec& spec) : spec_(spec) {
       args_ = spec.values;
     } else if (spec.values.size() == 1) {
       path = spec.values[0];
+      if (access(path.c_str(), R_OK) != 0) {
+        throw UsageError("'" + show_token(path) + "' is neither a number nor a readable file (" +
+                         errno_text() + ")");
+      }
     } else {
       throw UsageError("argument " + std::to_string(bad + 1) + ": malformed number '" +
                        show_token(spec.values[bad]) + "'");
