@@ -179,7 +179,7 @@ struct ContrastiveOptions {
   bool normalize = true;        // L2-normalise each embedding row inside (F.normalize semantics)
   double normalize_eps = 1e-12; // a = u / max(|u|, eps), like torch.nn.functional.normalize
   double max_scale = 100.0;     // scale = min(exp(t), max_scale); finite and > 0
-  std::size_t block = 0;        // rows of similarities held at a time; 0: library default (128)
+  std::size_t block = 0;        // rows of similarities held at a time; 0: library default (512)
   bool own_matmul = false;      // use the library's own Highway matrix kernel even with a BLAS
   int threads = 0;              // threads of the own matrix kernel and block passes (0: default)
 };

@@ -22,7 +22,7 @@ namespace logitkit {
 namespace {
 
 constexpr char kFn[] = "contrastive_loss";
-constexpr std::size_t kDefaultBlock = 128;
+constexpr std::size_t kDefaultBlock = 512;
 // Column split unit of the own kernel: a multiple of every target's 2-vector tile, so a column is
 // always computed by the same code path whatever the thread count.
 constexpr std::size_t kColumnUnit = 64;
