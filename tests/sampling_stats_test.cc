@@ -115,6 +115,8 @@ TEST(SamplingStatsTest, EveryFilterAloneAndCombinedSmallVocabulary) {
             kDraws, "penalties + bias");
   check_fit(x, {.temperature = std::numeric_limits<double>::infinity(), .seed = 11}, kDraws,
             "tau = inf");
+  check_fit(x, {.temperature = 0.9, .top_p = 0.95, .seed = 12, .precision = Precision::kFast},
+            kDraws, "kFast tau 0.9 top-p 0.95");
 }
 
 // Large rows take the row paths (exp pass, nucleus select, cut block sums).
@@ -129,6 +131,7 @@ TEST(SamplingStatsTest, RowPathsLargeVocabulary) {
   check_fit(x, {.min_p = 0.05, .seed = 25}, kDraws, "row: min-p list");
   check_fit(x, {.temperature = 0.8, .top_k = 40, .top_p = 0.95, .min_p = 0.05, .seed = 26},
             kDraws, "row: chain");
+  check_fit(x, {.seed = 27, .precision = Precision::kFast}, kDraws, "row: kFast temperature 1");
 }
 
 }  // namespace

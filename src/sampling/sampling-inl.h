@@ -82,14 +82,43 @@ HWY_INLINE void ExpGroups(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst
   }
 }
 
+// The same in float (Precision::kFast): the shift (x - m) * inv_tau rounded in float, float exp.
+template <size_t KV>
+HWY_INLINE void ExpGroupsFast(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst, VF mf,
+                              VF itf, Lanes16* sum) {
+  const DF d;
+  VF v[KV], t[KV];
+  for (size_t k = 0; k < KV; ++k) {
+    v[k] = hn::LoadU(d, src + k * kN);
+    t[k] = hn::Mul(hn::Sub(v[k], mf), itf);
+  }
+  ExpNonPositiveF32<KV>(d, t);
+  const VF neg_inf = hn::Set(d, -kInfF);
+  for (size_t k = 0; k < KV; ++k) {
+    const VF e = hn::IfThenZeroElse(hn::Eq(v[k], neg_inf), t[k]);
+    if (dst) hn::StoreU(e, d, dst + k * kN);
+    if (sum) sum->Add(k, e);
+  }
+}
+
 // e_i = exp((x_i - m) * inv_tau) for x[0, n) (x_i <= m, not NaN; -inf gives 0); if block_sums is
 // non-null, block_sums[b] = sum of the float e over entries [256 b, 256 b + 256).
+template <bool kFast>
 HWY_INLINE void ExpBlocksImpl(const float* x, size_t n, float m, double inv_tau, float* e,
                               double* block_sums) {
+  constexpr size_t kStep = 32;  // entries per exp batch: enough independent vectors
   const DD dd;
   const VD md = hn::Set(dd, static_cast<double>(m));
   const VD itd = hn::Set(dd, inv_tau);
-  constexpr size_t kStep = 32;  // entries per exp batch: enough independent vectors
+  const VF mf = hn::Set(DF(), m);
+  const VF itf = hn::Set(DF(), static_cast<float>(inv_tau));
+  auto batch = [&](const float* src, float* dst, Lanes16* sum) HWY_ATTR {
+    if constexpr (kFast) {
+      ExpGroupsFast<kStep / kN>(src, dst, mf, itf, sum);
+    } else {
+      ExpGroups<kStep / kN>(src, dst, md, itd, sum);
+    }
+  };
   Lanes16 sum;
   Lanes16* psum = block_sums ? &sum : nullptr;
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
@@ -97,14 +126,14 @@ HWY_INLINE void ExpBlocksImpl(const float* x, size_t n, float m, double inv_tau,
     sum.Reset();
     size_t j = 0;
     for (; j + kStep <= len; j += kStep) {
-      ExpGroups<kStep / kN>(x + b0 + j, e + b0 + j, md, itd, psum);
+      batch(x + b0 + j, e + b0 + j, psum);
     }
     if (j < len) {  // padded with -inf, which adds exactly 0 on every target
       HWY_ALIGN float xb[kStep];
       HWY_ALIGN float eb[kStep];
       for (size_t i = 0; i < kStep; ++i) xb[i] = -kInfF;
       std::memcpy(xb, x + b0 + j, (len - j) * sizeof(float));
-      ExpGroups<kStep / kN>(xb, eb, md, itd, psum);
+      batch(xb, eb, psum);
       std::memcpy(e + b0 + j, eb, (len - j) * sizeof(float));
     }
     if (block_sums) block_sums[b0 / kSampleBlock] = sum.Total();

@@ -157,7 +157,7 @@ inline bool in_cut(const Cut& c, float x, std::int64_t i) {
 class RowSampler {
  public:
   RowSampler(const char* fn, long row, const SamplingParams& p, Scratch& s)
-      : fn_(fn), row_(row), p_(p), s_(s), k_(internal::sampling_kernels()) {}
+      : fn_(fn), row_(row), p_(p), s_(s), k_(internal::sampling_kernels(p.precision == Precision::kFast)) {}
 
   SampleResult run(const float* x_in, std::size_t n, std::uint64_t stream, std::uint64_t step,
                    float* probs) {

@@ -16,7 +16,11 @@ namespace {
 
 void SampleExpBlocksF32(const float* x, size_t n, float m, double inv_tau, float* e,
                         double* block_sums) {
-  sampling::ExpBlocksImpl(x, n, m, inv_tau, e, block_sums);
+  sampling::ExpBlocksImpl<false>(x, n, m, inv_tau, e, block_sums);
+}
+void SampleExpBlocksF32Fast(const float* x, size_t n, float m, double inv_tau, float* e,
+                            double* block_sums) {
+  sampling::ExpBlocksImpl<true>(x, n, m, inv_tau, e, block_sums);
 }
 void SampleCutBlockSumsF32(const float* x, const float* e, size_t n, float theta, int64_t last,
                            double* block_sums) {
@@ -51,6 +55,7 @@ HWY_AFTER_NAMESPACE();
 namespace logitkit {
 namespace {
 HWY_EXPORT(SampleExpBlocksF32);
+HWY_EXPORT(SampleExpBlocksF32Fast);
 HWY_EXPORT(SampleCutBlockSumsF32);
 HWY_EXPORT(SampleSelectIndicesF32);
 HWY_EXPORT(SampleCountGeF32);
@@ -63,8 +68,10 @@ HWY_EXPORT(SampleMaxF32);
 namespace internal {
 
 // Resolved once per call (Highway 1.0.3 has no HWY_DYNAMIC_POINTER).
-SamplingKernels sampling_kernels() {
-  return {&HWY_DYNAMIC_DISPATCH(SampleExpBlocksF32),  &HWY_DYNAMIC_DISPATCH(SampleCutBlockSumsF32),
+SamplingKernels sampling_kernels(bool fast) {
+  return {fast ? &HWY_DYNAMIC_DISPATCH(SampleExpBlocksF32Fast)
+               : &HWY_DYNAMIC_DISPATCH(SampleExpBlocksF32),
+          &HWY_DYNAMIC_DISPATCH(SampleCutBlockSumsF32),
           &HWY_DYNAMIC_DISPATCH(SampleSelectIndicesF32), &HWY_DYNAMIC_DISPATCH(SampleCountGeF32),
           &HWY_DYNAMIC_DISPATCH(SampleFindFirstEqF32), &HWY_DYNAMIC_DISPATCH(SamplePartitionF32),
           &HWY_DYNAMIC_DISPATCH(SampleCompactF32),     &HWY_DYNAMIC_DISPATCH(SampleMaxF32)};

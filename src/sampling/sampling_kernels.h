@@ -21,7 +21,8 @@ struct PartitionStats {
 };
 
 struct SamplingKernels {
-  // e_i = exp((x_i - m) * inv_tau) rounded to float (0 for x_i = -inf; x_i <= m, no NaN);
+  // e_i = exp((x_i - m) * inv_tau) rounded to float (0 for x_i = -inf; x_i <= m, no NaN), the
+  // shift in double (or in float for Precision::kFast);
   // block_sums (nullable) gets the double sum of e over each 256-entry block.
   void (*exp_blocks)(const float* x, std::size_t n, float m, double inv_tau, float* e,
                      double* block_sums);
@@ -43,7 +44,8 @@ struct SamplingKernels {
   float (*max)(const float* x, std::size_t n, bool* has_nan);
 };
 
-SamplingKernels sampling_kernels();
+// fast: Precision::kFast's exp.
+SamplingKernels sampling_kernels(bool fast);
 
 }  // namespace logitkit::internal
 
