@@ -37,8 +37,6 @@ class Input {
 
   Format format() const { return format_; }
   bool is_f64() const { return f64_; }
-  bool from_arguments() const { return !args_.empty(); }
-  const std::string& name() const { return name_; }
   // After reading: the CSV header (empty if none) and the leading shape of an .npy input
   // (every dimension but the last; empty for a 1-D array) or of a flat JSON array.
   const std::vector<std::string>& header() const { return header_; }
@@ -101,7 +99,6 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  Format format() const { return format_; }
   bool needs_matrix() const { return format_ == Format::kCsv || format_ == Format::kNpy; }
 
   // One output row per input row.

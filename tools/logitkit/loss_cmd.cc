@@ -84,7 +84,6 @@ int run_cross_entropy(CrossEntropyArgs& a) {
   o.precision = a.precision == "fast" ? logitkit::Precision::kFast : logitkit::Precision::kAccurate;
   o.threads = a.threads;
   const std::vector<std::int64_t> targets = parse_targets(a.targets);
-  a.input.strict = false;
   Input in(a.input);
   in.require_matrix(true);
   Writer w(a.output, in);
