@@ -302,6 +302,7 @@ HWY_INLINE size_t CompactImpl(const float* x, const float* e, const int32_t* ic,
   size_t w = 0;
   auto one = [&](VF v, VF ev, hn::Vec<decltype(di)> iv, hn::Mask<DF> valid) HWY_ATTR {
     const auto m = hn::And(valid, hn::And(hn::Ge(v, vlo), hn::Le(v, vhi)));
+    if (hn::AllFalse(d, m)) return;
     hn::StoreU(hn::Compress(v, m), d, xo + w);
     hn::StoreU(hn::Compress(ev, m), d, eo + w);
     hn::StoreU(hn::Compress(iv, hn::RebindMask(di, m)), di, io + w);

@@ -305,7 +305,7 @@ class RowSampler {
     bool narrow = false;
     auto index = [&](std::size_t j) -> std::int64_t { return ic ? ic[j] : std::int64_t(j); };
     for (;;) {
-      if (n <= 64) {
+      if (n <= 256) {
         struct CE {
           float x;
           float e;
@@ -324,7 +324,7 @@ class RowSampler {
         if (n == 0) return Cut{-kInf, -1, count_above, false};
         return Cut{v[n - 1].x, v[n - 1].i, count_above + n, false};
       }
-      constexpr std::size_t kS = 64, kMargin = 4;
+      constexpr std::size_t kS = 256, kMargin = 8;
       Cand smp[kS];
       double smp_e[kS];
       for (std::size_t j = 0; j < kS; ++j) {
