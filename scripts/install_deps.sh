@@ -3,7 +3,8 @@
 # Installs the Debian 12 packages logitkit needs: `install_deps.sh build` (library + CLI),
 # `install_deps.sh test` (everything the test suite uses). Needs root; skips when all present.
 set -euo pipefail
-build_pkgs=(cmake g++ make pkg-config libhwy-dev libcli11-dev nlohmann-json3-dev libcairo2-dev)
+build_pkgs=(cmake g++ make pkg-config libhwy-dev libcli11-dev nlohmann-json3-dev libcairo2-dev
+            fonts-dejavu-core)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev libmpfr-dev libgmp-dev librapidcheck-dev
            librandom123-dev libopenblas-dev python3 python3-numpy python3-pytest pybind11-dev
            python3-dev python3-torch python3-scipy python3-mpmath libxml2-utils)
