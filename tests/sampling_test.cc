@@ -57,6 +57,8 @@ std::vector<SamplingParams> param_sets() {
   v.push_back({.temperature = 1.5, .top_p = 0.9, .min_p = 1e-4});          // min-p cut + nucleus
   v.push_back({.temperature = 0.0});                                        // greedy
   v.push_back({.top_k = 5, .min_tokens_to_keep = 3});
+  v.push_back({.temperature = 3.0, .top_p = 0.9, .min_p = 1e-5});      // big min-p cut, nucleus
+  v.push_back({.temperature = 2.0, .top_p = 0.99999, .min_p = 1e-3});  // big min-p cut wins
   v.push_back({.temperature = 0.9, .precision = Precision::kFast});  // float exp, every token
   v.push_back({.top_p = 0.9, .precision = Precision::kFast});
   return v;
@@ -315,6 +317,14 @@ TEST(SamplingTest, BatchErrorsNameTheRow) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("row 2: logits[1] is NaN"), std::string::npos)
         << e.what();
+  }
+  // Broadcast params, streams and steps equal the per-row call.
+  std::vector<float> y = ref::test_logits(3 * 500, 3);
+  const SamplingParams q{.top_p = 0.9, .seed = 5};
+  const std::uint64_t stream = 4, step = 6;
+  sample(Rows<const float>{y.data(), 3, 500, 500}, {&q, 1}, {&stream, 1}, {&step, 1}, out);
+  for (std::size_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(out[r].token, sample(std::span<const float>(y.data() + r * 500, 500), q, 4, 6).token);
   }
   std::vector<SampleResult> short_out(2);
   EXPECT_THROW(sample(Rows<const float>{x.data(), 3, 4, 4}, {&p, 1}, {&zero, 1}, {&zero, 1},
