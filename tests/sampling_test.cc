@@ -213,6 +213,13 @@ TEST(SamplingTest, TiesAtTheKthValueKeepLowerIndices) {
   expect_dist(dist(x, {.top_k = 3}), {0, a / z, b / z, a / z, 0, 0}, 1e-6);
   const double z4 = 2 * a + 2 * b;
   expect_dist(dist(x, {.top_k = 4}), {0, a / z4, b / z4, a / z4, b / z4, 0}, 1e-6);
+  // A long row (the sampled-threshold filter path): 10 leaders, then ties at 0 by index.
+  std::vector<float> y(20000, 0.0f);
+  for (std::size_t i = 100; i < 110; ++i) y[i] = 1.0f;
+  const auto d = dist(y, {.top_k = 50});
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    ASSERT_EQ(d[i] > 0, i < 40 || (i >= 100 && i < 110)) << i;
+  }
 }
 
 TEST(SamplingTest, TiesAtTheTopPBoundaryKeepLowerIndices) {

@@ -4,6 +4,7 @@
 // only handles candidate lists and block sums, in a fixed order, so tokens are reproducible.
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -37,8 +38,11 @@ struct Cand {
   float x;
   std::int32_t i;
 };
-// The ranking of every filter: larger logit first, lower index first among equal logits.
-inline bool before(const Cand& a, const Cand& b) { return a.x > b.x || (a.x == b.x && a.i < b.i); }
+// The ranking of every filter: larger logit first, lower index first among equal logits. A
+// function object, so that std::sort and std::nth_element inline it.
+constexpr auto before = [](const Cand& a, const Cand& b) {
+  return a.x > b.x || (a.x == b.x && a.i < b.i);
+};
 
 // Per-thread buffers, grown on demand and reused across calls.
 struct Scratch {
@@ -248,6 +252,15 @@ class RowSampler {
     float theta = -kInf;  // strict: entries equal to the k-th lose to it (higher index)
     const std::size_t shrink_at = std::max<std::size_t>(2 * k, 512);
     std::size_t block = std::clamp<std::size_t>(4 * k, 256, kTopKBlock);
+    constexpr std::size_t kSample = 1024;
+    if (4 * k <= kSample && n_ >= 4 * kSample) {
+      // The k-th largest of a strided sample is at most the row's k-th largest: start just below.
+      float smp[kSample];
+      for (std::size_t j = 0; j < kSample; ++j) smp[j] = x_[(2 * j + 1) * n_ / (2 * kSample)];
+      std::nth_element(smp, smp + (k - 1), smp + kSample, std::greater<float>());
+      theta = std::nextafter(smp[k - 1], -kInf);
+      block = kTopKBlock;
+    }
     for (std::size_t i = 0; i < n_; i += block, block = kTopKBlock) {
       const std::size_t len = std::min(block, n_ - i);
       const std::size_t c = k_.select_indices(x_ + i, len, theta, true,
