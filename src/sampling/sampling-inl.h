@@ -230,17 +230,6 @@ HWY_INLINE size_t SelectIndicesImpl(const float* x, size_t n, float theta, bool 
   return w;
 }
 
-// #{i : x_i >= theta}.
-HWY_INLINE size_t CountGeImpl(const float* x, size_t n, float theta) {
-  const DF d;
-  const VF vt = hn::Set(d, theta);
-  size_t c = 0;
-  size_t i = 0;
-  for (; i + kN <= n; i += kN) c += hn::CountTrue(d, hn::Ge(hn::LoadU(d, x + i), vt));
-  for (; i < n; ++i) c += x[i] >= theta;
-  return c;
-}
-
 // The first i with x_i == v, or n.
 HWY_INLINE size_t FindFirstEqImpl(const float* x, size_t n, float v) {
   const DF d;

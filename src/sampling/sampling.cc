@@ -471,15 +471,14 @@ class RowSampler {
     }
     if (mp_on) {
       const float th = min_p_threshold();
-      const std::size_t cm = k_.count_ge(x_, n_, th);
+      grow(s_.idx, n_ + kCompressSlack);
+      const std::size_t cm = k_.select_indices(x_, n_, th, false, 0, s_.idx.data());
       bool list = true;
       if (cm < keep) {
         top_k(keep, s_.cand);
       } else if (cm <= kListMax) {
-        grow(s_.idx, n_ + kCompressSlack);
-        const std::size_t c = k_.select_indices(x_, n_, th, false, 0, s_.idx.data());
-        s_.cand.resize(c);
-        for (std::size_t j = 0; j < c; ++j) s_.cand[j] = {x_[s_.idx[j]], s_.idx[j]};
+        s_.cand.resize(cm);
+        for (std::size_t j = 0; j < cm; ++j) s_.cand[j] = {x_[s_.idx[j]], s_.idx[j]};
       } else {
         list = false;
       }

@@ -30,9 +30,6 @@ size_t SampleSelectIndicesF32(const float* x, size_t n, float theta, bool strict
                               int32_t* idx) {
   return sampling::SelectIndicesImpl(x, n, theta, strict, base, idx);
 }
-size_t SampleCountGeF32(const float* x, size_t n, float theta) {
-  return sampling::CountGeImpl(x, n, theta);
-}
 size_t SampleFindFirstEqF32(const float* x, size_t n, float v) {
   return sampling::FindFirstEqImpl(x, n, v);
 }
@@ -58,7 +55,6 @@ HWY_EXPORT(SampleExpBlocksF32);
 HWY_EXPORT(SampleExpBlocksF32Fast);
 HWY_EXPORT(SampleCutBlockSumsF32);
 HWY_EXPORT(SampleSelectIndicesF32);
-HWY_EXPORT(SampleCountGeF32);
 HWY_EXPORT(SampleFindFirstEqF32);
 HWY_EXPORT(SamplePartitionF32);
 HWY_EXPORT(SampleCompactF32);
@@ -72,7 +68,7 @@ SamplingKernels sampling_kernels(bool fast) {
   return {fast ? &HWY_DYNAMIC_DISPATCH(SampleExpBlocksF32Fast)
                : &HWY_DYNAMIC_DISPATCH(SampleExpBlocksF32),
           &HWY_DYNAMIC_DISPATCH(SampleCutBlockSumsF32),
-          &HWY_DYNAMIC_DISPATCH(SampleSelectIndicesF32), &HWY_DYNAMIC_DISPATCH(SampleCountGeF32),
+          &HWY_DYNAMIC_DISPATCH(SampleSelectIndicesF32),
           &HWY_DYNAMIC_DISPATCH(SampleFindFirstEqF32), &HWY_DYNAMIC_DISPATCH(SamplePartitionF32),
           &HWY_DYNAMIC_DISPATCH(SampleCompactF32),     &HWY_DYNAMIC_DISPATCH(SampleMaxF32)};
 }

@@ -33,7 +33,6 @@ struct SamplingKernels {
   // Indices base + i of x_i > theta (strict) or x_i >= theta, in order; idx has n + slack room.
   std::size_t (*select_indices)(const float* x, std::size_t n, float theta, bool strict,
                                 std::int32_t base, std::int32_t* idx);
-  std::size_t (*count_ge)(const float* x, std::size_t n, float theta);
   // First i with x_i == v, or n.
   std::size_t (*find_first_eq)(const float* x, std::size_t n, float v);
   PartitionStats (*partition)(const float* x, const float* e, std::size_t n, float hi, float lo);
