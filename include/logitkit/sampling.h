@@ -84,13 +84,20 @@ struct SampleResult {
 // token on every SIMD target, thread count, batch composition and operating system.
 // Preconditions (else std::invalid_argument naming the argument): logits non-empty, no NaN, at
 // least one effective logit > -inf; params as documented in SamplingParams.
-// Accuracy: probabilities are exp((x_i - max)/tau) with the shift in double, rounded to float
-// (relative error <= 2^-24), sums in double; logprob within 1e-6 absolute of the exact value for
-// the kept set. The kept set is exact except at the top-p boundary tolerance above.
-// Cost: no full sort. One pass for max and NaN; greedy then finds the first maximum. top-k and
-// min-p select their candidates with a rising-threshold SIMD filter and work on those; top-p
-// alone and temperature alone add one exp pass and a mass-weighted quickselect, and draw through
-// 256-entry block sums. Memory: per-thread scratch of a few times n floats, reused across calls.
+// Accuracy (kAccurate): probabilities are exp((x_i - max)/tau) with the shift in double, rounded
+// to float (relative error <= 2^-24), sums in double; logprob within 1e-6 absolute of the exact
+// value for the kept set. The kept set is exact except within the top-p tolerance above (and, at
+// a boundary closer than the sums' rounding, ~1e-15 relative, as the select's sums round).
+// The uniform has 53 bits: a token of probability q is drawn with probability q +- 2^-53.
+// Cost: no full sort. One SIMD pass for max and NaN; greedy then searches the first maximum.
+// top-k: a SIMD filter above a rising threshold, then k log k on the survivors. min-p: one SIMD
+// compress pass. top-p without top-k and temperature alone: one exp pass over the row with
+// 256-entry block sums, a mass-weighted quickselect (top-p), one pass of block sums over the kept
+// cut, and a scan of at most 256 entries. Memory: per-thread scratch of a few times n floats,
+// reused across calls. See docs/sampling.md for measured times.
+// Example:
+//   SamplingParams p{.temperature = 0.8, .top_k = 40, .top_p = 0.95, .seed = 7};
+//   SampleResult r = sample(logits, p, /*stream=*/request_id, /*step=*/position);
 LOGITKIT_API SampleResult sample(std::span<const float> logits, const SamplingParams& params,
                                  std::uint64_t stream, std::uint64_t step);
 // bfloat16 logits: converted exactly to float, then the f32 contract holds (same tokens as the
