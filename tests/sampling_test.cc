@@ -10,6 +10,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -502,6 +503,29 @@ TEST(SamplingTest, SameTokenAloneInBatchesThreadsAndTargets) {
   }
   reset_target();
   std::printf("targets compared: %zu\n", targets.size());
+}
+
+// Callers on their own threads (per-thread scratch) get the tokens a single caller gets.
+TEST(SamplingTest, ConcurrentCallersMatchTheSequentialResults) {
+  const auto x = ref::test_logits(32000, 55, 3.0, 3, 1000);
+  const auto sets = param_sets();
+  constexpr int kThreads = 4, kDraws = 30;
+  std::vector<std::vector<std::int32_t>> want(kThreads), got(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int d = 0; d < kDraws; ++d) {
+      want[t].push_back(sample(x, sets[(t + d) % sets.size()], t, d).token);
+    }
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int d = 0; d < kDraws; ++d) {
+        got[t].push_back(sample(x, sets[(t + d) % sets.size()], t, d).token);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace
