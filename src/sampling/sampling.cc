@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -73,8 +74,9 @@ void grow(V& v, std::size_t n) {
 
 void check_params(const char* fn, long row, const SamplingParams& p) {
   auto bad = [&](const char* name, const char* rule, double v) {
-    fail_at(fn, row, std::string("params.") + name + " must be " + rule + ", got " +
-                         std::to_string(v));
+    std::ostringstream got;
+    got << v;
+    fail_at(fn, row, std::string("params.") + name + " must be " + rule + ", got " + got.str());
   };
   if (std::isnan(p.temperature) || p.temperature < 0) bad("temperature", ">= 0", p.temperature);
   if (!(p.top_p >= 0 && p.top_p <= 1)) bad("top_p", "in [0, 1]", p.top_p);
