@@ -401,7 +401,9 @@ def main():
     md = ["<!-- Written by scripts/perf_report.py from scripts/bench.sh results; edit those, "
           "not this file. -->", "# logitkit performance", ""]
     md.append(f"- Command: `{args.command}` (the lead's figures: run it on a quiet machine)")
-    md.append(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    run_date = docs["softmax_bench"][0]["context"].get("date") if "softmax_bench" in docs else None
+    md.append(f"- Date: {run_date or f'{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC'}"
+              " (the softmax bench's start)")
     md.append(f"- Machine: {model}, {cores} CPUs")
     sm = docs.get("softmax_bench")
     if sm:
