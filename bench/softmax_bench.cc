@@ -86,13 +86,6 @@ const std::vector<float>& logits(std::size_t n, Dist dist) {
   return it->second;
 }
 
-std::uint16_t to_bf16(float f) {  // round to nearest even (inputs are finite)
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<std::uint16_t>(u >> 16);
-}
-
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
@@ -104,7 +97,7 @@ Block alloc_bytes(std::size_t bytes) {
   return Block(static_cast<unsigned char*>(p));
 }
 
-std::size_t in_size(DType t) { return t == DType::kF32 ? sizeof(float) : sizeof(std::uint16_t); }
+std::size_t in_size(DType t) { return t == DType::kF32 ? sizeof(float) : sizeof(bfloat16); }
 std::size_t out_count(Op op, Shape s) { return op == Op::kLogSumExp ? s.rows : s.rows * s.cols; }
 
 // The buffers of one case: `pairs` copies of the same input, each with its own output.
@@ -127,8 +120,8 @@ CaseData make_data(const Spec& s) {
     if (s.dtype == DType::kF32) {
       std::memcpy(d.x.back().get(), src.data(), x_bytes);
     } else {
-      auto* xb = reinterpret_cast<std::uint16_t*>(d.x.back().get());
-      for (std::size_t i = 0; i < n; ++i) xb[i] = to_bf16(src[i]);
+      auto* xb = reinterpret_cast<bfloat16*>(d.x.back().get());
+      for (std::size_t i = 0; i < n; ++i) xb[i] = bfloat16::from_float(src[i]);
     }
     std::memset(d.y.back().get(), 0, y_bytes);  // fault the pages in before timing
     d.buffers.push_back({reinterpret_cast<const float*>(d.x.back().get()),
