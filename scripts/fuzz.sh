@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds the libFuzzer targets (fuzz/, clang with -fsanitize=fuzzer,address,undefined) in
+# build-fuzz/, replays every saved crash in fuzz/regressions/<target>/ (each must now pass), then
+# runs each target for a bounded time from its seed corpus fuzz/corpus/<target>/ (new inputs go to
+# a scratch directory, not the repository). Exit status non-zero on any crash, sanitizer report,
+# contract violation (the targets abort), timeout or leak; the crashing input is left in
+# build-fuzz/artifacts/.
+# Usage: scripts/fuzz.sh [seconds per target, default 60] [target...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-${FUZZ_SECONDS:-60}}
+shift || true
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(parsers_fuzz softmax_fuzz sampling_fuzz)
+jobs=${JOBS:-$(nproc)}
+cxx=${FUZZ_CXX:-clang++}
+cc=${FUZZ_CC:-clang}
+
+cmake -S fuzz -B build-fuzz -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="$cc"
+cmake --build build-fuzz -j"$jobs" --target "${targets[@]}"
+mkdir -p build-fuzz/artifacts
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+status=0
+for t in "${targets[@]}"; do
+  if compgen -G "fuzz/regressions/$t/*" > /dev/null; then
+    echo "== $t: replaying fuzz/regressions/$t"
+    build-fuzz/"$t" -timeout=60 fuzz/regressions/"$t"/* || status=1
+  fi
+  echo "== $t: fuzzing for $seconds s"
+  scratch=$(mktemp -d)
+  build-fuzz/"$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=8192 \
+    -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/"$t"- "$scratch" fuzz/corpus/"$t" ||
+    status=1
+  rm -rf "$scratch"
+done
+exit "$status"
