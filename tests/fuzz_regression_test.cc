@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "logitkit/sampling.h"
+#include "logitkit/softmax.h"
 
 namespace logitkit {
 namespace {
@@ -50,6 +51,46 @@ TEST(FuzzRegression, SamplingOneFiniteLogitTopPReturns) {
       const SampleResult r = sample(std::span<const float>(x), sp, 11217624, 122360100);
       if (r.token != 26 || r.logprob != 0.0f) std::_Exit(3);
     }));
+  }
+}
+
+// softmax_fuzz (fuzz/regressions/softmax_fuzz/backward_subnormal_tau): at a temperature whose
+// reciprocal overflows a double (tau < 2^-1024, e.g. the smallest subnormal), both backward passes
+// returned 0, the gradient of the tau = 0 limit, instead of the exact value, which overflows
+// float: (dy_i - sum) y_i / tau = +-inf here.
+TEST(FuzzRegression, BackwardAtSubnormalTemperatureIsNotTheLimit) {
+  const double tau = 4.9e-324;
+  SoftmaxOptions o;
+  o.temperature = tau;
+  const std::vector<float> x = {3, 3}, dy = {1, 0};
+  std::vector<float> y(2), dx(2);
+  softmax(one_row(x.data(), 2), one_row(y.data(), 2), o);
+  softmax_backward(one_row(y.data(), 2), one_row(dy.data(), 2), one_row(dx.data(), 2), o);
+  EXPECT_EQ(dx[0], INFINITY);  // exact 0.25 / tau
+  EXPECT_EQ(dx[1], -INFINITY);
+  log_softmax(one_row(x.data(), 2), one_row(y.data(), 2), o);
+  log_softmax_backward(one_row(y.data(), 2), one_row(dy.data(), 2), one_row(dx.data(), 2), o);
+  EXPECT_EQ(dx[0], INFINITY);  // exact 0.5 / tau
+  EXPECT_EQ(dx[1], -INFINITY);
+}
+
+// softmax_fuzz (fuzz/regressions/softmax_fuzz/fast_tiny_tau_sum): Precision::kFast at a
+// temperature whose reciprocal overflows float (tau <= ~3e-39) on rows of 17+ entries gave a row
+// summing to 1.2e-38 (the maximum's probability lost) on every target, instead of the argmax
+// limit. The contract keeps kFast row sums within 2.5e-7 of 1.
+TEST(FuzzRegression, FastSoftmaxAtTinyTemperatureSumsToOne) {
+  for (const double tau : {1e-39, 1e-300}) {
+    for (const std::size_t n : {17u, 142u}) {
+      std::vector<float> x(n), y(n);
+      for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(i * 37 % 101) / 8.0f;
+      SoftmaxOptions o;
+      o.temperature = tau;
+      o.precision = Precision::kFast;
+      softmax(one_row(x.data(), n), one_row(y.data(), n), o);
+      double sum = 0;
+      for (float v : y) sum += v;
+      EXPECT_NEAR(sum, 1.0, 2.5e-7) << "tau " << tau << ", n " << n;
+    }
   }
 }
 
