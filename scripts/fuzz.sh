@@ -24,10 +24,11 @@ export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 status=0
 for t in "${targets[@]}"; do
-  if compgen -G "fuzz/regressions/$t/*" > /dev/null; then
-    echo "== $t: replaying fuzz/regressions/$t"
-    build-fuzz/"$t" -timeout=60 fuzz/regressions/"$t"/* || status=1
-  fi
+  for input in fuzz/regressions/"$t"/*; do
+    [[ -f $input ]] || continue
+    echo "== $t: replaying $input"
+    build-fuzz/"$t" -timeout=60 "$input" || { status=1; echo "== FAILED: $input"; }
+  done
   echo "== $t: fuzzing for $seconds s"
   scratch=$(mktemp -d)
   build-fuzz/"$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=8192 \
