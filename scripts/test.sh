@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Every test, from scratch: installs the Debian packages, builds in build-ci/ (Release), runs the
-# whole CTest suite (unit, accuracy on every SIMD target, threading, packaging, CLI, bench quick
-# mode). Exit status 0 only if everything passed.
+# whole CTest suite (unit, accuracy on every SIMD target, threading, packaging, CLI, Python
+# conformance, bench quick mode), then the sanitizer builds (ASan+UBSan, TSan) and a short
+# libFuzzer run of every fuzz target. Exit status 0 only if everything passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh test
@@ -11,3 +12,5 @@ rm -rf build-ci
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=Release -DLOGITKIT_BENCH_PEERS=OFF
 cmake --build build-ci -j"$jobs"
 ctest --test-dir build-ci --output-on-failure -j"$jobs" --timeout 900
+bash scripts/test_sanitizers.sh
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"

@@ -12,7 +12,8 @@
 namespace logitkit {
 
 // A matrix of `rows` x `cols` elements; row r starts at data + r * row_stride.
-// row_stride is counted in elements (never bytes) and must be >= cols.
+// row_stride is counted in elements (never bytes) and must be >= cols when rows > 1 (a single
+// row's stride is never used).
 // A view with rows == 0 or cols == 0 is empty; data may then be null.
 template <class T>
 struct Rows {

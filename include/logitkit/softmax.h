@@ -27,6 +27,8 @@ enum class NanPolicy { kPropagate, kThrow };
 //   sums in double: every output within 2 ULP of the exact result (docs/accuracy.md).
 // kFast: the shift is rounded in float and exp evaluated in float; sums stay in double. Its error
 //   grows with |x_i - max|/tau (measured bound in docs/accuracy.md); row sums still within 2.5e-7.
+//   Rows of at most 16 entries, and temperatures below 2.9e-39 (1/tau overflows float), take the
+//   accurate arithmetic.
 enum class Precision { kAccurate, kFast };
 
 struct SoftmaxOptions {
@@ -47,7 +49,8 @@ struct SoftmaxOptions {
 // so that log_softmax = x/tau - logsumexp. Temperature acts inside the exponent (never x/tau
 // rounded first).
 // Preconditions (else std::invalid_argument naming the argument, nothing written):
-//   x.data and y.data non-null unless the view is empty; row_stride >= cols for each view;
+//   x.data and y.data non-null unless the view is empty; row_stride >= cols for each view with
+//   more than one row (a single row's stride is never used);
 //   y has the shape of x (out.size() == x.rows for logsumexp); tau >= 0 and not NaN.
 // Aliasing: y may be exactly x (same data and row_stride): in-place. Partial overlap is undefined.
 // Special values, the same on every SIMD target, thread count and batch composition:
@@ -103,7 +106,9 @@ LOGITKIT_API void logsumexp(Rows<const float16> x, std::span<float> out,
 //   log_softmax_backward: dx_i = (dy_i - exp(y_i) * sum_j dy_j) / tau
 // (PyTorch's formulas, with the 1/tau of the chain rule through x/tau.) Sums in double.
 // tau = 0 or +inf: the gradient of the limit, which is 0 everywhere (the limit is piecewise
-// constant in x); rows whose y is NaN give NaN. Entries with y = 0 (softmax) or y = -inf
+// constant in x); any other tau divides (a subnormal tau can give infinite gradients). Rows
+// whose y is NaN give NaN; with NanPolicy::kThrow a NaN in y or dy throws
+// std::invalid_argument naming the argument, row and column, and nothing is written. Entries with y = 0 (softmax) or y = -inf
 // (log_softmax) get dx = 0 even when dy there is +-inf. All -inf rows: dx = 0 (kZeros).
 // dx may alias dy. Error: within 2 ULP + 2^-24 * |sum term| * y_i / tau absolute (cancellation in
 // dy_i - sum, which is inherent in the formula).

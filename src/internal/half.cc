@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Conversions of the storage types bfloat16 and float16 (round to nearest even).
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -52,7 +53,8 @@ float16 float16::from_float(float f) {
     std::memcpy(&af, &a, sizeof af);
     // Scale so the subnormal ULP (2^-24) becomes 1, then round to nearest even in float.
     const float scaled = af * 16777216.0f;  // 2^24
-    const std::uint32_t q = static_cast<std::uint32_t>(__builtin_roundevenf(scaled));
+    // nearbyint in the default rounding mode: round to nearest even.
+    const std::uint32_t q = static_cast<std::uint32_t>(std::nearbyint(scaled));
     return float16{static_cast<std::uint16_t>(sign | q)};
   }
   std::uint32_t r = a + 0xfffu + ((a >> 13) & 1u);  // round mantissa to 10 bits

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "logitkit/softmax.h"
@@ -57,8 +58,7 @@ struct Params {
 };
 
 Params make_params(Op op, const SoftmaxOptions& o, int threads) {
-  Params p{op, 1.0, TauMode::kNormal, o.empty_row, internal::softmax_kernels(o.precision == Precision::kFast),
-           threads};
+  Params p{op, 1.0, TauMode::kNormal, o.empty_row, {}, threads};
   const double tau = o.temperature;
   if (tau == 0.0) {
     p.tau_mode = TauMode::kZero;
@@ -69,6 +69,10 @@ Params make_params(Op op, const SoftmaxOptions& o, int threads) {
     // tau below ~5.6e-309: (x_i - max)/tau is -inf for every non-maximal entry: the argmax limit.
     if (std::isinf(p.inv_tau)) p.tau_mode = TauMode::kZero;
   }
+  // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
+  const bool fast = o.precision == Precision::kFast &&
+                    p.inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
+  p.k = internal::softmax_kernels(fast);
   return p;
 }
 
@@ -449,9 +453,22 @@ void backward(bool log_form, Rows<const T> y, Rows<const T> dy, Rows<T> dx,
   internal::check_same_shape(fn, "y", y, "dy", dy);
   internal::check_same_shape(fn, "y", y, "dx", dx);
   internal::check_temperature(fn, o.temperature);
+  if (o.nan == NanPolicy::kThrow) {
+    for (const auto& [name, v] : {std::pair{"y", y}, std::pair{"dy", dy}}) {
+      for (std::size_t r = 0; r < v.rows; ++r) {
+        for (std::size_t c = 0; c < v.cols; ++c) {
+          if (std::isnan(v.row(r)[c])) {
+            internal::fail(fn, std::string(name) + " has NaN at row " + std::to_string(r) +
+                                   ", column " + std::to_string(c) + " (NanPolicy::kThrow)");
+          }
+        }
+      }
+    }
+  }
   const double tau = o.temperature;
-  const bool limit = tau == 0.0 || std::isinf(tau) || std::isinf(1.0 / tau);
-  const double inv_tau = limit ? 0.0 : 1.0 / tau;
+  // Only the limits themselves are piecewise constant; any positive finite tau divides (a tau
+  // whose reciprocal overflows gives the infinite gradients of the exact formula).
+  const bool limit = tau == 0.0 || std::isinf(tau);
   const int t = internal::threads_for(o.threads, y.rows * y.cols);
   internal::parallel_for(y.rows, t, [&](std::size_t b, std::size_t e) {
     for (std::size_t r = b; r < e; ++r) {
@@ -478,9 +495,9 @@ void backward(bool log_form, Rows<const T> y, Rows<const T> dy, Rows<T> dx,
         } else if (limit || (log_form ? yr[i] == -std::numeric_limits<T>::infinity() : yr[i] == 0)) {
           v = 0.0;
         } else if (log_form) {
-          v = (static_cast<double>(gr[i]) - std::exp(static_cast<double>(yr[i])) * s) * inv_tau;
+          v = (static_cast<double>(gr[i]) - std::exp(static_cast<double>(yr[i])) * s) / tau;
         } else {
-          v = (static_cast<double>(gr[i]) - s) * static_cast<double>(yr[i]) * inv_tau;
+          v = (static_cast<double>(gr[i]) - s) * static_cast<double>(yr[i]) / tau;
         }
         out[i] = static_cast<T>(v);
       }

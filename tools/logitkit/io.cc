@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -354,6 +355,9 @@ void Input::open_npy_header() {
     fail("unknown format version " + std::to_string(major));
     return;
   }
+  // NumPy writes headers of a few hundred bytes; refuse absurd lengths before allocating.
+  constexpr std::size_t kMaxHeader = std::size_t{1} << 20;
+  if (hlen > kMaxHeader) fail("header length " + std::to_string(hlen) + " is implausible");
   std::string h(hlen, '\0');
   if (std::fread(h.data(), 1, hlen, file_) != hlen) fail("truncated header");
   npy_offset_ = offset + hlen;
@@ -397,12 +401,20 @@ void Input::open_npy_header() {
   if (dims.empty()) throw UsageError(name_ + ": a 0-d .npy array has no rows");
   npy_cols_ = dims.back();
   leading_.assign(dims.begin(), dims.end() - 1);
+  // The element count and byte size must not wrap around (a hostile shape would otherwise pass
+  // the truncation check and read past the mapping).
+  auto mul = [&](std::size_t a, std::size_t b) {
+    std::size_t r;
+    if (__builtin_mul_overflow(a, b, &r)) fail("the shape's size overflows");
+    return r;
+  };
   npy_rows_ = 1;
-  for (std::size_t d : leading_) npy_rows_ *= d;
+  for (std::size_t d : leading_) npy_rows_ = mul(npy_rows_, d);
   one_d_ = dims.size() == 1;
   if (npy_rows_ == 0 || npy_cols_ == 0)
     throw UsageError("empty input: " + name_ + " has no entries");
-  const std::size_t bytes = npy_rows_ * npy_cols_ * (npy_f64_ ? 8 : 4);
+  const std::size_t bytes = mul(mul(npy_rows_, npy_cols_), npy_f64_ ? 8 : 4);
+  if (bytes > std::numeric_limits<std::size_t>::max() - npy_offset_) fail("the shape's size overflows");
   struct stat st;
   if (owns_file_ && fstat(fileno(file_), &st) == 0 && S_ISREG(st.st_mode)) {
     if (static_cast<std::size_t>(st.st_size) < npy_offset_ + bytes) {
