@@ -31,7 +31,7 @@ for t in "${targets[@]}"; do
   done
   echo "== $t: fuzzing for $seconds s"
   scratch=$(mktemp -d)
-  build-fuzz/"$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=8192 \
+  build-fuzz/"$t" -max_total_time="$seconds" -seed="${FUZZ_SEED:-1}" -timeout=30 -rss_limit_mb=4096 -max_len=8192 \
     -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/"$t"- "$scratch" fuzz/corpus/"$t" ||
     status=1
   rm -rf "$scratch"

@@ -139,7 +139,9 @@ struct LseState {
   double rest = 0.0;
   double temperature = 1.0;
 
-  // The state of one chunk of a row (one pass over x, accurate shift).
+  // The state of one chunk of a row (one pass over x, accurate shift). For float input, rest is
+  // within 1e-10 relative (the f32 kernels' exp; logsumexp to 2 float ULP); for double input it
+  // is summed in long double.
   LOGITKIT_API static LseState of(std::span<const float> x, double temperature = 1.0);
   LOGITKIT_API static LseState of(std::span<const double> x, double temperature = 1.0);
   // Combine two chunks' states (order does not matter).

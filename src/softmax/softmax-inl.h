@@ -56,8 +56,16 @@ HWY_INLINE void Widen(VF v, VD* parts) {
 // out-of-range values and infinities become infinities, as IEEE conversion does).
 HWY_INLINE VF Narrow(const VD* parts) {
 #if HWY_TARGET == HWY_SCALAR
-  // Highway's scalar DemoteTo saturates infinities to +-FLT_MAX; the vector targets do not.
+  // Highway's scalar and EMU128 DemoteTo saturate infinities to +-FLT_MAX; x86 targets do not.
   return hn::Set(DF(), static_cast<float>(hn::GetLane(parts[0])));
+#elif HWY_TARGET == HWY_EMU128
+  constexpr size_t ND = hn::MaxLanes(DD());
+  HWY_ALIGN double in[2 * ND];
+  HWY_ALIGN float out[2 * ND];
+  hn::Store(parts[0], DD(), in);
+  hn::Store(parts[1], DD(), in + ND);
+  for (size_t i = 0; i < 2 * ND; ++i) out[i] = static_cast<float>(in[i]);
+  return hn::Load(DF(), out);
 #else
   const hn::Half<DF> dh;
   return hn::Combine(DF(), hn::DemoteTo(dh, parts[1]), hn::DemoteTo(dh, parts[0]));
