@@ -353,19 +353,6 @@ double mean_factor(const CrossEntropyOptions& o, double den) {
   return 1.0 / den;
 }
 
-// Runs row_fn(r, threads) over every row: across rows, or within rows when there are few.
-template <class RowFn>
-void for_rows(std::size_t rows, std::size_t cols, int requested, RowFn&& fn) {
-  const int t = internal::threads_for(requested, rows * cols);
-  if (t > 1 && rows >= static_cast<std::size_t>(t)) {
-    internal::parallel_for(rows, t, [&](std::size_t b, std::size_t e) {
-      for (std::size_t r = b; r < e; ++r) fn(r, 1);
-    });
-  } else {
-    for (std::size_t r = 0; r < rows; ++r) fn(r, t);
-  }
-}
-
 template <class T>
 double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> y, bool prob,
            const CrossEntropyOptions& o, const LossOutputs<T>& out) {
@@ -418,7 +405,7 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
     k.sk = internal::softmax_kernels(o.precision == Precision::kFast);
     k.lk = internal::loss_kernels(o.precision == Precision::kFast);
   }
-  for_rows(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
+  internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
     const T* xr = x.row(r);
     T* gr = out.grad.data ? out.grad.row(r) : nullptr;
     const T* yr = prob ? y.row(r) : nullptr;

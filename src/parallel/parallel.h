@@ -19,6 +19,21 @@ int threads_for(int requested, std::size_t work);
 void parallel_for(std::size_t n, int threads,
                   const std::function<void(std::size_t, std::size_t)>& fn);
 
+// Runs fn(r, threads_within_row) for every row r of a rows x cols batch: the rows are split
+// across threads (each row then runs with 1 thread), or, when there are fewer rows than threads,
+// processed in order with all the threads available to split each row.
+template <class RowFn>
+void for_each_row(std::size_t rows, std::size_t cols, int requested, RowFn&& fn) {
+  const int t = threads_for(requested, rows * cols);
+  if (t > 1 && rows >= static_cast<std::size_t>(t)) {
+    parallel_for(rows, t, [&](std::size_t b, std::size_t e) {
+      for (std::size_t r = b; r < e; ++r) fn(r, 1);
+    });
+  } else {
+    for (std::size_t r = 0; r < rows; ++r) fn(r, t);
+  }
+}
+
 }  // namespace logitkit::internal
 
 #endif  // LOGITKIT_SRC_PARALLEL_PARALLEL_H_

@@ -228,19 +228,6 @@ void row_f32(const Params& p, const float* x, std::size_t n, float* y, float* ls
   finish_short(p, x, n, st, y, lse);
 }
 
-// Runs row_f32 over every row, threads across rows or, for a few long rows, within each row.
-template <class RowFn>
-void for_rows(std::size_t rows, std::size_t cols, int requested, RowFn&& fn) {
-  const int t = internal::threads_for(requested, rows * cols);
-  if (t > 1 && rows >= static_cast<std::size_t>(t)) {
-    internal::parallel_for(rows, t, [&](std::size_t b, std::size_t e) {
-      for (std::size_t r = b; r < e; ++r) fn(r, 1);
-    });
-  } else {
-    for (std::size_t r = 0; r < rows; ++r) fn(r, t);
-  }
-}
-
 void throw_on_nan(Op op, Rows<const float> x) {
   for (std::size_t r = 0; r < x.rows; ++r) {
     const std::size_t c = internal::find_nan(x.row(r), x.cols);
@@ -281,7 +268,7 @@ void run_f32(Op op, Rows<const float> x, float* y_data, std::size_t y_stride, fl
              const SoftmaxOptions& o) {
   if (o.nan == NanPolicy::kThrow) throw_on_nan(op, x);
   if (short_rows(op, x, y_data, y_stride, lse, o)) return;
-  for_rows(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
+  internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
     const Params p = make_params(op, o, threads);
     row_f32(p, x.row(r), x.cols, y_data ? y_data + r * y_stride : nullptr, lse ? lse + r : nullptr);
   });
@@ -331,7 +318,7 @@ void forward16(Op op, Rows<const H> x, Rows<float> y, const SoftmaxOptions& o) {
   check_forward(op, x, y);
   check_common(op, o);
   if (o.nan == NanPolicy::kThrow) throw_on_nan16(op, x);
-  for_rows(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
+  internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
     const Params p = make_params(op, o, threads);
     to_float(x.row(r), x.cols, y.row(r));
     row_f32(p, y.row(r), x.cols, y.row(r), nullptr);
@@ -343,7 +330,7 @@ void lse16(Rows<const H> x, std::span<float> out, const SoftmaxOptions& o) {
   check_lse(x, out.size());
   check_common(Op::kLogSumExp, o);
   if (o.nan == NanPolicy::kThrow) throw_on_nan16(Op::kLogSumExp, x);
-  for_rows(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
+  internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
     const Params p = make_params(Op::kLogSumExp, o, threads);
     std::vector<float> buf(x.cols);
     to_float(x.row(r), x.cols, buf.data());
