@@ -36,7 +36,12 @@ struct Setup {
   bool megatron;  // the smoothing mass skips the target
   const double* w;
   bool prob;      // probability targets
+  bool stream;    // write grad with non-temporal stores (the gradient is larger than the cache)
 };
+
+// Gradients at least this large are written with non-temporal stores: they cannot stay in the
+// last-level cache anyway, and streaming saves the read for ownership of every line.
+constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 
 double weight(const Setup& s, std::size_t j) { return s.w ? s.w[j] : 1.0; }
 
@@ -188,15 +193,17 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
                     const float* y, float* g, int threads) {
   const std::size_t n = s.C;
   const CrossEntropyOptions& o = *s.o;
-  const bool need_gap = s.prob || s.s_coef > 0;
   const float* src = x;
-  if (o.softcap > 0 || (need_gap && g == x)) {
+  if (o.softcap > 0) {
     float* zb = internal::scratch(n);
     for (std::size_t j = 0; j < n; ++j) zb[j] = static_cast<float>(softcapped(s, x[j]));
     src = zb;
   }
   const float zt = s.prob ? 0.0f : src[t];
-  const internal::RowStats st = internal::row_stats(k.sk, src, n, s.inv_tau, g, threads);
+  // The exponentials go to a per-thread row buffer (it stays in cache for the gradient pass),
+  // not to grad: grad is then written once, streamed when large, and may alias x.
+  float* e = g ? internal::scratch(n, 1) : nullptr;
+  const internal::RowStats st = internal::row_stats(k.sk, src, n, s.inv_tau, e, threads);
   if (st.status != internal::kChunkOk || st.max == -std::numeric_limits<float>::infinity()) {
     return row_scalar<float>(s, x, t, y, g);
   }
@@ -236,12 +243,18 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
     const double Sz = S + 2.0 * o.z_loss * lse;
     const double scale = s.red * s.inv_tau;
     const double b1 = scale * (1.0 - eps), b0 = scale * s.s_coef;
-    auto body = [&](std::size_t b, std::size_t e) {
-      for (std::size_t c = b; c < e; ++c) {
+    const bool stream = s.stream && o.softcap == 0.0;
+    auto body = [&](std::size_t cb, std::size_t ce) {
+      for (std::size_t c = cb; c < ce; ++c) {
         const std::size_t off = c * internal::kChunk;
-        k.lk.grad_affine(g + off, s.w ? s.w + off : nullptr, y ? y + off : nullptr,
-                         internal::chunk_len(n, c), scale * Sz * st.factors[c] / Z, b1, b0,
-                         g + off);
+        const double kc = scale * Sz * st.factors[c] / Z;
+        if (s.w == nullptr && y == nullptr) {
+          // The common case (class-index targets, no weights): e * k - b0, in one kernel.
+          k.lk.grad_scale(e + off, internal::chunk_len(n, c), kc, b0, g + off, stream);
+        } else {
+          k.lk.grad_affine(e + off, s.w ? s.w + off : nullptr, y ? y + off : nullptr,
+                           internal::chunk_len(n, c), kc, b1, b0, g + off);
+        }
       }
     };
     const std::size_t chunks = internal::chunk_count(n);
@@ -336,6 +349,7 @@ Setup make_setup(const CrossEntropyOptions& o, std::size_t C, bool prob) {
   s.w = o.weight.empty() ? nullptr : o.weight.data();
   s.prob = prob;
   s.red = 1.0;
+  s.stream = false;
   return s;
 }
 
@@ -391,6 +405,7 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
   }
   Setup s = make_setup(o, x.cols, prob);
   s.red = mean_factor(o, den);
+  s.stream = out.grad.data != nullptr && x.rows * x.cols * sizeof(T) >= kStreamBytes;
   std::vector<double> row_loss(x.rows, 0.0);
   if (x.cols == 0) {
     // No classes: only ignored rows or empty probability rows can exist (targets were checked).

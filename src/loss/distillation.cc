@@ -137,54 +137,155 @@ struct Fused {
   internal::LossKernels lk;
 };
 
-// Forward KL with teacher logits, float, on the SIMD kernels.
+// Gradients at least this large are written with non-temporal stores (see cross_entropy.cc).
+constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
+
+// One row in float on the SIMD kernels, every divergence and teacher input. Two exponentials
+// per entry: the statistics pass of each 16384-entry chunk writes the teacher's and the
+// student's exponentials (relative to the chunk maxima) to per-thread row buffers, which the
+// sums and the gradient reuse; the forward and reverse KL sums are taken in the same chunk pass
+// while the chunk is in cache. Rows with NaN, +inf, a chunk with no finite entry on either side
+// or (reverse KL) a teacher -inf where the student has mass go to row_scalar.
 RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
-                    std::size_t n, double scale, float* g, int threads) {
-  const double inv_tau = 1.0 / o.temperature;
-  const internal::RowStats ts = internal::row_stats(k.sk, t, n, inv_tau, nullptr, threads);
-  if (ts.status != internal::kChunkOk || ts.max == -std::numeric_limits<float>::infinity()) {
-    return row_scalar<float>(o, s, t, n, scale, g);
-  }
-  const internal::RowStats ss = internal::row_stats(k.sk, s, n, inv_tau, g, threads);
-  if (ss.status != internal::kChunkOk || ss.max == -std::numeric_limits<float>::infinity()) {
-    return row_scalar<float>(o, s, t, n, scale, g);
-  }
+                    std::size_t n, double scale, float* g, int threads, bool stream) {
+  const double its = 1.0 / o.temperature;
+  const double itt = o.teacher_input == TeacherInput::kLogProbs ? 1.0 : its;
+  const Divergence dv = o.divergence;
   const std::size_t chunks = internal::chunk_count(n);
-  std::vector<internal::KlChunkSums> sums(chunks);
-  auto sums_body = [&](std::size_t b, std::size_t e) {
-    for (std::size_t c = b; c < e; ++c) {
-      const std::size_t off = c * internal::kChunk;
-      sums[c] = k.lk.kl_sums(t + off, s + off, internal::chunk_len(n, c), ts.max, ss.max, inv_tau);
+  const bool need_et = dv != Divergence::kReverseKL;
+  const bool need_es = g != nullptr || dv != Divergence::kForwardKL;
+  float* et = need_et ? internal::scratch(n, 0) : nullptr;
+  float* es = need_es ? internal::scratch(n, 1) : nullptr;
+  struct Chunk {
+    internal::ChunkStats ts, ss;
+    double cross;
+    bool masked, usable;
+  };
+  std::vector<Chunk> ch(chunks);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  auto stats_body = [&](std::size_t cb, std::size_t ce) {
+    for (std::size_t c = cb; c < ce; ++c) {
+      const std::size_t off = c * internal::kChunk, len = internal::chunk_len(n, c);
+      Chunk& r = ch[c];
+      r.ts = k.sk.stats(t + off, len, itt, et ? et + off : nullptr);
+      r.ss = k.sk.stats(s + off, len, its, es ? es + off : nullptr);
+      r.usable = r.ts.status == internal::kChunkOk && r.ss.status == internal::kChunkOk &&
+                 r.ts.max != kNegInf && r.ss.max != kNegInf;
+      r.cross = 0.0;
+      r.masked = false;
+      if (!r.usable) continue;
+      if (dv == Divergence::kForwardKL) {
+        r.cross = k.lk.kl_cross(et + off, t + off, s + off, len, r.ts.max, r.ss.max, itt, its,
+                                &r.masked);
+      } else if (dv == Divergence::kReverseKL) {
+        r.cross = k.lk.kl_cross(es + off, s + off, t + off, len, r.ss.max, r.ts.max, its, itt,
+                                &r.masked);
+      }
     }
   };
-  if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, sums_body);
-  else sums_body(0, chunks);
-  double zt = 0, cross = 0;
+  if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, stats_body);
+  else stats_body(0, chunks);
+  float mt = kNegInf, ms = kNegInf;
   bool masked = false;
-  for (const auto& c : sums) {
-    zt += c.zt;
-    cross += c.cross;
-    masked |= c.student_masked;
+  for (const Chunk& c : ch) {
+    if (!c.usable) return row_scalar<float>(o, s, t, n, scale, g);
+    mt = std::max(mt, c.ts.max);
+    ms = std::max(ms, c.ss.max);
+    masked |= c.masked;
   }
-  const double ls = internal::LogNormalizer(ss.ties, ss.rest);
-  const double lt = internal::LogNormalizer(ts.ties, ts.rest);
+  if (masked && dv == Divergence::kReverseKL) return row_scalar<float>(o, s, t, n, scale, g);
+  // Merge the chunks (the order is fixed: the same bits for every thread count).
+  std::vector<double> ft(chunks), fs(chunks);
+  double tt = 0, tr = 0, st = 0, sr = 0;
+  auto merge = [](const internal::ChunkStats& c, float m, double it, double* f, double* ties,
+                  double* rest) {
+    *f = c.max == m ? 1.0 : std::exp((static_cast<double>(c.max) - m) * it);
+    if (*f == 1.0) {
+      *ties += c.ties;
+      *rest += c.rest;
+    } else {
+      *rest += (c.ties + c.rest) * *f;
+    }
+  };
+  for (std::size_t c = 0; c < chunks; ++c) {
+    merge(ch[c].ts, mt, itt, &ft[c], &tt, &tr);
+    merge(ch[c].ss, ms, its, &fs[c], &st, &sr);
+  }
+  const double zt = tt + tr, zs = st + sr;
+  const double lt = internal::LogNormalizer(tt, tr), ls = internal::LogNormalizer(st, sr);
   const double factor = o.tau_squared ? o.temperature * o.temperature : 1.0;
-  // KL(p || q) = sum_j p_j ((t_j - mt) - (s_j - ms)) / tau + log Zs - log Zt.
-  const double kl = masked ? std::numeric_limits<double>::infinity() : cross / zt + (ls - lt);
+  // Chunk sums are relative to the chunk maxima: shift them to the row maxima.
+  auto row_cross = [&](bool forward) {
+    double cross = 0.0;
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const double dt = (static_cast<double>(ch[c].ts.max) - mt) * itt;
+      const double ds = (static_cast<double>(ch[c].ss.max) - ms) * its;
+      const internal::ChunkStats& w = forward ? ch[c].ts : ch[c].ss;
+      const double f = forward ? ft[c] : fs[c];
+      cross += f * (ch[c].cross + (w.ties + w.rest) * (forward ? dt - ds : ds - dt));
+    }
+    return cross;
+  };
+  const double c_grad = scale * factor * its;
+  double div = 0.0;
+  internal::JsParams jp{ms, mt, its, itt, ls, lt, o.js_beta, 0.0, 0.0};
+  double kq = 0.0;
+  if (dv == Divergence::kForwardKL) {
+    // KL(p || q) = sum_j p_j ((t_j - mt) itt - (s_j - ms) its) + log Zs - log Zt.
+    div = masked ? std::numeric_limits<double>::infinity() : row_cross(true) / zt + (ls - lt);
+  } else if (dv == Divergence::kReverseKL) {
+    kq = row_cross(false) / zs;  // = KL(q || p) + ls - lt: the gradient's centring term
+    div = kq + (lt - ls);
+  } else {
+    std::vector<double> sums(2 * chunks);
+    auto js_body = [&](std::size_t cb, std::size_t ce) {
+      for (std::size_t c = cb; c < ce; ++c) {
+        const std::size_t off = c * internal::kChunk;
+        internal::JsParams p = jp;
+        p.qa = fs[c] / zs;
+        p.pa = ft[c] / zt;
+        k.lk.js_sums(es + off, et + off, s + off, t + off, internal::chunk_len(n, c), p,
+                     &sums[2 * c]);
+      }
+    };
+    if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, js_body);
+    else js_body(0, chunks);
+    double sp = 0, sq = 0;
+    for (std::size_t c = 0; c < chunks; ++c) {
+      sp += sums[2 * c];
+      sq += sums[2 * c + 1];
+    }
+    kq = sq;
+    div = o.js_beta * sp + (1.0 - o.js_beta) * sq;
+  }
   if (g) {
-    const double c = scale * factor * inv_tau;
-    const double zs = ss.ties + ss.rest;
-    auto grad_body = [&](std::size_t b, std::size_t e) {
-      for (std::size_t ch = b; ch < e; ++ch) {
-        const std::size_t off = ch * internal::kChunk;
-        k.lk.kl_grad(g + off, t + off, internal::chunk_len(n, ch), ts.max, inv_tau,
-                     c * ss.factors[ch] / zs, c / zt, g + off);
+    auto grad_body = [&](std::size_t cb, std::size_t ce) {
+      for (std::size_t c = cb; c < ce; ++c) {
+        const std::size_t off = c * internal::kChunk, len = internal::chunk_len(n, c);
+        switch (dv) {
+          case Divergence::kForwardKL:
+            k.lk.kl_grad(es + off, et + off, len, c_grad * fs[c] / zs, c_grad * ft[c] / zt,
+                         g + off, stream);
+            break;
+          case Divergence::kReverseKL:
+            k.lk.rkl_grad(es + off, s + off, t + off, len, ms, mt, its, itt, c_grad * fs[c] / zs,
+                          kq, g + off, stream);
+            break;
+          case Divergence::kJensenShannon: {
+            internal::JsParams p = jp;
+            p.qa = fs[c] / zs;
+            p.pa = ft[c] / zt;
+            k.lk.js_grad(es + off, et + off, s + off, len, p, c_grad * (1.0 - o.js_beta), kq,
+                         g + off, stream);
+            break;
+          }
+        }
       }
     };
     if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, grad_body);
     else grad_body(0, chunks);
   }
-  return {factor * std::max(kl, 0.0), ss.max * inv_tau + ls};
+  return {factor * std::max(div, 0.0), ms * its + ls};
 }
 
 template <class T>
@@ -241,8 +342,7 @@ double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
   const double scale = den == 0.0 ? kNaN : 1.0 / den;
   std::vector<double> row_loss(n, 0.0);
   Fused k{};
-  const bool fused = std::is_same_v<T, float> && o.divergence == Divergence::kForwardKL &&
-                     o.teacher_input == TeacherInput::kLogits;
+  const bool stream = out.grad.data != nullptr && n * c * sizeof(T) >= kStreamBytes;
   if constexpr (std::is_same_v<T, float>) {
     k.sk = internal::softmax_kernels(o.precision == Precision::kFast);
     k.lk = internal::loss_kernels(o.precision == Precision::kFast);
@@ -253,8 +353,7 @@ double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
       T* gr = out.grad.data ? out.grad.row(r) : nullptr;
       RowResult res;
       if constexpr (std::is_same_v<T, float>) {
-        res = fused ? row_fused(o, k, s.row(r), t.row(r), c, scale, gr, inner)
-                    : row_scalar<T>(o, s.row(r), t.row(r), c, scale, gr);
+        res = row_fused(o, k, s.row(r), t.row(r), c, scale, gr, inner, stream);
       } else {
         res = row_scalar<T>(o, s.row(r), t.row(r), c, scale, gr);
       }

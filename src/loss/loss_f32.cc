@@ -22,21 +22,35 @@ void GradAffineF32Fast(const float* e, const double* w, const float* y, size_t n
                        double b1, double b0, float* out) {
   GradAffineImpl<true>(e, w, y, n, k, b1, b0, out);
 }
-internal::KlChunkSums KlSumsF32(const float* t, const float* s, size_t n, float mt, float ms,
-                                double inv_tau) {
-  return KlSumsImpl<false>(t, s, n, mt, ms, inv_tau);
+void GradScaleF32(const float* e, size_t n, double k, double b0, float* out, bool stream) {
+  GradScaleImpl<false>(e, n, k, b0, out, stream);
 }
-internal::KlChunkSums KlSumsF32Fast(const float* t, const float* s, size_t n, float mt, float ms,
-                                    double inv_tau) {
-  return KlSumsImpl<true>(t, s, n, mt, ms, inv_tau);
+void GradScaleF32Fast(const float* e, size_t n, double k, double b0, float* out, bool stream) {
+  GradScaleImpl<true>(e, n, k, b0, out, stream);
 }
-void KlGradF32(const float* es, const float* t, size_t n, float mt, double inv_tau, double a,
-               double b, float* out) {
-  KlGradImpl<false>(es, t, n, mt, inv_tau, a, b, out);
+double KlCrossF32(const float* ea, const float* a, const float* b, size_t n, float ma, float mb,
+                  double ita, double itb, bool* masked) {
+  return KlCrossImpl(ea, a, b, n, ma, mb, ita, itb, masked);
 }
-void KlGradF32Fast(const float* es, const float* t, size_t n, float mt, double inv_tau, double a,
-                   double b, float* out) {
-  KlGradImpl<true>(es, t, n, mt, inv_tau, a, b, out);
+void KlGradF32(const float* ea, const float* eb, size_t n, double ca, double cb, float* out,
+               bool stream) {
+  KlGradImpl<false>(ea, eb, n, ca, cb, out, stream);
+}
+void KlGradF32Fast(const float* ea, const float* eb, size_t n, double ca, double cb, float* out,
+                   bool stream) {
+  KlGradImpl<true>(ea, eb, n, ca, cb, out, stream);
+}
+void RklGradF32(const float* es, const float* s, const float* t, size_t n, float ms, float mt,
+                double its, double itt, double c, double k, float* out, bool stream) {
+  RklGradImpl(es, s, t, n, ms, mt, its, itt, c, k, out, stream);
+}
+void JsSumsF32(const float* es, const float* et, const float* s, const float* t, size_t n,
+               const internal::JsParams& p, double* out) {
+  JsSumsImpl(es, et, s, t, n, p, out);
+}
+void JsGradF32(const float* es, const float* et, const float* s, size_t n,
+               const internal::JsParams& p, double c, double k, float* out, bool stream) {
+  JsGradImpl(es, et, s, n, p, c, k, out, stream);
 }
 
 }  // namespace
@@ -49,21 +63,28 @@ namespace logitkit {
 namespace {
 HWY_EXPORT(GradAffineF32);
 HWY_EXPORT(GradAffineF32Fast);
-HWY_EXPORT(KlSumsF32);
-HWY_EXPORT(KlSumsF32Fast);
+HWY_EXPORT(GradScaleF32);
+HWY_EXPORT(GradScaleF32Fast);
+HWY_EXPORT(KlCrossF32);
 HWY_EXPORT(KlGradF32);
 HWY_EXPORT(KlGradF32Fast);
+HWY_EXPORT(RklGradF32);
+HWY_EXPORT(JsSumsF32);
+HWY_EXPORT(JsGradF32);
 }  // namespace
 
 namespace internal {
 
 LossKernels loss_kernels(bool fast) {
-  if (fast) {
-    return {&HWY_DYNAMIC_DISPATCH(GradAffineF32Fast), &HWY_DYNAMIC_DISPATCH(KlSumsF32Fast),
-            &HWY_DYNAMIC_DISPATCH(KlGradF32Fast)};
-  }
-  return {&HWY_DYNAMIC_DISPATCH(GradAffineF32), &HWY_DYNAMIC_DISPATCH(KlSumsF32),
-          &HWY_DYNAMIC_DISPATCH(KlGradF32)};
+  LossKernels k{};
+  k.grad_affine = fast ? &HWY_DYNAMIC_DISPATCH(GradAffineF32Fast) : &HWY_DYNAMIC_DISPATCH(GradAffineF32);
+  k.grad_scale = fast ? &HWY_DYNAMIC_DISPATCH(GradScaleF32Fast) : &HWY_DYNAMIC_DISPATCH(GradScaleF32);
+  k.kl_cross = &HWY_DYNAMIC_DISPATCH(KlCrossF32);
+  k.kl_grad = fast ? &HWY_DYNAMIC_DISPATCH(KlGradF32Fast) : &HWY_DYNAMIC_DISPATCH(KlGradF32);
+  k.rkl_grad = &HWY_DYNAMIC_DISPATCH(RklGradF32);
+  k.js_sums = &HWY_DYNAMIC_DISPATCH(JsSumsF32);
+  k.js_grad = &HWY_DYNAMIC_DISPATCH(JsGradF32);
+  return k;
 }
 
 }  // namespace internal

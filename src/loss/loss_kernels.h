@@ -7,27 +7,40 @@
 
 namespace logitkit::internal {
 
-// Sums of a distillation chunk (teacher t, student s, both at temperature tau, each shifted by its
-// own maximum): zt = sum_j exp((t_j - mt) * inv_tau), and
-// cross = sum_j exp((t_j - mt) * inv_tau) * ((t_j - mt) - (s_j - ms)) * inv_tau over the entries
-// where the teacher is not -inf (entries where only the student is -inf set *student_masked).
-struct KlChunkSums {
-  double zt, cross;
-  bool student_masked;
+// Parameters of the Jensen-Shannon kernels (one chunk): student s and teacher t with row maxima
+// ms, mt and inverse temperatures its, itt; ls, lt their log normalisers (log q = (s - ms) * its
+// - ls); qa, pa turn the stored exponentials into probabilities (chunk factor / normaliser).
+struct JsParams {
+  float ms, mt;
+  double its, itt, ls, lt, beta, qa, pa;
 };
 
+// Every output-writing kernel takes `stream`: write the aligned body with non-temporal stores
+// (for outputs larger than the cache); the values are the same either way.
 struct LossKernels {
   // out_i = e_i * k - w_i * (b1 * y_i + b0), with w_i = 1 when w is null and y_i = 0 when y is
   // null; in double, rounded once (kFast without w and y: in float). out may equal e.
   void (*grad_affine)(const float* e, const double* w, const float* y, std::size_t n, double k,
                       double b1, double b0, float* out);
-  // KlChunkSums of t[0, n), s[0, n) given the maxima mt, ms (finite).
-  KlChunkSums (*kl_sums)(const float* t, const float* s, std::size_t n, float mt, float ms,
-                         double inv_tau);
-  // out_i = a * es_i - b * exp((t_i - mt) * inv_tau): the forward-KL gradient from the student's
-  // stored exponentials es (out may equal es).
-  void (*kl_grad)(const float* es, const float* t, std::size_t n, float mt, double inv_tau,
-                  double a, double b, float* out);
+  // grad_affine without w and y (the same bits): out_i = e_i * k - b0.
+  void (*grad_scale)(const float* e, std::size_t n, double k, double b0, float* out, bool stream);
+  // sum_j ea_j ((a_j - ma) ita - (b_j - mb) itb) over a_j != -inf, in 16 logical lanes (double,
+  // both precisions); *masked: some a_j != -inf has b_j = -inf. ma, mb finite.
+  double (*kl_cross)(const float* ea, const float* a, const float* b, std::size_t n, float ma,
+                     float mb, double ita, double itb, bool* masked);
+  // out_i = ca * ea_i - cb * eb_i (accurate: double, rounded once; fast: float).
+  void (*kl_grad)(const float* ea, const float* eb, std::size_t n, double ca, double cb,
+                  float* out, bool stream);
+  // out_i = es_i == 0 ? 0 : c es_i ((s_i - ms) its - (t_i - mt) itt - k), double, rounded once.
+  void (*rkl_grad)(const float* es, const float* s, const float* t, std::size_t n, float ms,
+                   float mt, double its, double itt, double c, double k, float* out, bool stream);
+  // Jensen-Shannon sums of one chunk: out[0] = sum p (log p - log M), out[1] = sum q (log q -
+  // log M) (16 logical lanes, double).
+  void (*js_sums)(const float* es, const float* et, const float* s, const float* t, std::size_t n,
+                  const JsParams& p, double* out);
+  // out_i = q_i == 0 ? 0 : c q_i (log q_i - log M_i - k).
+  void (*js_grad)(const float* es, const float* et, const float* s, std::size_t n,
+                  const JsParams& p, double c, double k, float* out, bool stream);
 };
 
 // The kernels of the chosen target; fast selects Precision::kFast.
