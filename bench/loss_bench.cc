@@ -1,22 +1,75 @@
 // SPDX-License-Identifier: Apache-2.0
-// Cross-entropy and distillation forward+backward, 1 thread, ns per logit (counters "ns/elem").
+// Cross-entropy and distillation forward+backward beside libtorch (same inputs, same run), and
+// the contrastive loss beside the BLAS products it needs. ns per logit: counter "ns/elem".
+//
+// Bounded time: every case runs 3 repetitions of at least kMinTime seconds (medians are the
+// "_median" rows; --benchmark_report_aggregates_only=true prints only the aggregates); inputs
+// are generated once per shape and shared by every case of that shape. The whole bench takes
+// about 2 minutes on the 2-core development machine. --quick: tiny shapes, to prove it runs.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <map>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "bench/peers/loss_peers.h"
 #include "logitkit/loss.h"
 
 namespace {
 
 using logitkit::Precision;
+constexpr double kMinTime = 0.25;
+constexpr int kRepetitions = 3;
+bool g_quick = false;
+
+// N(0, 3^2) logits from a fixed seed (a fast generator: the inputs are hundreds of MB).
+void fill_logits(float* x, std::size_t n, std::uint64_t seed) {
+  std::mt19937 rng(static_cast<std::uint32_t>(seed));
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  for (std::size_t i = 0; i < n; ++i) x[i] = nd(rng);
+}
 
 std::vector<float> random_logits(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 3.0f);
   std::vector<float> x(n);
-  for (float& v : x) v = nd(rng);
+  fill_logits(x.data(), n, seed);
   return x;
+}
+
+// The buffers of one shape, kept while consecutive cases use that shape (the cases are
+// registered shape by shape), so each shape's inputs are generated once.
+struct Shape {
+  std::size_t n = 0, c = 0;
+  int inputs = 0;
+  std::vector<float> a, b, g;
+  std::vector<std::int64_t> target;
+};
+Shape& shape(std::size_t n, std::size_t c, int inputs) {
+  static Shape s;
+  if (s.n != n || s.c != c || s.inputs < inputs) {
+    s = Shape{};
+    s.n = n;
+    s.c = c;
+    s.inputs = inputs;
+    s.a = random_logits(n * c, 1);
+    if (inputs > 1) s.b = random_logits(n * c, 3);
+    s.g.assign(n * c, 0.0f);  // touched: no page faults inside the timing
+    s.target.resize(n);
+    for (std::size_t r = 0; r < n; ++r) s.target[r] = static_cast<std::int64_t>((r * 7919) % c);
+  }
+  return s;
+}
+
+// Every case: milliseconds, real time, kRepetitions repetitions of at least kMinTime seconds.
+benchmark::internal::Benchmark* configure(benchmark::internal::Benchmark* b) {
+  return b->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(g_quick ? 0.01 : kMinTime)
+      ->Repetitions(g_quick ? 1 : kRepetitions);
 }
 
 void set_counters(benchmark::State& state, std::size_t elems) {
@@ -25,52 +78,177 @@ void set_counters(benchmark::State& state, std::size_t elems) {
                                       benchmark::Counter::kInvert);
 }
 
-// Args: rows, cols, fast (0/1). The gradient buffer is reused across iterations.
-void BM_CrossEntropyFwdBwd(benchmark::State& state) {
-  const std::size_t n = state.range(0), c = state.range(1);
-  const auto x = random_logits(n * c, 1);
-  std::vector<std::int64_t> t(n);
-  for (std::size_t r = 0; r < n; ++r) t[r] = static_cast<std::int64_t>((r * 7919) % c);
-  std::vector<float> g(n * c);
-  logitkit::CrossEntropyOptions o;
-  o.threads = 1;
-  o.precision = state.range(2) ? Precision::kFast : Precision::kAccurate;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(logitkit::cross_entropy(
-        logitkit::Rows<const float>{x.data(), n, c, c}, t, o,
-        logitkit::LossOutputs<float>{logitkit::Rows<float>{g.data(), n, c, c}, {}, {}}));
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, n * c);
-}
-BENCHMARK(BM_CrossEntropyFwdBwd)
-    ->Args({512, 128256, 0})->Args({512, 128256, 1})
-    ->Args({4096, 32000, 0})->Args({4096, 32000, 1})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+std::size_t rows_of(benchmark::State& state) { return g_quick ? 4 : state.range(0); }
+std::size_t cols_of(benchmark::State& state) { return g_quick ? 1000 : state.range(1); }
 
-void BM_DistillationFwdBwd(benchmark::State& state) {
-  const std::size_t n = state.range(0), c = state.range(1);
-  const auto s = random_logits(n * c, 2), t = random_logits(n * c, 3);
-  std::vector<float> g(n * c);
-  logitkit::DistillationOptions o;
-  o.threads = 1;
-  o.temperature = 2.0;
-  o.precision = state.range(2) ? Precision::kFast : Precision::kAccurate;
+// ---- cross-entropy ---------------------------------------------------------------------------
+
+double ours_ce(Shape& s, Precision prec, int threads) {
+  logitkit::CrossEntropyOptions o;
+  o.threads = threads;
+  o.precision = prec;
+  return logitkit::cross_entropy(
+      logitkit::Rows<const float>{s.a.data(), s.n, s.c, s.c}, s.target, o,
+      logitkit::LossOutputs<float>{logitkit::Rows<float>{s.g.data(), s.n, s.c, s.c}, {}, {}});
+}
+
+// Args: rows, cols, precision (0 accurate, 1 fast), threads.
+void BM_CrossEntropyFwdBwd(benchmark::State& state) {
+  Shape& s = shape(rows_of(state), cols_of(state), 1);
+  const Precision prec = state.range(2) ? Precision::kFast : Precision::kAccurate;
+  const int threads = static_cast<int>(state.range(3));
   for (auto _ : state) {
-    benchmark::DoNotOptimize(logitkit::distillation_loss(
-        logitkit::Rows<const float>{s.data(), n, c, c}, logitkit::Rows<const float>{t.data(), n, c, c},
-        o, logitkit::LossOutputs<float>{logitkit::Rows<float>{g.data(), n, c, c}, {}, {}}));
+    benchmark::DoNotOptimize(ours_ce(s, prec, threads));
     benchmark::ClobberMemory();
   }
-  set_counters(state, n * c);
+  set_counters(state, s.n * s.c);
 }
-BENCHMARK(BM_DistillationFwdBwd)
-    ->Args({512, 128256, 0})->Args({512, 128256, 1})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The largest |difference| between a peer's gradient (in s.g) and ours (recomputed).
+double max_diff_vs_ours(Shape& s, const std::vector<float>& peer) {
+  double m = 0;
+  for (std::size_t i = 0; i < peer.size(); ++i) {
+    m = std::max(m, std::fabs(static_cast<double>(peer[i]) - s.g[i]));
+  }
+  return m;
+}
+
+// Args: rows, cols, mode (0 reused, 1 autograd), threads.
+void BM_TorchCrossEntropyFwdBwd(benchmark::State& state) {
+  Shape& s = shape(rows_of(state), cols_of(state), 1);
+  const auto mode = state.range(2) ? logitkit::bench::TorchMode::kAutograd
+                                   : logitkit::bench::TorchMode::kReused;
+  auto k = logitkit::bench::make_torch_cross_entropy(s.a.data(), s.target.data(), s.g.data(), s.n,
+                                                     s.c, static_cast<int>(state.range(3)), mode);
+  if (!k) {
+    state.SkipWithError("libtorch not built in (LOGITKIT_BENCH_PEERS=OFF or no libtorch-dev)");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  double loss = k->run();  // warm-up: libtorch initialises lazily on the first call
+  for (auto _ : state) {
+    loss = k->run();
+    benchmark::DoNotOptimize(loss);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, s.n * s.c);
+  // Same answer as ours (checked once, outside the timing).
+  const double ours = ours_ce(s, Precision::kAccurate, 1);
+  state.counters["|loss-ours|"] = std::fabs(loss - ours);
+  if (mode == logitkit::bench::TorchMode::kReused) {
+    std::vector<float> peer = s.g;
+    k->run();
+    peer = s.g;
+    ours_ce(s, Precision::kAccurate, 1);
+    state.counters["max|grad-ours|"] = max_diff_vs_ours(s, peer);
+  }
+}
+
+// ---- distillation ------------------------------------------------------------------------------
+
+constexpr double kTau = 2.0;
+
+double ours_kd(Shape& s, Precision prec, int threads) {
+  logitkit::DistillationOptions o;
+  o.threads = threads;
+  o.temperature = kTau;
+  o.precision = prec;
+  return logitkit::distillation_loss(
+      logitkit::Rows<const float>{s.a.data(), s.n, s.c, s.c},
+      logitkit::Rows<const float>{s.b.data(), s.n, s.c, s.c}, o,
+      logitkit::LossOutputs<float>{logitkit::Rows<float>{s.g.data(), s.n, s.c, s.c}, {}, {}});
+}
+
+// Args: rows, cols, precision, threads. Forward KL, tau = 2, tau^2 on, batchmean (the defaults).
+void BM_DistillationFwdBwd(benchmark::State& state) {
+  Shape& s = shape(rows_of(state), cols_of(state), 2);
+  const Precision prec = state.range(2) ? Precision::kFast : Precision::kAccurate;
+  const int threads = static_cast<int>(state.range(3));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(ours_kd(s, prec, threads));
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, s.n * s.c);
+}
+
+// Args: rows, cols, mode (0 reused, 1 autograd), threads.
+void BM_TorchKlDivFwdBwd(benchmark::State& state) {
+  Shape& s = shape(rows_of(state), cols_of(state), 2);
+  const auto mode = state.range(2) ? logitkit::bench::TorchMode::kAutograd
+                                   : logitkit::bench::TorchMode::kReused;
+  auto k = logitkit::bench::make_torch_kl_div(s.a.data(), s.b.data(), s.g.data(), s.n, s.c, kTau,
+                                              static_cast<int>(state.range(3)), mode);
+  if (!k) {
+    state.SkipWithError("libtorch not built in (LOGITKIT_BENCH_PEERS=OFF or no libtorch-dev)");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  double loss = k->run();  // warm-up: libtorch initialises lazily on the first call
+  for (auto _ : state) {
+    loss = k->run();
+    benchmark::DoNotOptimize(loss);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, s.n * s.c);
+  const double ours = ours_kd(s, Precision::kAccurate, 1);
+  state.counters["|loss-ours|"] = std::fabs(loss - ours);
+  if (mode == logitkit::bench::TorchMode::kReused) {
+    k->run();
+    std::vector<float> peer = s.g;
+    ours_kd(s, Precision::kAccurate, 1);
+    state.counters["max|grad-ours|"] = max_diff_vs_ours(s, peer);
+  }
+}
+
+// Registration, shape by shape (the Shape cache keeps one shape's buffers at a time).
+void register_losses() {
+  const std::vector<std::pair<long, long>> ce_shapes = {{512, 128256}, {4096, 32000}};
+  for (auto [n, c] : ce_shapes) {
+    for (long threads : {1, 2}) {
+      for (long prec : {0, 1}) {
+        configure(benchmark::RegisterBenchmark("BM_CrossEntropyFwdBwd", BM_CrossEntropyFwdBwd))
+            ->Args({n, c, prec, threads});
+      }
+      configure(benchmark::RegisterBenchmark("BM_TorchCrossEntropyFwdBwd", BM_TorchCrossEntropyFwdBwd))
+          ->Args({n, c, 0, threads});
+    }
+    configure(benchmark::RegisterBenchmark("BM_TorchCrossEntropyFwdBwd", BM_TorchCrossEntropyFwdBwd))
+        ->Args({n, c, 1, 1});
+  }
+  for (long threads : {1, 2}) {
+    for (long prec : {0, 1}) {
+      configure(benchmark::RegisterBenchmark("BM_DistillationFwdBwd", BM_DistillationFwdBwd))
+          ->Args({512, 128256, prec, threads});
+    }
+    configure(benchmark::RegisterBenchmark("BM_TorchKlDivFwdBwd", BM_TorchKlDivFwdBwd))
+        ->Args({512, 128256, 0, threads});
+  }
+  configure(benchmark::RegisterBenchmark("BM_TorchKlDivFwdBwd", BM_TorchKlDivFwdBwd))
+      ->Args({512, 128256, 1, 1});
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+void register_contrastive();
+
+int main(int argc, char** argv) {
+  // --quick: tiny shapes and one short repetition, only to prove the bench builds and runs.
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) g_quick = true;
+    else args.push_back(argv[i]);
+  }
+  register_losses();
+  register_contrastive();
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Contrastive (CLIP) loss, B = 4096, D = 512, forward + backward (grad image, text and t), beside
@@ -113,7 +291,7 @@ namespace {
 // Args: B, D, own kernel (0: the BLAS when the library has one, 1: the library's own kernel),
 // block rows (0: the library default), backward (0: forward only, 1: all three gradients).
 void BM_ContrastiveFwdBwd(benchmark::State& state) {
-  const std::size_t B = state.range(0), D = state.range(1);
+  const std::size_t B = g_quick ? 64 : state.range(0), D = g_quick ? 32 : state.range(1);
   const auto img = random_logits(B * D, 11), txt = random_logits(B * D, 12);
   std::vector<float> gi(B * D), gt(B * D);
   double dt = 0;
@@ -140,18 +318,15 @@ void BM_ContrastiveFwdBwd(benchmark::State& state) {
   state.counters["GFLOP/s(4 products)"] = benchmark::Counter(
       8.0 * B * B * D * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_ContrastiveFwdBwd)
-    ->Args({4096, 512, 0, 0, 1})->Args({4096, 512, 1, 0, 1})->Args({4096, 512, 0, 0, 0})
-    ->Args({4096, 512, 0, 128, 1})->Args({4096, 512, 0, 256, 1})
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 #ifdef LOGITKIT_BENCH_WITH_BLAS
 // The BLAS products alone. Args: B, D, products, block rows. Products 3: the three a
 // materialising implementation needs (S = a b^T, G b, G^T a; block = B: whole B x B matrices);
 // 4: the four the blocked pass issues (S twice per block, then G b and G^T a per block).
 void BM_ContrastiveBlasProducts(benchmark::State& state) {
-  const int B = static_cast<int>(state.range(0)), D = static_cast<int>(state.range(1));
-  const int blk = static_cast<int>(state.range(3));
+  const int B = g_quick ? 64 : static_cast<int>(state.range(0));
+  const int D = g_quick ? 32 : static_cast<int>(state.range(1));
+  const int blk = std::min(B, static_cast<int>(state.range(3)));
   const auto a = random_logits(std::size_t(B) * D, 11), b = random_logits(std::size_t(B) * D, 12);
   std::vector<float> s(std::size_t(blk) * B), ga(std::size_t(B) * D), gb(std::size_t(B) * D);
   for (auto _ : state) {
@@ -171,10 +346,21 @@ void BM_ContrastiveBlasProducts(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
 }
-BENCHMARK(BM_ContrastiveBlasProducts)
-    ->Args({4096, 512, 3, 4096})->Args({4096, 512, 4, 128})->Args({4096, 512, 4, 256})
-    ->Args({4096, 512, 4, 512})
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 #endif
 
 }  // namespace
+
+// Contrastive cases: the library (BLAS and own kernel, with and without backward) and the BLAS
+// products alone (the 3 whole-matrix products, and the 4 blocked ones at the default block).
+void register_contrastive() {
+  for (auto args : std::vector<std::vector<std::int64_t>>{
+           {4096, 512, 0, 0, 1}, {4096, 512, 1, 0, 1}, {4096, 512, 0, 0, 0}}) {
+    configure(benchmark::RegisterBenchmark("BM_ContrastiveFwdBwd", BM_ContrastiveFwdBwd))->Args(args);
+  }
+#ifdef LOGITKIT_BENCH_WITH_BLAS
+  for (auto args : std::vector<std::vector<std::int64_t>>{{4096, 512, 3, 4096}, {4096, 512, 4, 512}}) {
+    configure(benchmark::RegisterBenchmark("BM_ContrastiveBlasProducts", BM_ContrastiveBlasProducts))
+        ->Args(args);
+  }
+#endif
+}

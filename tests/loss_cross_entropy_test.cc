@@ -390,3 +390,48 @@ TEST(LossTest, CrossEntropyRejectsBadInput) {
 
 }  // namespace
 }  // namespace logitkit
+
+namespace logitkit {
+namespace {
+
+// A gradient larger than the cache is written with non-temporal stores (rows here are not
+// vector-aligned): the same bits as row-by-row calls (small, ordinary stores) and as 2 threads.
+TEST(LossTest, CrossEntropyStreamedGradientMatchesRowByRow) {
+  const std::size_t n = 130, c = 32768, stride = c + 3;  // 17 MB of gradient
+  std::mt19937_64 rng(31);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> x(n * stride);
+  for (float& v : x) v = nd(rng);
+  std::vector<std::int64_t> target(n);
+  for (std::size_t r = 0; r < n; ++r) target[r] = static_cast<std::int64_t>((r * 7919) % c);
+  target[5] = -100;
+  for (Precision prec : {Precision::kAccurate, Precision::kFast}) {
+    for (double eps : {0.0, 0.1}) {
+      CrossEntropyOptions o;
+      o.precision = prec;
+      o.label_smoothing = eps;
+      o.reduction = Reduction::kSum;
+      o.threads = 1;
+      std::vector<float> g0(n * stride), g(n * stride), g1(c);
+      const double l0 = cross_entropy(Rows<const float>{x.data(), n, c, stride}, target, o,
+                                      LossOutputs<float>{Rows<float>{g0.data() + 1, n, c, stride}, {}, {}});
+      o.threads = 2;
+      const double l2 = cross_entropy(Rows<const float>{x.data(), n, c, stride}, target, o,
+                                      LossOutputs<float>{Rows<float>{g.data() + 1, n, c, stride}, {}, {}});
+      EXPECT_EQ(l0, l2);
+      EXPECT_TRUE(g == g0);
+      o.threads = 1;
+      for (std::size_t r : {std::size_t{0}, std::size_t{5}, std::size_t{64}, n - 1}) {
+        const std::int64_t tr[1] = {target[r]};
+        cross_entropy(Rows<const float>{x.data() + r * stride, 1, c, c}, tr, o,
+                      LossOutputs<float>{Rows<float>{g1.data(), 1, c, c}, {}, {}});
+        for (std::size_t j = 0; j < c; ++j) {
+          ASSERT_EQ(g1[j], g0[r * stride + 1 + j]) << "row " << r << " column " << j;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace logitkit

@@ -177,6 +177,130 @@ TEST(LossTest, DistillationProperties) {
   for (float v : g) EXPECT_NEAR(v, 0.0f, 1e-9f);
 }
 
+// The float SIMD paths of every divergence and teacher input, on rows of several 16384-entry
+// chunks with -inf entries (masked classes) and one row whose student chunk is all -inf (the
+// scalar fallback), against the double overload on the same inputs (long double throughout).
+TEST(LossTest, DistillationFloatPathsMatchDoubleOnLongRows) {
+  const std::size_t n = 4, c = 33000;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::mt19937_64 rng(21);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> s(n * c), t(n * c);
+  for (float& v : s) v = nd(rng);
+  for (float& v : t) v = nd(rng);
+  for (std::size_t j = 0; j < c; j += 997) t[j] = -inf;                // row 0: teacher masks
+  for (std::size_t j = 5; j < c; j += 1231) s[c + j] = -inf;           // row 1: student masks
+  for (std::size_t j = 0; j < c; j += 313) (j % 2 ? s : t)[2 * c + j] = -inf;  // row 2: both
+  for (std::size_t j = 16384; j < 32768; ++j) s[3 * c + j] = -inf;     // row 3: a whole chunk
+  std::vector<double> sd(s.begin(), s.end()), td(t.begin(), t.end());
+  for (Divergence dv : {Divergence::kForwardKL, Divergence::kReverseKL, Divergence::kJensenShannon}) {
+    for (TeacherInput ti : {TeacherInput::kLogits, TeacherInput::kLogProbs}) {
+      for (Precision prec : {Precision::kAccurate, Precision::kFast}) {
+        DistillationOptions o;
+        o.divergence = dv;
+        o.teacher_input = ti;
+        o.temperature = 2.0;
+        o.js_beta = 0.3;
+        o.precision = prec;
+        o.reduction = Reduction::kSum;
+        std::vector<float> g(n * c), rl(n);
+        std::vector<double> gd(n * c), rld(n);
+        distillation_loss(Rows<const float>{s.data(), n, c, c}, Rows<const float>{t.data(), n, c, c},
+                          o, LossOutputs<float>{Rows<float>{g.data(), n, c, c}, rl, {}});
+        distillation_loss(Rows<const double>{sd.data(), n, c, c},
+                          Rows<const double>{td.data(), n, c, c}, o,
+                          LossOutputs<double>{Rows<double>{gd.data(), n, c, c}, rld, {}});
+        const bool fast = prec == Precision::kFast;
+        const std::string where = "divergence " + std::to_string(static_cast<int>(dv)) +
+                                  " teacher " + std::to_string(static_cast<int>(ti)) +
+                                  (fast ? " fast" : " accurate");
+        for (std::size_t r = 0; r < n; ++r) {
+          if (std::isinf(rld[r])) {
+            EXPECT_EQ(rl[r], rld[r]) << where << " row " << r;
+          } else {
+            EXPECT_NEAR(rl[r], rld[r], (fast ? 3e-5 : 1e-6) * std::fabs(rld[r]) + 1e-7)
+                << where << " row " << r;
+          }
+          // Gradient error scale: factor / tau times (p_j + q_j) (1 + |log(q_j / p_j)|).
+          const std::vector<double> p = probs(td, r, c, ti == TeacherInput::kLogProbs ? 1.0 : 2.0);
+          const std::vector<double> q = probs(sd, r, c, 2.0);
+          for (std::size_t j = 0; j < c; ++j) {
+            const double want = gd[r * c + j];
+            if (!std::isfinite(want)) {  // reverse KL +inf (teacher -inf under student mass)
+              ASSERT_TRUE(std::isnan(want) ? std::isnan(g[r * c + j]) : g[r * c + j] == want)
+                  << where << " grad " << r << "," << j;
+              continue;
+            }
+            double h = (p[j] > 0 && q[j] > 0) ? std::fabs(std::log(q[j] / p[j])) : 0.0;
+            const double tol = (fast ? 64 : 8) * std::numeric_limits<float>::epsilon() *
+                               (std::fabs(want) + 2.0 * (p[j] + q[j]) * (1.0 + h) + 1e-30);
+            ASSERT_NEAR(g[r * c + j], want, tol) << where << " grad " << r << "," << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Every divergence gives the same bits on every target and thread count, and a large gradient
+// (written with non-temporal stores, rows not vector-aligned) equals row-by-row calls.
+TEST(LossTest, DistillationDeterministicAndStreamed) {
+  const std::size_t n = 130, c = 32768, stride = c + 3;  // 17 MB of gradient: streamed
+  std::mt19937_64 rng(23);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> s(n * stride), t(n * stride);
+  for (float& v : s) v = nd(rng);
+  for (float& v : t) v = nd(rng);
+  for (Divergence dv : {Divergence::kForwardKL, Divergence::kReverseKL, Divergence::kJensenShannon}) {
+    DistillationOptions o;
+    o.divergence = dv;
+    o.temperature = 1.5;
+    o.reduction = Reduction::kSum;
+    std::vector<float> g0(n * stride), g(n * stride), g1(stride);
+    o.threads = 1;
+    const double l0 = distillation_loss(Rows<const float>{s.data(), n, c, stride},
+                                        Rows<const float>{t.data(), n, c, stride}, o,
+                                        LossOutputs<float>{Rows<float>{g0.data() + 1, n, c, stride}, {}, {}});
+    o.threads = 2;
+    const double l2 = distillation_loss(Rows<const float>{s.data(), n, c, stride},
+                                        Rows<const float>{t.data(), n, c, stride}, o,
+                                        LossOutputs<float>{Rows<float>{g.data() + 1, n, c, stride}, {}, {}});
+    EXPECT_EQ(l0, l2);
+    EXPECT_TRUE(g == g0) << static_cast<int>(dv);
+    o.threads = 1;
+    for (std::size_t r : {std::size_t{0}, std::size_t{77}, n - 1}) {
+      distillation_loss(Rows<const float>{s.data() + r * stride, 1, c, c},
+                        Rows<const float>{t.data() + r * stride, 1, c, c}, o,
+                        LossOutputs<float>{Rows<float>{g1.data(), 1, c, c}, {}, {}});
+      for (std::size_t j = 0; j < c; ++j) {
+        ASSERT_EQ(g1[j], g0[r * stride + 1 + j]) << static_cast<int>(dv) << " row " << r;
+      }
+    }
+  }
+  // Every target, one short and one multi-chunk row per divergence.
+  const std::size_t m = 2, cc = 20000;
+  for (Divergence dv : {Divergence::kForwardKL, Divergence::kReverseKL, Divergence::kJensenShannon}) {
+    for (Precision prec : {Precision::kAccurate, Precision::kFast}) {
+      DistillationOptions o;
+      o.divergence = dv;
+      o.precision = prec;
+      std::vector<float> ref, g(m * cc);
+      double lref = 0;
+      testing::for_each_target([&](const std::string& name) {
+        const double l = distillation_loss(Rows<const float>{s.data(), m, cc, cc},
+                                           Rows<const float>{t.data(), m, cc, cc}, o,
+                                           LossOutputs<float>{Rows<float>{g.data(), m, cc, cc}, {}, {}});
+        if (ref.empty()) {
+          ref = g;
+          lref = l;
+        }
+        EXPECT_EQ(l, lref) << name;
+        EXPECT_TRUE(g == ref) << name << " divergence " << static_cast<int>(dv);
+      });
+    }
+  }
+}
+
 TEST(LossTest, DistillationEdgeCases) {
   const float inf = std::numeric_limits<float>::infinity();
   // A student entry at -inf where the teacher has mass: forward KL +inf.

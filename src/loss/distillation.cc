@@ -141,10 +141,10 @@ struct Fused {
 constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 
 // One row in float on the SIMD kernels, every divergence and teacher input. Two exponentials
-// per entry: the statistics pass of each 16384-entry chunk writes the teacher's and the
-// student's exponentials (relative to the chunk maxima) to per-thread row buffers, which the
-// sums and the gradient reuse; the forward and reverse KL sums are taken in the same chunk pass
-// while the chunk is in cache. Rows with NaN, +inf, a chunk with no finite entry on either side
+// per entry: one pass per 16384-entry chunk over both rows (dual_stats) takes both sides'
+// statistics and the forward / reverse KL cross sums, and writes the exponentials (relative to
+// the chunk maxima) to per-thread row buffers, which the gradient pass reuses (Jensen-Shannon:
+// one more pass for its sums, with one log per entry). Rows with NaN, +inf, a chunk with no finite entry on either side
 // or (reverse KL) a teacher -inf where the student has mass go to row_scalar.
 RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
                     std::size_t n, double scale, float* g, int threads, bool stream) {
@@ -167,20 +167,15 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
     for (std::size_t c = cb; c < ce; ++c) {
       const std::size_t off = c * internal::kChunk, len = internal::chunk_len(n, c);
       Chunk& r = ch[c];
-      r.ts = k.sk.stats(t + off, len, itt, et ? et + off : nullptr);
-      r.ss = k.sk.stats(s + off, len, its, es ? es + off : nullptr);
+      const internal::DualStats ds = k.lk.dual_stats(t + off, s + off, len, itt, its,
+                                                     et ? et + off : nullptr,
+                                                     es ? es + off : nullptr);
+      r.ts = ds.t;
+      r.ss = ds.s;
       r.usable = r.ts.status == internal::kChunkOk && r.ss.status == internal::kChunkOk &&
                  r.ts.max != kNegInf && r.ss.max != kNegInf;
-      r.cross = 0.0;
-      r.masked = false;
-      if (!r.usable) continue;
-      if (dv == Divergence::kForwardKL) {
-        r.cross = k.lk.kl_cross(et + off, t + off, s + off, len, r.ts.max, r.ss.max, itt, its,
-                                &r.masked);
-      } else if (dv == Divergence::kReverseKL) {
-        r.cross = k.lk.kl_cross(es + off, s + off, t + off, len, r.ss.max, r.ts.max, its, itt,
-                                &r.masked);
-      }
+      r.cross = dv == Divergence::kReverseKL ? ds.cross_s : ds.cross_t;
+      r.masked = dv == Divergence::kReverseKL ? ds.teacher_masked : ds.student_masked;
     }
   };
   if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, stats_body);

@@ -155,59 +155,222 @@ HWY_INLINE void GradScaleImpl(const float* e, size_t n, double k, double b0, flo
 
 // ---- distillation ------------------------------------------------------------------------
 
-// Sum over j of ea_j * ((a_j - ma) * ita - (b_j - mb) * itb) in 16 logical lanes (double),
-// over the entries where a_j != -inf (ea_j = exp((a_j - ma) * ita) stored by the stats kernel,
-// 0 there). *masked is set when some a_j != -inf has b_j == -inf (those entries add 0 here).
-// ma, mb finite.
-HWY_INLINE double KlCrossImpl(const float* ea, const float* a, const float* b, size_t n, float ma,
-                              float mb, double ita, double itb, bool* masked) {
+// Max over x[0, n) (n >= 1), whether any entry is NaN and whether any is -inf.
+HWY_INLINE float MaxNaNNegInf(const float* HWY_RESTRICT x, size_t n, bool* has_nan,
+                              bool* has_neg_inf) {
+  const DF d;
+  constexpr size_t N = hn::MaxLanes(d);
+  const VF neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  VF m0 = neg_inf, m1 = neg_inf;
+  auto nan = hn::FirstN(d, 0);
+  auto neg = hn::FirstN(d, 0);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const VF v0 = hn::LoadU(d, x + i), v1 = hn::LoadU(d, x + i + N);
+    nan = hn::Or(nan, hn::Or(hn::IsNaN(v0), hn::IsNaN(v1)));
+    neg = hn::Or(neg, hn::Eq(hn::Min(v0, v1), neg_inf));
+    m0 = hn::Max(m0, v0);
+    m1 = hn::Max(m1, v1);
+  }
+  for (; i < n; i += N) {  // the tail through a buffer padded with a copy of x[0]
+    HWY_ALIGN float buf[N];
+    for (size_t j = 0; j < N; ++j) buf[j] = x[0];
+    std::memcpy(buf, x + i, std::min(N, n - i) * sizeof(float));
+    const VF v = hn::Load(d, buf);
+    nan = hn::Or(nan, hn::IsNaN(v));
+    neg = hn::Or(neg, hn::Eq(v, neg_inf));
+    m0 = hn::Max(m0, v);
+  }
+  *has_nan = !hn::AllFalse(d, nan);
+  *has_neg_inf = !hn::AllFalse(d, neg);
+  return hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
+}
+
+// Accumulates a block of KV float vectors (a whole number of lane groups) of teacher t and
+// student s into the dual statistics: per side the 16 logical lanes of the non-tie exponentials
+// and the tie count, and the cross sums sum et * delta, sum es * delta with
+// delta = (t - mt) itt - (s - ms) its (zero where either side is -inf). Writes the exponentials
+// to et_out / es_out when non-null. Accurate: shifts, exps and products in double; fast: in
+// float, a block's four lane groups added pairwise in float per logical lane (as StatsBlock
+// does), then widened into the double lanes. kNegInf: the block may hold -inf entries (masks
+// and flags are needed); chunks without any skip that work.
+template <bool kFast, bool kNegInf, size_t KV>
+HWY_INLINE void DualBlock(const float* HWY_RESTRICT t, const float* HWY_RESTRICT s,
+                          float* HWY_RESTRICT et_out, float* HWY_RESTRICT es_out, float mt,
+                          float ms, double itt, double its, VD* HWY_RESTRICT acc,
+                          VF* HWY_RESTRICT tie_acc, hn::Mask<DF>* HWY_RESTRICT flags) {
+  const DF d;
+  const DD dd;
+  constexpr size_t N = hn::MaxLanes(d);
+  constexpr size_t U = kLaneGroup / N;
+  constexpr size_t A = U * kParts;  // accumulators per sum
+  static_assert(KV % U == 0, "a block is a whole number of lane groups");
+  const VF neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  VF vt[KV], vs[KV];
+  hn::Mask<DF> bad[KV];
+  for (size_t k = 0; k < KV; ++k) {
+    vt[k] = hn::LoadU(d, t + k * N);
+    vs[k] = hn::LoadU(d, s + k * N);
+    // Ties (x == max: exp exactly 1), counted per lane in float (exact: at most 2^10 per lane).
+    tie_acc[0] = hn::Add(tie_acc[0], hn::IfThenElseZero(hn::Eq(vt[k], hn::Set(d, mt)), hn::Set(d, 1.0f)));
+    tie_acc[1] = hn::Add(tie_acc[1], hn::IfThenElseZero(hn::Eq(vs[k], hn::Set(d, ms)), hn::Set(d, 1.0f)));
+    if constexpr (kNegInf) {
+      const auto ti = hn::Eq(vt[k], neg_inf), si = hn::Eq(vs[k], neg_inf);
+      flags[0] = hn::Or(flags[0], hn::AndNot(ti, si));  // student -inf where the teacher has mass
+      flags[1] = hn::Or(flags[1], hn::AndNot(si, ti));  // teacher -inf where the student has mass
+      bad[k] = hn::Or(ti, si);
+    }
+  }
+  if constexpr (kFast) {
+    VF at[KV], as[KV], e_t[KV], e_s[KV];
+    for (size_t k = 0; k < KV; ++k) {
+      at[k] = hn::Mul(hn::Sub(vt[k], hn::Set(d, mt)), hn::Set(d, static_cast<float>(itt)));
+      as[k] = hn::Mul(hn::Sub(vs[k], hn::Set(d, ms)), hn::Set(d, static_cast<float>(its)));
+      e_t[k] = at[k];
+      e_s[k] = as[k];
+    }
+    ExpNonPositiveF32<KV>(d, e_t);
+    ExpNonPositiveF32<KV>(d, e_s);
+    VF q[4][KV];  // the four summands per vector
+    for (size_t k = 0; k < KV; ++k) {
+      if (et_out) hn::StoreU(e_t[k], d, et_out + k * N);
+      if (es_out) hn::StoreU(e_s[k], d, es_out + k * N);
+      const auto zt = hn::Eq(vt[k], hn::Set(d, mt)), zs = hn::Eq(vs[k], hn::Set(d, ms));
+      VF delta = hn::Sub(at[k], as[k]);
+      if constexpr (kNegInf) delta = hn::IfThenZeroElse(bad[k], delta);
+      q[0][k] = hn::IfThenZeroElse(zt, e_t[k]);
+      q[1][k] = hn::IfThenZeroElse(zs, e_s[k]);
+      q[2][k] = hn::Mul(e_t[k], delta);
+      q[3][k] = hn::Mul(e_s[k], delta);
+    }
+    constexpr size_t Q = KV / U;
+    static_assert(Q == 1 || Q == 4, "blocks of one or four lane groups");
+    for (size_t w = 0; w < 4; ++w) {
+      for (size_t u = 0; u < U; ++u) {
+        VF g = q[w][u];
+        if constexpr (Q == 4) {
+          g = hn::Add(hn::Add(q[w][u], q[w][U + u]), hn::Add(q[w][2 * U + u], q[w][3 * U + u]));
+        }
+        VD parts[kParts];
+        Widen(g, parts);
+        for (size_t p = 0; p < kParts; ++p) {
+          acc[w * A + u * kParts + p] = hn::Add(acc[w * A + u * kParts + p], parts[p]);
+        }
+      }
+    }
+  } else {
+    constexpr size_t KD = KV * kParts;
+    VD at[KD], as[KD], e_t[KD], e_s[KD];
+    const VD mtd = hn::Set(dd, static_cast<double>(mt)), msd = hn::Set(dd, static_cast<double>(ms));
+    const VD ittd = hn::Set(dd, itt), itsd = hn::Set(dd, its);
+    for (size_t k = 0; k < KV; ++k) {
+      Widen(vt[k], at + k * kParts);
+      Widen(vs[k], as + k * kParts);
+    }
+    for (size_t j = 0; j < KD; ++j) {
+      at[j] = hn::Mul(hn::Sub(at[j], mtd), ittd);
+      as[j] = hn::Mul(hn::Sub(as[j], msd), itsd);
+      e_t[j] = at[j];
+      e_s[j] = as[j];
+    }
+    ExpNonPositiveF64<KD>(dd, e_t);
+    ExpNonPositiveF64<KD>(dd, e_s);
+    const VD dinf = hn::Set(dd, -std::numeric_limits<double>::infinity());
+    for (size_t k = 0; k < KV; ++k) {
+      if (et_out) hn::StoreU(Narrow(e_t + k * kParts), d, et_out + k * N);
+      if (es_out) hn::StoreU(Narrow(e_s + k * kParts), d, es_out + k * N);
+      const size_t u = k % U;
+      for (size_t p = 0; p < kParts; ++p) {
+        const size_t i = k * kParts + p, j = u * kParts + p;
+        const auto zt = hn::Eq(at[i], hn::Zero(dd)), zs = hn::Eq(as[i], hn::Zero(dd));
+        VD delta = hn::Sub(at[i], as[i]);
+        if constexpr (kNegInf) {
+          delta = hn::IfThenZeroElse(hn::Or(hn::Eq(at[i], dinf), hn::Eq(as[i], dinf)), delta);
+        }
+        acc[j] = hn::Add(acc[j], hn::IfThenZeroElse(zt, e_t[i]));
+        acc[A + j] = hn::Add(acc[A + j], hn::IfThenZeroElse(zs, e_s[i]));
+        acc[2 * A + j] = hn::Add(acc[2 * A + j], hn::Mul(e_t[i], delta));
+        acc[3 * A + j] = hn::Add(acc[3 * A + j], hn::Mul(e_s[i], delta));
+      }
+    }
+  }
+}
+
+// The dual statistics of one chunk of teacher t and student s (n >= 1): see DualStats in
+// loss_kernels.h.
+template <bool kFast>
+HWY_INLINE internal::DualStats DualStatsImpl(const float* t, const float* s, size_t n, double itt,
+                                             double its, float* et_out, float* es_out) {
+  internal::DualStats r{};
+  bool nan_t = false, nan_s = false, neg_t = false, neg_s = false;
+  const float mt_raw = MaxNaNNegInf(t, n, &nan_t, &neg_t);
+  const float ms_raw = MaxNaNNegInf(s, n, &nan_s, &neg_s);
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  r.t.status = nan_t ? internal::kChunkNaN : mt_raw == kInf ? internal::kChunkPosInf : internal::kChunkOk;
+  r.s.status = nan_s ? internal::kChunkNaN : ms_raw == kInf ? internal::kChunkPosInf : internal::kChunkOk;
+  r.t.max = mt_raw + 0.0f;
+  r.s.max = ms_raw + 0.0f;
+  if (r.t.status != internal::kChunkOk || r.s.status != internal::kChunkOk || mt_raw == -kInf ||
+      ms_raw == -kInf) {
+    return r;  // the caller takes the scalar path
+  }
+  const float mt = r.t.max, ms = r.s.max;
   const DF d;
   const DD dd;
   constexpr size_t N = hn::MaxLanes(d);
   constexpr size_t ND = N / kParts;
-  constexpr size_t U = internal::kLaneGroup / N;
+  constexpr size_t U = kLaneGroup / N;
   constexpr size_t A = U * kParts;
-  const VF neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
-  const VF maf = hn::Set(d, ma), mbf = hn::Set(d, mb);
-  const VD mad = hn::Set(dd, static_cast<double>(ma)), mbd = hn::Set(dd, static_cast<double>(mb));
-  const VD itad = hn::Set(dd, ita), itbd = hn::Set(dd, itb);
-  VD acc[A];
-  for (size_t k = 0; k < A; ++k) acc[k] = hn::Zero(dd);
-  auto m_any = hn::FirstN(d, 0);
-  auto group = [&](const float* pe, const float* pa, const float* pb) HWY_ATTR {
-    for (size_t u = 0; u < U; ++u) {
-      const VF va = hn::LoadU(d, pa + u * N), vb = hn::LoadU(d, pb + u * N);
-      const auto a_inf = hn::Eq(va, neg_inf), b_inf = hn::Eq(vb, neg_inf);
-      m_any = hn::Or(m_any, hn::AndNot(a_inf, b_inf));
-      const VF va2 = hn::IfThenElse(a_inf, maf, va);
-      const VF vb2 = hn::IfThenElse(hn::Or(a_inf, b_inf), mbf, vb);
-      VD pa2[kParts], pb2[kParts], pe2[kParts];
-      Widen(va2, pa2);
-      Widen(vb2, pb2);
-      Widen(hn::IfThenZeroElse(hn::Or(a_inf, b_inf), hn::LoadU(d, pe + u * N)), pe2);
-      for (size_t p = 0; p < kParts; ++p) {
-        const VD delta = hn::Sub(hn::Mul(hn::Sub(pa2[p], mad), itad), hn::Mul(hn::Sub(pb2[p], mbd), itbd));
-        acc[u * kParts + p] = hn::Add(acc[u * kParts + p], hn::Mul(pe2[p], delta));
-      }
+  constexpr size_t kBlock = kFast ? 64 : 32;
+  constexpr size_t KV = kBlock / N;
+  VD acc[4 * A];
+  for (size_t a = 0; a < 4 * A; ++a) acc[a] = hn::Zero(dd);
+  VF ties[2] = {hn::Zero(d), hn::Zero(d)};
+  hn::Mask<DF> flags[2] = {hn::FirstN(d, 0), hn::FirstN(d, 0)};
+  const auto body = [&](auto neg_inf) HWY_ATTR {
+    constexpr bool kNeg = decltype(neg_inf)::value;
+    size_t j = 0;
+    for (; j + kBlock <= n; j += kBlock) {
+      DualBlock<kFast, kNeg, KV>(t + j, s + j, et_out ? et_out + j : nullptr,
+                                 es_out ? es_out + j : nullptr, mt, ms, itt, its, acc, ties, flags);
     }
+    for (; j + kLaneGroup <= n; j += kLaneGroup) {
+      DualBlock<kFast, kNeg, U>(t + j, s + j, et_out ? et_out + j : nullptr,
+                                es_out ? es_out + j : nullptr, mt, ms, itt, its, acc, ties, flags);
+    }
+    return j;
   };
-  size_t i = 0;
-  for (; i + internal::kLaneGroup <= n; i += internal::kLaneGroup) group(ea + i, a + i, b + i);
-  if (i < n) {  // padded with -inf in a: adds exactly zero
-    HWY_ALIGN float eb[internal::kLaneGroup] = {}, ab[internal::kLaneGroup], bb[internal::kLaneGroup];
-    for (size_t j = 0; j < internal::kLaneGroup; ++j) {
-      ab[j] = -std::numeric_limits<float>::infinity();
-      bb[j] = mb;
-    }
-    std::memcpy(eb, ea + i, (n - i) * sizeof(float));
-    std::memcpy(ab, a + i, (n - i) * sizeof(float));
-    std::memcpy(bb, b + i, (n - i) * sizeof(float));
-    group(eb, ab, bb);
+  size_t i = (neg_t || neg_s) ? body(std::true_type()) : body(std::false_type());
+  if (i < n) {  // padded with -inf on both sides: adds exactly zero and sets no flag
+    HWY_ALIGN float tb[kLaneGroup], sb[kLaneGroup], eb0[kLaneGroup], eb1[kLaneGroup];
+    for (size_t j = 0; j < kLaneGroup; ++j) tb[j] = sb[j] = -kInf;
+    std::memcpy(tb, t + i, (n - i) * sizeof(float));
+    std::memcpy(sb, s + i, (n - i) * sizeof(float));
+    DualBlock<kFast, true, U>(tb, sb, et_out ? eb0 : nullptr, es_out ? eb1 : nullptr, mt, ms, itt,
+                              its, acc, ties, flags);
+    if (et_out) std::memcpy(et_out + i, eb0, (n - i) * sizeof(float));
+    if (es_out) std::memcpy(es_out + i, eb1, (n - i) * sizeof(float));
   }
-  *masked = !hn::AllFalse(d, m_any);
-  HWY_ALIGN double lanes[internal::kLaneGroup];
-  for (size_t k = 0; k < A; ++k) hn::Store(acc[k], dd, lanes + k * ND);
-  return TreeSum16(lanes);
+  HWY_ALIGN double lanes[kLaneGroup];
+  double sums[4];
+  for (size_t q = 0; q < 4; ++q) {
+    for (size_t a = 0; a < A; ++a) hn::Store(acc[q * A + a], dd, lanes + a * ND);
+    sums[q] = TreeSum16(lanes);
+  }
+  r.t.rest = sums[0];
+  r.s.rest = sums[1];
+  HWY_ALIGN float tl[hn::MaxLanes(d)];
+  for (size_t w = 0; w < 2; ++w) {
+    hn::Store(ties[w], d, tl);
+    double c = 0;
+    for (size_t j = 0; j < N; ++j) c += tl[j];
+    (w == 0 ? r.t : r.s).ties = c;
+  }
+  r.cross_t = sums[2];
+  r.cross_s = -sums[3];
+  r.student_masked = !hn::AllFalse(d, flags[0]);
+  r.teacher_masked = !hn::AllFalse(d, flags[1]);
+  return r;
 }
 
 // out = ca * ea - cb * eb (the forward-KL gradient from the two stored exponentials). Accurate:

@@ -28,9 +28,13 @@ void GradScaleF32(const float* e, size_t n, double k, double b0, float* out, boo
 void GradScaleF32Fast(const float* e, size_t n, double k, double b0, float* out, bool stream) {
   GradScaleImpl<true>(e, n, k, b0, out, stream);
 }
-double KlCrossF32(const float* ea, const float* a, const float* b, size_t n, float ma, float mb,
-                  double ita, double itb, bool* masked) {
-  return KlCrossImpl(ea, a, b, n, ma, mb, ita, itb, masked);
+internal::DualStats DualStatsF32(const float* t, const float* s, size_t n, double itt, double its,
+                                 float* et, float* es) {
+  return DualStatsImpl<false>(t, s, n, itt, its, et, es);
+}
+internal::DualStats DualStatsF32Fast(const float* t, const float* s, size_t n, double itt,
+                                     double its, float* et, float* es) {
+  return DualStatsImpl<true>(t, s, n, itt, its, et, es);
 }
 void KlGradF32(const float* ea, const float* eb, size_t n, double ca, double cb, float* out,
                bool stream) {
@@ -65,7 +69,8 @@ HWY_EXPORT(GradAffineF32);
 HWY_EXPORT(GradAffineF32Fast);
 HWY_EXPORT(GradScaleF32);
 HWY_EXPORT(GradScaleF32Fast);
-HWY_EXPORT(KlCrossF32);
+HWY_EXPORT(DualStatsF32);
+HWY_EXPORT(DualStatsF32Fast);
 HWY_EXPORT(KlGradF32);
 HWY_EXPORT(KlGradF32Fast);
 HWY_EXPORT(RklGradF32);
@@ -79,7 +84,7 @@ LossKernels loss_kernels(bool fast) {
   LossKernels k{};
   k.grad_affine = fast ? &HWY_DYNAMIC_DISPATCH(GradAffineF32Fast) : &HWY_DYNAMIC_DISPATCH(GradAffineF32);
   k.grad_scale = fast ? &HWY_DYNAMIC_DISPATCH(GradScaleF32Fast) : &HWY_DYNAMIC_DISPATCH(GradScaleF32);
-  k.kl_cross = &HWY_DYNAMIC_DISPATCH(KlCrossF32);
+  k.dual_stats = fast ? &HWY_DYNAMIC_DISPATCH(DualStatsF32Fast) : &HWY_DYNAMIC_DISPATCH(DualStatsF32);
   k.kl_grad = fast ? &HWY_DYNAMIC_DISPATCH(KlGradF32Fast) : &HWY_DYNAMIC_DISPATCH(KlGradF32);
   k.rkl_grad = &HWY_DYNAMIC_DISPATCH(RklGradF32);
   k.js_sums = &HWY_DYNAMIC_DISPATCH(JsSumsF32);

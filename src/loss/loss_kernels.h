@@ -5,7 +5,23 @@
 
 #include <cstddef>
 
+#include "src/softmax/softmax_internal.h"
+
 namespace logitkit::internal {
+
+// Statistics of one chunk of a teacher t and a student s, in one pass over both: per side the
+// ChunkStats at its inverse temperature (itt, its), exactly as the softmax stats kernel defines
+// them (ties, the other exponentials), and, with a_t = (t - mt) itt, a_s = (s - ms) its
+// (shifted by the chunk maxima) over the entries where neither is -inf:
+//   cross_t = sum exp(a_t) (a_t - a_s),   cross_s = sum exp(a_s) (a_s - a_t).
+// student_masked: some t finite has s = -inf; teacher_masked: some s finite has t = -inf.
+// When either side's status is not kChunkOk or its max is -inf only the statuses and maxima
+// are meaningful and nothing is written.
+struct DualStats {
+  ChunkStats t, s;
+  double cross_t, cross_s;
+  bool student_masked, teacher_masked;
+};
 
 // Parameters of the Jensen-Shannon kernels (one chunk): student s and teacher t with row maxima
 // ms, mt and inverse temperatures its, itt; ls, lt their log normalisers (log q = (s - ms) * its
@@ -24,10 +40,9 @@ struct LossKernels {
                       double b1, double b0, float* out);
   // grad_affine without w and y (the same bits): out_i = e_i * k - b0.
   void (*grad_scale)(const float* e, std::size_t n, double k, double b0, float* out, bool stream);
-  // sum_j ea_j ((a_j - ma) ita - (b_j - mb) itb) over a_j != -inf, in 16 logical lanes (double,
-  // both precisions); *masked: some a_j != -inf has b_j = -inf. ma, mb finite.
-  double (*kl_cross)(const float* ea, const float* a, const float* b, std::size_t n, float ma,
-                     float mb, double ita, double itb, bool* masked);
+  // DualStats of t[0, n), s[0, n); writes exp(a_t), exp(a_s) to et, es when non-null.
+  DualStats (*dual_stats)(const float* t, const float* s, std::size_t n, double itt, double its,
+                          float* et, float* es);
   // out_i = ca * ea_i - cb * eb_i (accurate: double, rounded once; fast: float).
   void (*kl_grad)(const float* ea, const float* eb, std::size_t n, double ca, double cb,
                   float* out, bool stream);
