@@ -214,8 +214,10 @@ void register_losses() {
       configure(benchmark::RegisterBenchmark("BM_TorchCrossEntropyFwdBwd", BM_TorchCrossEntropyFwdBwd))
           ->Args({n, c, 0, threads});
     }
-    configure(benchmark::RegisterBenchmark("BM_TorchCrossEntropyFwdBwd", BM_TorchCrossEntropyFwdBwd))
-        ->Args({n, c, 1, 1});
+    if (n == 512) {  // as users call it (allocating): one shape, 1 thread (it is slow)
+      configure(benchmark::RegisterBenchmark("BM_TorchCrossEntropyFwdBwd", BM_TorchCrossEntropyFwdBwd))
+          ->Args({n, c, 1, 1});
+    }
   }
   for (long threads : {1, 2}) {
     for (long prec : {0, 1}) {
@@ -225,8 +227,8 @@ void register_losses() {
     configure(benchmark::RegisterBenchmark("BM_TorchKlDivFwdBwd", BM_TorchKlDivFwdBwd))
         ->Args({512, 128256, 0, threads});
   }
-  configure(benchmark::RegisterBenchmark("BM_TorchKlDivFwdBwd", BM_TorchKlDivFwdBwd))
-      ->Args({512, 128256, 1, 1});
+  // kl_div through autograd (mode 1) takes ~4 s per call here: not registered by default; run
+  // it with --benchmark_filter after adding ->Args({512, 128256, 1, 1}).
 }
 
 }  // namespace

@@ -62,7 +62,9 @@ struct CrossEntropyOptions {
 // Rows whose target equals ignore_index have row_loss 0 (no z-loss), zero gradient, and do not
 // count. kMean divides the sum by sum_r w_{t_r} over counted rows (PyTorch's normalisation, also
 // with label smoothing); an empty set gives NaN or 0 (empty_mean).
-// Gradient, written in one fused pass (x is read once for the statistics and once to write grad):
+// Gradient, written in one fused pass (x is read once for the statistics, which keep the
+// exponentials in a per-thread row buffer; grad is written once from it, with non-temporal
+// stores when grad exceeds 16 MiB; grad may be x itself, same row_stride, without softcap):
 //   d row_loss_r / d x_j = ((S + 2 lambda lse_r) p_j - w_j q_j) / tau * dz_j/dx_j,
 //   S = sum_j w_j q_j, dz/dx = 1 - tanh^2(x/c) with softcap, times 1/denominator for kMean.
 // The target's term p_t - 1 is computed as -sum_{j != t} p_j (no cancellation), and -log p_t as
@@ -156,11 +158,16 @@ struct DistillationOptions {
 // of student, teacher and grad; tau > 0 and finite; 0 < js_beta < 1; alpha >= 0 and finite, and
 // target of rows entries each in [0, cols) or ignore_index when alpha > 0.
 // Accuracy (kAccurate, float): row_loss within 1e-6 relative + 1e-7 absolute of the exact value
-// (KL near 0 cancels inherently); gradient within 2 ULP + 2^-24 * max |gradient row|.
-// Passes over memory (forward KL, teacher logits, float): student and teacher each read twice for
-// statistics and the sums (in cache, per 16384-entry chunk), then once more to write grad; other
-// divergences and log-prob teachers run a scalar long double path (slower). Double overload:
-// long double throughout.
+// (KL near 0 cancels inherently); each gradient entry within 2 ULP + 2^-22 * c * (p_j + q_j),
+// c = (tau_squared ? tau : 1/tau) times the reduction factor (the two exponentials are kept as
+// floats between the passes, so a difference q_j - p_j carries their rounding).
+// Passes over memory (float, every divergence and teacher input): per 16384-entry chunk one pass
+// over student and teacher (both exponentials, the statistics and the KL sums, while the chunk
+// is in cache; the exponentials kept in per-thread row buffers), then one pass writing grad from
+// those buffers (non-temporal stores when grad exceeds 16 MiB); Jensen-Shannon adds one pass
+// for its sums (one log per entry, and one more in the gradient). Rows with NaN, +inf, a
+// 16384-entry chunk without a finite entry, or (reverse KL) a teacher -inf under student mass
+// take a scalar long double path. Double overload: long double throughout.
 LOGITKIT_API double distillation_loss(Rows<const float> student, Rows<const float> teacher,
                                       const DistillationOptions& options = {},
                                       const LossOutputs<float>& out = {});
