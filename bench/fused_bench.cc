@@ -199,7 +199,7 @@ void register_all(bool quick) {
   benchmark::AddCustomContext("fused_size", "N=" + std::to_string(N) + " D=" +
                                                 std::to_string(D) + " V=" + std::to_string(V));
   auto setup = [&](benchmark::internal::Benchmark* b) {
-    b->Unit(benchmark::kMillisecond)->UseRealTime();
+    b->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
     if (full) b->Iterations(1);
   };
 #ifdef LOGITKIT_BENCH_WITH_BLAS
@@ -209,6 +209,7 @@ void register_all(bool quick) {
   setup(f);
   f->Arg(0);
   if (!quick && !full) f->Arg(64)->Arg(256)->Arg(512);
+  if (full) f->Arg(128)->Arg(256)->Arg(512);  // pick with --benchmark_filter
   if (quick) f->Arg(7);
   auto* fb = benchmark::RegisterBenchmark("BM_FusedLinearCE_bf16", BM_FusedLinearCE_bf16);
   setup(fb);

@@ -20,10 +20,10 @@ struct LinearCrossEntropyOptions {
   // they have in cross_entropy(). ce.threads sets the threads of the cross-entropy pass and of
   // the bf16 conversions; the matrix products use the BLAS's own threads (OPENBLAS_NUM_THREADS).
   CrossEntropyOptions ce{};
-  // Rows of logits held at a time (the row chunk n). 0: automatic, about 64 MiB of logits
-  // (n = clamp(2^24 / V, 16, 4096) rows; half that with soft-capping, which needs a second
-  // buffer). Results depend on n (the weight gradient is summed chunk by chunk), never on the
-  // thread count.
+  // Rows of logits held at a time (the row chunk n). 0: automatic, n = clamp(2^24 / V, 256,
+  // 4096) rows (about 64 MiB of logits, but at least 256 rows, below which the products slow
+  // down; V = 128256: 256 rows, 125 MiB). Results depend on n (the weight gradient is summed
+  // chunk by chunk), never on the thread count.
   std::size_t chunk_rows = 0;
   // false: grad_weight is overwritten; true: the weight gradient is added to what grad_weight
   // holds (gradient accumulation across micro-batches, in f32).
@@ -58,9 +58,8 @@ struct LinearCrossEntropyOutputs {
 // over the batch, as with materialised logits; no recomputation.
 // Extra memory (bytes): 4 n V (the chunk's logits, turned into G in place; 8 n V with softcap),
 //   + 4 n D when hidden is bf16 (the chunk converted to f32), + 4 min(V, 2048) D when weight is
-//   bf16 (a block of W converted to f32), + O(N) for the targets' bookkeeping. With the
-//   automatic n this is about 64 MiB at any N (V = 128256: n = 130 against N = 4096 rows of
-//   logits, 2.1 GB, when materialised).
+//   bf16 (a block of W converted to f32). With the automatic n: V = 128256 -> n = 256, 125 MiB
+//   whatever N (the materialised logits at N = 4096 take 2004 MiB); V = 32000 -> n = 524, 64 MiB.
 // bf16 inputs (either or both) are converted exactly to f32 (block by block) before the products;
 //   all arithmetic is f32 (products) and what cross_entropy() uses; outputs are f32.
 // Preconditions (else std::invalid_argument naming the function, the argument and, for targets,

@@ -27,9 +27,11 @@ namespace {
 
 constexpr char kFn[] = "linear_cross_entropy";
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-// Automatic chunk: about 2^24 floats (64 MiB) of logits.
+// Automatic chunk: about 2^24 floats (64 MiB) of logits, but at least 256 rows: fewer rows make
+// the products slower (each chunk reads W twice and reads and writes grad_weight once; at
+// N = 4096, D = 2048, V = 128256, 128 rows cost 1.06x the materialised CPU time, 256 rows 0.97x).
 constexpr std::size_t kAutoChunkFloats = std::size_t{1} << 24;
-constexpr std::size_t kMinAutoRows = 16, kMaxAutoRows = 4096;
+constexpr std::size_t kMinAutoRows = 256, kMaxAutoRows = 4096;
 // Rows of a bf16 weight converted to f32 at a time.
 constexpr std::size_t kWeightBlock = 2048;
 
@@ -254,7 +256,6 @@ double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::in
   if (n == 0) {
     n = std::clamp<std::size_t>(kAutoChunkFloats / std::max<std::size_t>(V, 1), kMinAutoRows,
                                 kMaxAutoRows);
-    if (softcap) n = std::max<std::size_t>(n / 2, 1);
   }
   n = std::min(n, N);
 
