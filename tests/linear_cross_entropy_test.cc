@@ -327,7 +327,12 @@ TEST(LinearCrossEntropy, GradientsMatchFiniteDifferences) {
     if (c.ignore_frac == 1.0 || c.o.precision == Precision::kFast) continue;
     Problem p = make_problem(N, D, V, rng, false, c.ignore_frac > 0 ? 0.3 : 0.0,
                              c.o.ignore_index);
-    p.t[0] = 0;  // at least one counted row (an empty mean has no derivative)
+    // At least one counted row of positive weight (an empty mean has no derivative).
+    p.t[0] = 0;
+    while (!c.o.weight.empty() && c.o.weight[static_cast<std::size_t>(p.t[0])] == 0.0 &&
+           static_cast<std::size_t>(p.t[0]) + 1 < V) {
+      ++p.t[0];
+    }
     std::vector<double> h(N * D), w(V * D);
     for (std::size_t r = 0; r < N; ++r)
       for (std::size_t k = 0; k < D; ++k) h[r * D + k] = p.hv(r, k);
