@@ -87,7 +87,10 @@ struct LinearCrossEntropyOutputs {
 // Reproducibility: for a fixed build, BLAS, chunk_rows and BLAS thread count, every output is
 //   deterministic. ce.threads never changes a bit (cross_entropy() is thread-count invariant and
 //   the conversions are element-wise). The BLAS's own thread count may change the products'
-//   bits (OpenBLAS splits the output, not the sums, so in practice it does not; not promised).
+//   bits: with Debian's OpenBLAS 0.3.21, grad_hidden differs in the last bits between
+//   OPENBLAS_NUM_THREADS=1 and 2 (2 and 4 agree); loss, row_loss, lse and grad_weight agreed in
+//   that measurement (docs/fused_linear.md), which is not a promise. own_matmul: the same bits
+//   for every thread count.
 //   A different chunk_rows changes grad_weight's summation order (and may change the products'
 //   blocking), so results agree only within the bounds above.
 // Returns the reduced loss (kNone: the sum of row losses, and G is the gradient of that sum).
