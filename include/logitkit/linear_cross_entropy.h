@@ -48,7 +48,8 @@ struct LinearCrossEntropyOutputs {
 //   x = H W^T  ([N, V] logits, x_rj = sum_k H_rk W_jk),   loss = cross_entropy(x, t, options.ce)
 // with exactly cross_entropy()'s definition (loss.h: soft-capping, temperature, label smoothing,
 // class weights, ignore_index, z-loss, reductions; kMean divides by the summed weight of the
-// counted rows over the WHOLE batch, not per chunk; an empty mean gives NaN or 0 per empty_mean).
+// counted rows over the WHOLE batch, not per chunk; an empty mean gives NaN or 0 per empty_mean,
+// and then, as in cross_entropy(), NaN or 0 gradient rows for counted rows of zero weight).
 // Gradients, with G = d loss / d x ([N, V], cross_entropy()'s gradient, 1/denominator included):
 //   grad_hidden = G W  ([N, D]),   grad_weight (+)= G^T H  ([V, D]).
 // Algorithm: rows are taken n at a time (options.chunk_rows); for each chunk the n x V logits
