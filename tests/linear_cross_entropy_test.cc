@@ -405,7 +405,7 @@ TEST(LinearCrossEntropy, OwnProductSameBitsForEveryThreadCount) {
   Problem p = make_problem(67, 19, 1201, rng, false, 0.1);
   CrossEntropyOptions o{.label_smoothing = 0.1, .z_loss = 0.01, .softcap = 8.0};
   o.threads = 1;
-  LinearCrossEntropyOptions lo{o, 9};
+  LinearCrossEntropyOptions lo{o, 33};  // 33 x 1201 x 19 per product: several threads
   lo.own_matmul = true;
   const Outputs one = run_f32(p, lo);
   for (int t : {2, 3, 8}) {

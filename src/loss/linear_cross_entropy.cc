@@ -90,7 +90,7 @@ void gemm(bool own, int threads, std::size_t M, std::size_t N, std::size_t K, fl
       }
     }
   };
-  const int t = internal::threads_for(threads, M * N * K / 16);
+  const int t = internal::threads_for(threads, M * N * K / 4);
   if (t > 1 && M > 1) {
     internal::parallel_for(M, t, body);
   } else {
