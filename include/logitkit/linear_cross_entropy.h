@@ -83,8 +83,8 @@ struct LinearCrossEntropyOutputs {
 //   logits (4 ULP loss, 2 ULP + 2^-24 |row| gradient). grad_hidden entries: within about
 //   (V + D) * 2^-24 * sum_j |G_rj W_jk|; grad_weight: within about (N + D) * 2^-24 *
 //   sum_r |G_rj H_rk| (worst case; typical errors are near sqrt of that). The reduced loss sums
-//   the chunks' row losses in double. Measured against a long double materialised reference in
-//   tests/linear_cross_entropy_test.cc and docs/fused_linear.md.
+//   the chunks' row losses in double. Checked against a long double materialised reference in
+//   tests/linear_cross_entropy_test.cc (method in docs/fused_linear.md).
 // Reproducibility: for a fixed build, BLAS, chunk_rows and BLAS thread count, every output is
 //   deterministic. ce.threads never changes a bit (cross_entropy() is thread-count invariant and
 //   the conversions are element-wise). The BLAS's own thread count may change the products'
