@@ -24,8 +24,9 @@ export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:detect_stack
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 # The threaded tests: many callers at once, and the library's own threads across rows and chunks.
-TSAN_TARGETS=(thread_safety_test softmax_threading_test sampling_test loss_cross_entropy_test)
-TSAN_TESTS='ThreadSafety\.|SoftmaxThreadingTest\.|SamplingTest\.SameTokenAloneInBatchesThreadsAndTargets|LossTest\.CrossEntropyBitwiseAcrossTargetsAndThreads'
+TSAN_TARGETS=(thread_safety_test softmax_threading_test sampling_test loss_cross_entropy_test
+              linear_cross_entropy_test)
+TSAN_TESTS='ThreadSafety\.|SoftmaxThreadingTest\.|SamplingTest\.SameTokenAloneInBatchesThreadsAndTargets|LossTest\.CrossEntropyBitwiseAcrossTargetsAndThreads|LinearCrossEntropy\.OwnProductSameBitsForEveryThreadCount'
 
 if [[ $what == all || $what == asan ]]; then
   cmake -S . -B build-asan "${common[@]}" -DLOGITKIT_SANITIZE="address;undefined"
