@@ -133,6 +133,44 @@ LOGITKIT_API void cross_entropy_check(Rows<const float> x, std::span<const std::
                                       const LossOutputs<float>& out = {},
                                       const char* fn = "shard::cross_entropy");
 
+// ---------------------------------------------------------------------------------------------
+// Distillation over shards: the forward KL(p || q) with teacher logits (DistillationOptions with
+// Divergence::kForwardKL and TeacherInput::kLogits), p = softmax(t / tau), q = softmax(s / tau).
+// A shard's state:
+struct DistillationState {
+  LseState teacher;     // of t over the shard at tau
+  LseState student;     // of s over the shard at tau
+  double cross = 0.0;   // sum_j exp((t_j - teacher.max)/tau) ((t_j - teacher.max) - (s_j - student.max))/tau
+                        // over the entries where t_j > -inf (0 when either max is not finite)
+  double masked = 0.0;  // 1 if some entry has t_j > -inf and s_j = -inf (then KL = +inf)
+  // Merge: both LseStates merged, cross re-based to the new maxima:
+  //   cross' = sum_i exp((mt_i - Mt)/tau) (cross_i + Zt_i ((mt_i - Mt) - (ms_i - Ms))/tau).
+  LOGITKIT_API DistillationState merge(const DistillationState& other) const;
+  // True when the merged row is a limit (NaN, +inf or all -inf on either side): the finish below
+  // does not handle it; the row must be computed whole (logitkit::mpi gathers such rows).
+  LOGITKIT_API bool special() const;
+};
+
+LOGITKIT_API void merge_states(std::span<DistillationState> inout,
+                               std::span<const DistillationState> in);
+
+// Phase 1 (student, teacher: this shard's [N, V_r]; options: temperature only is used).
+// std::invalid_argument unless the shapes match, states.size() == N and tau > 0 and finite.
+LOGITKIT_API void distillation_states(Rows<const float> student, Rows<const float> teacher,
+                                      const DistillationOptions& options,
+                                      std::span<DistillationState> states);
+
+// Phase 2 for the rows whose merged state is not special(): row_loss[r] (double, N entries,
+// identical on every shard) = factor * max(KL, 0), KL = cross / Zt + log Zs - log Zt (factor =
+// tau^2 with tau_squared), and, when grad.data is non-null, this shard's gradient
+// grad_scale * factor / tau * (q_j - p_j); lse[r] (float, optional) the student's logsumexp.
+// Rows whose state is special() are left unwritten (row_loss, lse and grad).
+LOGITKIT_API void distillation_finish(Rows<const float> student, Rows<const float> teacher,
+                                      const DistillationOptions& options,
+                                      std::span<const DistillationState> global,
+                                      std::span<double> row_loss, Rows<float> grad,
+                                      double grad_scale, std::span<float> lse = {});
+
 }  // namespace logitkit::shard
 
 #endif  // LOGITKIT_SHARD_H_

@@ -576,4 +576,139 @@ void cross_entropy_check(Rows<const float> x, std::span<const std::int64_t> targ
   check_impl(fn, x, target, y, y.data != nullptr, shard, o, out);
 }
 
+// ---- distillation (forward KL, teacher logits) -----------------------------------------------
+
+DistillationState DistillationState::merge(const DistillationState& o) const {
+  DistillationState m;
+  m.teacher = merge_lse(teacher, o.teacher);
+  m.student = merge_lse(student, o.student);
+  m.masked = (masked != 0.0 || o.masked != 0.0) ? 1.0 : 0.0;
+  const double Mt = m.teacher.max, Ms = m.student.max;
+  if (m.special()) return m;
+  const double inv_tau = 1.0 / m.teacher.temperature;
+  auto part = [&](const DistillationState& s) {
+    const double zt = s.teacher.ties + s.teacher.rest;
+    if (zt == 0.0 || s.masked != 0.0 || !std::isfinite(s.student.max)) return 0.0;
+    const double dt = s.teacher.max - Mt, ds = s.student.max - Ms;
+    const double f = dt == 0.0 ? 1.0 : std::exp(dt * inv_tau);
+    return f * (s.cross + zt * (dt - ds) * inv_tau);
+  };
+  m.cross = part(*this) + part(o);
+  return m;
+}
+
+bool DistillationState::special() const {
+  return !std::isfinite(teacher.max) || !std::isfinite(student.max);
+}
+
+void merge_states(std::span<DistillationState> inout, std::span<const DistillationState> in) {
+  if (inout.size() != in.size()) {
+    fail("shard::merge_states", "inout has " + std::to_string(inout.size()) + " entries but in has " +
+                                    std::to_string(in.size()));
+  }
+  for (std::size_t i = 0; i < in.size(); ++i) inout[i] = inout[i].merge(in[i]);
+}
+
+namespace {
+
+void check_distill(const char* fn, Rows<const float> s, Rows<const float> t,
+                   const DistillationOptions& o) {
+  internal::check_rows(fn, "student", s);
+  internal::check_rows(fn, "teacher", t);
+  internal::check_same_shape(fn, "student", s, "teacher", t);
+  if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
+    fail(fn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
+  }
+}
+
+}  // namespace
+
+void distillation_states(Rows<const float> s, Rows<const float> t, const DistillationOptions& o,
+                         std::span<DistillationState> states) {
+  constexpr char fn[] = "shard::distillation_states";
+  check_distill(fn, s, t, o);
+  check_size(fn, "states", states.size(), s.rows, "rows");
+  const double tau = o.temperature, inv_tau = 1.0 / tau;
+  const auto lk = internal::loss_kernels(false);
+  internal::for_each_row(s.rows, s.cols, o.threads, [&](std::size_t r, int) {
+    const float* sr = s.row(r);
+    const float* tr = t.row(r);
+    const std::size_t n = s.cols;
+    DistillationState st;
+    st.teacher = LseState::of(std::span<const float>(tr, n), tau);
+    st.student = LseState::of(std::span<const float>(sr, n), tau);
+    if (std::isnan(st.teacher.max) || std::isnan(st.student.max) || st.teacher.max == kInf ||
+        st.student.max == kInf || st.teacher.max == -kInf) {
+      states[r] = st;
+      return;
+    }
+    if (st.student.max == -kInf) {  // teacher has mass here, student none
+      st.masked = 1.0;
+      states[r] = st;
+      return;
+    }
+    double cross = 0.0;
+    bool masked = false;
+    for (std::size_t c = 0; c < internal::chunk_count(n); ++c) {
+      const std::size_t off = c * internal::kChunk;
+      const internal::KlChunkSums k =
+          lk.kl_sums(tr + off, sr + off, internal::chunk_len(n, c),
+                     static_cast<float>(st.teacher.max), static_cast<float>(st.student.max),
+                     inv_tau);
+      cross += k.cross;
+      masked |= k.student_masked;
+    }
+    st.cross = cross;
+    st.masked = masked ? 1.0 : 0.0;
+    states[r] = st;
+  });
+}
+
+void distillation_finish(Rows<const float> s, Rows<const float> t, const DistillationOptions& o,
+                         std::span<const DistillationState> global, std::span<double> row_loss,
+                         Rows<float> grad, double grad_scale, std::span<float> lse) {
+  constexpr char fn[] = "shard::distillation_finish";
+  check_distill(fn, s, t, o);
+  check_size(fn, "global", global.size(), s.rows, "rows");
+  check_size(fn, "row_loss", row_loss.size(), s.rows, "rows");
+  if (!lse.empty()) check_size(fn, "lse", lse.size(), s.rows, "rows");
+  if (grad.data) {
+    internal::check_rows(fn, "grad", grad);
+    internal::check_same_shape(fn, "student", s, "grad", grad);
+  }
+  const double inv_tau = 1.0 / o.temperature;
+  const double factor = o.tau_squared ? o.temperature * o.temperature : 1.0;
+  const auto sk = internal::softmax_kernels(false);
+  const auto lk = internal::loss_kernels(false);
+  internal::for_each_row(s.rows, s.cols, o.threads, [&](std::size_t r, int) {
+    const DistillationState& g = global[r];
+    if (g.special()) return;
+    const double zt = g.teacher.ties + g.teacher.rest, zs = g.student.ties + g.student.rest;
+    const double lt = internal::LogNormalizer(g.teacher.ties, g.teacher.rest);
+    const double ls = internal::LogNormalizer(g.student.ties, g.student.rest);
+    const double kl = g.masked != 0.0 ? kInf : g.cross / zt + (ls - lt);
+    row_loss[r] = factor * std::max(kl, 0.0);
+    if (!lse.empty()) lse[r] = static_cast<float>(g.student.max * inv_tau + ls);
+    if (!grad.data) return;
+    const float* sr = s.row(r);
+    const float* tr = t.row(r);
+    float* gr = grad.row(r);
+    const double c = grad_scale * factor * inv_tau;
+    for (std::size_t ch = 0; ch < internal::chunk_count(s.cols); ++ch) {
+      const std::size_t off = ch * internal::kChunk, len = internal::chunk_len(s.cols, ch);
+      const internal::ChunkStats st = sk.stats(sr + off, len, inv_tau, gr + off);
+      double f = 0.0;
+      if (st.max == -kInfF) {
+        std::fill(gr + off, gr + off + len, 0.0f);
+      } else {
+        f = static_cast<double>(st.max) == g.student.max
+                ? 1.0
+                : std::exp((static_cast<double>(st.max) - g.student.max) * inv_tau);
+      }
+      lk.kl_grad(gr + off, tr + off, len, static_cast<float>(g.teacher.max), inv_tau, c * f / zs,
+                 c / zt, gr + off);
+    }
+  });
+}
+
 }  // namespace logitkit::shard
