@@ -15,6 +15,7 @@
 #include "src/loss/loss_internal.h"
 #include "src/loss/loss_kernels.h"
 #include "src/parallel/parallel.h"
+#include "src/sampling/sampling_kernels.h"
 #include "src/softmax/kernels.h"
 #include "src/softmax/softmax_internal.h"
 
@@ -709,6 +710,23 @@ void distillation_finish(Rows<const float> s, Rows<const float> t, const Distill
                  c / zt, gr + off);
     }
   });
+}
+
+// ---- sampling ---------------------------------------------------------------------------------
+
+double sampling_weights(std::span<const float> x, float m, double inv_tau, std::span<float> e,
+                        Precision precision) {
+  if (e.size() != x.size()) {
+    fail("shard::sampling_weights", "e has " + std::to_string(e.size()) + " entries but x has " +
+                                        std::to_string(x.size()));
+  }
+  if (x.empty()) return 0.0;
+  const auto k = internal::sampling_kernels(precision == Precision::kFast);
+  std::vector<double> sums((x.size() + internal::kSampleBlock - 1) / internal::kSampleBlock);
+  k.exp_blocks(x.data(), x.size(), m, inv_tau, e.data(), sums.data());
+  double t = 0.0;
+  for (double v : sums) t += v;
+  return t;
 }
 
 }  // namespace logitkit::shard

@@ -336,8 +336,6 @@ TEST(MpiTest, DistillationMatchesSingleProcess) {
   distill_case(DistillationOptions{}, 4, 33000, salt++);
 }
 
-// ---- errors: every rank throws, and the communicator is still in step afterwards ------------
-
 // Runs fn on every rank; expects std::invalid_argument on every rank containing `needle`, then
 // checks that all ranks are still in step (a collective succeeds).
 template <class Fn>
@@ -353,6 +351,131 @@ void expect_all_throw(const std::string& needle, Fn fn) {
   MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   EXPECT_EQ(sum, g_size);
 }
+
+// ---- sampling -----------------------------------------------------------------------------
+
+struct SampleCase {
+  std::string name;
+  SamplingParams p;
+};
+
+std::vector<SampleCase> sample_cases() {
+  std::vector<SampleCase> v;
+  auto add = [&](std::string n, auto f) {
+    SampleCase c{n, {}};
+    f(c.p);
+    v.push_back(c);
+  };
+  add("greedy_tau0", [](SamplingParams& p) { p.temperature = 0; });
+  add("greedy_top_p0", [](SamplingParams& p) { p.top_p = 0; });
+  add("greedy_top_k1", [](SamplingParams& p) { p.top_k = 1; p.top_logprobs = 2; });
+  add("temperature", [](SamplingParams& p) { p.temperature = 0.8; });
+  add("temperature_logprobs", [](SamplingParams& p) { p.temperature = 1.3; p.top_logprobs = 4; });
+  add("temperature_inf", [](SamplingParams& p) { p.temperature = std::numeric_limits<double>::infinity(); });
+  add("top_k", [](SamplingParams& p) { p.top_k = 40; p.top_logprobs = 3; });
+  add("top_k_big", [](SamplingParams& p) { p.top_k = 700; p.temperature = 2.0; });
+  add("top_p", [](SamplingParams& p) { p.top_p = 0.9; });
+  add("top_p_small", [](SamplingParams& p) { p.top_p = 0.3; p.temperature = 0.7; p.top_logprobs = 5; });
+  add("top_p_keep", [](SamplingParams& p) { p.top_p = 1e-4; p.min_tokens_to_keep = 5; });
+  add("min_p", [](SamplingParams& p) { p.min_p = 0.05; });
+  add("min_p_keep", [](SamplingParams& p) { p.min_p = 0.999; p.min_tokens_to_keep = 3; });
+  add("min_p_top_p", [](SamplingParams& p) { p.min_p = 0.01; p.top_p = 0.8; });
+  add("min_p_top_p_keep", [](SamplingParams& p) { p.min_p = 0.9; p.top_p = 0.7; p.min_tokens_to_keep = 4; });
+  add("chain", [](SamplingParams& p) {
+    p.top_k = 40; p.top_p = 0.95; p.min_p = 0.05; p.temperature = 0.8; p.top_logprobs = 3;
+  });
+  add("chain_tau_inf", [](SamplingParams& p) {
+    p.top_k = 100; p.top_p = 0.5; p.temperature = std::numeric_limits<double>::infinity();
+  });
+  return v;
+}
+
+void sample_row_case(const SampleCase& sc, std::size_t C, int kind, std::uint64_t salt) {
+  Rng rng(g_seed + salt);
+  std::vector<float> x(C);
+  for (auto& v : x) v = rng.uniform(-6, 6);
+  for (std::size_t j = 0; j < C / 3; ++j) x[j] = -kInf;  // the first third masked (a shard all -inf)
+  if (kind == 1) x[C / 2] = kInf, x[C - 3] = kInf;      // the +inf limit
+  if (kind == 2) for (std::size_t j = C / 3; j < C; j += 5) x[j] = 4.0f;  // many ties
+  SamplingParams p = sc.p;
+  std::vector<TokenBias> bias{{static_cast<std::int32_t>(C - 1), 9.0f}, {3, 50.0f},
+                              {static_cast<std::int32_t>(C / 2 + 1), -kInf}};
+  std::vector<std::int32_t> hist{static_cast<std::int32_t>(C - 1), 7, static_cast<std::int32_t>(C - 1)};
+  if (kind == 3) {
+    p.logit_bias = bias;
+    p.history = hist;
+    p.repetition_penalty = 1.3;
+    p.frequency_penalty = 0.5;
+  }
+  const auto [lo, hi] = my_cols(C, salt);
+  Diff d;
+  d.what = "sample " + sc.name + " kind " + std::to_string(kind) + " C " + std::to_string(C) +
+           " shard [" + std::to_string(lo) + ", " + std::to_string(hi) + ")";
+  for (std::uint64_t step = 0; step < 12; ++step) {
+    p.seed = salt * 7 + 1;
+    const SampleResult want = sample(x, p, /*stream=*/salt, step);
+    const SampleResult got =
+        mpi::sample(MPI_COMM_WORLD, std::span<const float>(x).subspan(lo, hi - lo), p, salt, step);
+    const std::string at = "step " + std::to_string(step);
+    d.check(got.token == want.token, at + " token", got.token, want.token);
+    d.check(close(got.logprob, want.logprob, 0, 1e-6), at + " logprob", got.logprob, want.logprob);
+    d.check(got.top.size() == want.top.size(), at + " top size", got.top.size(), want.top.size());
+    for (std::size_t j = 0; j < std::min(got.top.size(), want.top.size()); ++j) {
+      d.check(got.top[j].token == want.top[j].token, at + " top token", got.top[j].token,
+              want.top[j].token);
+      d.check(close(got.top[j].logprob, want.top[j].logprob, 0, 1e-6), at + " top logprob",
+              got.top[j].logprob, want.top[j].logprob);
+    }
+  }
+}
+
+TEST(MpiTest, SampleSameTokenAsSingleProcess) {
+  std::uint64_t salt = 7000;
+  for (const SampleCase& sc : sample_cases()) {
+    for (int kind = 0; kind < 4; ++kind) sample_row_case(sc, 3001, kind, salt++);
+  }
+  for (const SampleCase& sc : sample_cases()) sample_row_case(sc, 40000, 0, salt++);
+}
+
+TEST(MpiTest, SampleErrorsOnEveryRank) {
+  const std::size_t C = 50;
+  std::vector<float> x(C, 1.0f);
+  const auto [lo, hi] = my_cols(C, 4);
+  const auto shard = std::span<const float>(x).subspan(lo, hi - lo);
+  expect_all_throw("params.top_p must be in [0, 1]", [&] {
+    SamplingParams p;
+    p.top_p = 2;
+    mpi::sample(MPI_COMM_WORLD, shard, p, 0, 0);
+  });
+  expect_all_throw("logit_bias[0].token (50) is outside [0, 50)", [&] {
+    SamplingParams p;
+    std::vector<TokenBias> b{{50, 1.0f}};
+    p.logit_bias = b;
+    mpi::sample(MPI_COMM_WORLD, shard, p, 0, 0);
+  });
+  std::vector<float> y = x;
+  y[41] = kNaN;
+  y[44] = kNaN;
+  expect_all_throw("logits[41] is NaN", [&] {
+    mpi::sample(MPI_COMM_WORLD, std::span<const float>(y).subspan(lo, hi - lo), SamplingParams{}, 0, 0);
+  });
+  std::vector<float> z(C, -kInf);
+  expect_all_throw("every logit is -inf", [&] {
+    mpi::sample(MPI_COMM_WORLD, std::span<const float>(z).subspan(lo, hi - lo), SamplingParams{}, 0, 0);
+  });
+  if (g_size > 1) {
+    expect_all_throw("disagree on step", [&] {
+      mpi::sample(MPI_COMM_WORLD, shard, SamplingParams{}, 0, g_rank == 1 ? 1 : 0);
+    });
+    expect_all_throw("disagree on the targets", [&] {
+      SamplingParams p;
+      p.seed = g_rank == 0 ? 1 : 2;
+      mpi::sample(MPI_COMM_WORLD, shard, p, 0, 0);
+    });
+  }
+}
+
+// ---- errors: every rank throws, and the communicator is still in step afterwards ------------
 
 TEST(MpiTest, MismatchedArgumentsThrowOnEveryRank) {
   const std::size_t C = 30;
