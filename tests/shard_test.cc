@@ -194,43 +194,59 @@ void check_ce(const CeCase& cc, std::size_t N, std::size_t C, int k, bool all_ig
       ? cross_entropy(X, Y, o, {Rows<float>{want_g.data(), N, C, C}, want_rl, want_lse})
       : cross_entropy(X, t, o, {Rows<float>{want_g.data(), N, C, C}, want_rl, want_lse});
   const auto c = cuts(rng, C, k);
-  std::vector<shard::CrossEntropyState> global(N);
   auto shard_opts = [&](int s) {
     CrossEntropyOptions so = o;
     if (cc.weights) so.weight = std::span<const double>(w).subspan(c[s], c[s + 1] - c[s]);
     return so;
   };
-  for (int s = 0; s < k; ++s) {
-    const std::size_t wd = c[s + 1] - c[s];
-    const shard::Shard sh{c[s], C};
-    std::vector<shard::CrossEntropyState> st(N);
-    const Rows<const float> xs{x.data() + c[s], N, wd, C}, ys{y.data() + c[s], N, wd, C};
-    if (cc.prob) shard::cross_entropy_states(xs, ys, sh, shard_opts(s), st);
-    else shard::cross_entropy_states(xs, t, sh, shard_opts(s), st);
-    shard::merge_states(global, st);
-  }
-  std::vector<float> got_g(N * C, 123.0f);
-  for (int s = 0; s < k; ++s) {
-    const std::size_t wd = c[s + 1] - c[s];
-    const shard::Shard sh{c[s], C};
-    std::vector<float> rl(N), lse(N);
-    const Rows<const float> xs{x.data() + c[s], N, wd, C}, ys{y.data() + c[s], N, wd, C};
-    const LossOutputs<float> out{Rows<float>{got_g.data() + c[s], N, wd, C}, rl, lse};
-    const double got = cc.prob ? shard::cross_entropy_finish(xs, ys, sh, shard_opts(s), global, out)
-                               : shard::cross_entropy_finish(xs, t, sh, shard_opts(s), global, out);
-    ASSERT_TRUE(close(got, want, 1e-9, 0)) << "loss, shard " << s;
-    for (std::size_t r = 0; r < N; ++r) {
-      ASSERT_TRUE(close(rl[r], want_rl[r], kUlps, 1e-30)) << "row_loss " << r;
-      ASSERT_TRUE(close(lse[r], want_lse[r], kUlps, 1e-7)) << "lse " << r;
+  // stored = 1: the states pass writes the exponentials into grad, the finish rescales them.
+  for (int stored = 0; stored < 2; ++stored) {
+    SCOPED_TRACE(stored ? "exponentials stored by the states pass" : "two exp passes");
+    std::vector<float> got_g(N * C, 123.0f);
+    std::vector<shard::CrossEntropyState> global(N);
+    std::vector<std::vector<shard::CrossEntropyState>> local(k, std::vector<shard::CrossEntropyState>(N));
+    for (int s = 0; s < k; ++s) {
+      const std::size_t wd = c[s + 1] - c[s];
+      const shard::Shard sh{c[s], C};
+      const Rows<const float> xs{x.data() + c[s], N, wd, C}, ys{y.data() + c[s], N, wd, C};
+      const Rows<float> gs{got_g.data() + c[s], N, wd, C};
+      if (stored) {
+        if (cc.prob) shard::cross_entropy_states(xs, ys, sh, shard_opts(s), local[s], gs);
+        else shard::cross_entropy_states(xs, t, sh, shard_opts(s), local[s], gs);
+      } else {
+        if (cc.prob) shard::cross_entropy_states(xs, ys, sh, shard_opts(s), local[s]);
+        else shard::cross_entropy_states(xs, t, sh, shard_opts(s), local[s]);
+      }
+      shard::merge_states(global, local[s]);
     }
-  }
-  for (std::size_t r = 0; r < N; ++r) {
-    double scale = 0;
-    for (std::size_t j = 0; j < C; ++j) scale = std::max(scale, std::abs(double(want_g[r * C + j])));
-    if (!std::isfinite(scale)) scale = 0;
-    for (std::size_t j = 0; j < C; ++j) {
-      ASSERT_TRUE(close(got_g[r * C + j], want_g[r * C + j], kUlps, 0x1.0p-22 * scale + 1e-30))
-          << "grad row " << r << " col " << j;
+    for (int s = 0; s < k; ++s) {
+      const std::size_t wd = c[s + 1] - c[s];
+      const shard::Shard sh{c[s], C};
+      std::vector<float> rl(N), lse(N);
+      const Rows<const float> xs{x.data() + c[s], N, wd, C}, ys{y.data() + c[s], N, wd, C};
+      const LossOutputs<float> out{Rows<float>{got_g.data() + c[s], N, wd, C}, rl, lse};
+      double got;
+      if (stored) {
+        got = cc.prob ? shard::cross_entropy_finish(xs, ys, sh, shard_opts(s), local[s], global, out)
+                      : shard::cross_entropy_finish(xs, t, sh, shard_opts(s), local[s], global, out);
+      } else {
+        got = cc.prob ? shard::cross_entropy_finish(xs, ys, sh, shard_opts(s), global, out)
+                      : shard::cross_entropy_finish(xs, t, sh, shard_opts(s), global, out);
+      }
+      ASSERT_TRUE(close(got, want, 1e-9, 0)) << "loss, shard " << s;
+      for (std::size_t r = 0; r < N; ++r) {
+        ASSERT_TRUE(close(rl[r], want_rl[r], kUlps, 1e-30)) << "row_loss " << r;
+        ASSERT_TRUE(close(lse[r], want_lse[r], kUlps, 1e-7)) << "lse " << r;
+      }
+    }
+    for (std::size_t r = 0; r < N; ++r) {
+      double scale = 0;
+      for (std::size_t j = 0; j < C; ++j) scale = std::max(scale, std::abs(double(want_g[r * C + j])));
+      if (!std::isfinite(scale)) scale = 0;
+      for (std::size_t j = 0; j < C; ++j) {
+        ASSERT_TRUE(close(got_g[r * C + j], want_g[r * C + j], kUlps, 0x1.0p-22 * scale + 1e-30))
+            << "grad row " << r << " col " << j;
+      }
     }
   }
 }

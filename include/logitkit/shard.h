@@ -122,6 +122,29 @@ LOGITKIT_API double cross_entropy_finish(Rows<const float> x, Rows<const float> 
                                          std::span<const CrossEntropyState> global,
                                          const LossOutputs<float>& out = {});
 
+// The faster form when the gradient is wanted (the MPI layer uses it): the states pass also
+// writes this shard's exponentials exp((z_j - shard max)/tau) into grad ([N, V_r], must not alias
+// x), and the finish, given the same grad, this shard's own states (`local`, as the states pass
+// returned them, before merging) and the merged ones, turns them into the gradient in place
+// without a second exp pass: x is read once for the exponentials (twice with smoothing or
+// probability targets), grad written once and updated once. Results as above.
+LOGITKIT_API void cross_entropy_states(Rows<const float> x, std::span<const std::int64_t> target,
+                                       const Shard& shard, const CrossEntropyOptions& options,
+                                       std::span<CrossEntropyState> states, Rows<float> grad);
+LOGITKIT_API void cross_entropy_states(Rows<const float> x, Rows<const float> y,
+                                       const Shard& shard, const CrossEntropyOptions& options,
+                                       std::span<CrossEntropyState> states, Rows<float> grad);
+LOGITKIT_API double cross_entropy_finish(Rows<const float> x, std::span<const std::int64_t> target,
+                                         const Shard& shard, const CrossEntropyOptions& options,
+                                         std::span<const CrossEntropyState> local,
+                                         std::span<const CrossEntropyState> global,
+                                         const LossOutputs<float>& out);
+LOGITKIT_API double cross_entropy_finish(Rows<const float> x, Rows<const float> y,
+                                         const Shard& shard, const CrossEntropyOptions& options,
+                                         std::span<const CrossEntropyState> local,
+                                         std::span<const CrossEntropyState> global,
+                                         const LossOutputs<float>& out);
+
 // The argument checks of cross_entropy_states / _finish, for a transport that must find every
 // local error before it communicates: with shard.total_cols == 0 the checks that need the global
 // vocabulary (target range, kMegatron's C >= 2, shard.offset) are skipped. y.data == nullptr:

@@ -201,6 +201,18 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
   // rank, so they throw on every rank or on none.
   shard::cross_entropy_check(x, target, y_chk, sh, o, out, qual.c_str());
   std::vector<shard::CrossEntropyState> st(N);
+  // With a gradient that does not alias x, the states pass stores the exponentials in it (one exp
+  // pass in all); the finish needs this rank's own states too.
+  const bool stored = out.grad.data != nullptr &&
+                      static_cast<const void*>(out.grad.data) != static_cast<const void*>(x.data);
+  if (stored) {
+    if (prob) shard::cross_entropy_states(x, y, sh, o, st, out.grad);
+    else shard::cross_entropy_states(x, target, sh, o, st, out.grad);
+    const std::vector<shard::CrossEntropyState> local = st;
+    detail::allreduce_states(st.data(), N, 8, comm);
+    return prob ? shard::cross_entropy_finish(x, y, sh, o, local, st, out)
+                : shard::cross_entropy_finish(x, target, sh, o, local, st, out);
+  }
   if (prob) shard::cross_entropy_states(x, y, sh, o, st);
   else shard::cross_entropy_states(x, target, sh, o, st);
   detail::allreduce_states(st.data(), N, 8, comm);

@@ -217,11 +217,32 @@ std::size_t local_target(const Setup& s, std::int64_t t) {
 
 bool ignored(const Setup& s, std::int64_t t) { return !s.prob && t == s.o->ignore_index; }
 
-CrossEntropyState row_state(const Setup& s, const float* x, std::int64_t t, const float* y) {
+// The shard row's LseState; with e_out (not aliasing x), also writes e_j = exp((z_j - max)/tau)
+// relative to the shard row's max (0 where z_j = -inf; all 0 for an all -inf shard row; nothing
+// meaningful for NaN / +inf rows, whose gradient the finish fills).
+LseState row_lse(const Setup& s, const internal::SoftmaxKernels& sk, const float* z, float* e_out) {
+  if (!e_out || s.n == 0) return LseState::of(std::span<const float>(z, s.n), s.o->temperature);
+  const internal::RowStats st = internal::row_stats(sk, z, s.n, s.inv_tau, e_out, 1);
+  if (st.status != internal::kChunkOk) {
+    return LseState::of(std::span<const float>(z, s.n), s.o->temperature);
+  }
+  for (std::size_t c = 0; c < internal::chunk_count(s.n); ++c) {
+    const std::size_t off = c * internal::kChunk, len = internal::chunk_len(s.n, c);
+    if (st.max == -kInfF || st.chunks[c].max == -kInfF) {
+      std::fill(e_out + off, e_out + off + len, 0.0f);
+    } else if (st.factors[c] != 1.0) {
+      sk.scale(e_out + off, len, st.factors[c], e_out + off);
+    }
+  }
+  return LseState{st.max, st.ties, st.rest, s.o->temperature};
+}
+
+CrossEntropyState row_state(const Setup& s, const internal::SoftmaxKernels& sk, const float* x,
+                            std::int64_t t, const float* y, float* e_out) {
   CrossEntropyState st;
   float* buf = s.o->softcap != 0.0 ? internal::scratch(s.n) : nullptr;
   const float* z = capped_row(s, x, buf);
-  st.lse = LseState::of(std::span<const float>(z, s.n), s.o->temperature);
+  st.lse = row_lse(s, sk, z, ignored(s, t) ? nullptr : e_out);
   if (ignored(s, t)) return st;
   const std::size_t tl = local_target(s, t);
   const double m = st.lse.max;
@@ -267,8 +288,8 @@ RowResult row_result(const Setup& s, const CrossEntropyState& g, bool ign) {
 }
 
 void row_grad(const Setup& s, const internal::SoftmaxKernels& sk, const internal::LossKernels& lk,
-              const CrossEntropyState& g, const float* x, std::int64_t t, const float* y,
-              float* gr, double red, bool ign) {
+              const CrossEntropyState& g, const CrossEntropyState* local, const float* x,
+              std::int64_t t, const float* y, float* gr, double red, bool ign) {
   const std::size_t n = s.n;
   if (n == 0) return;
   const LseState& l = g.lse;
@@ -286,9 +307,19 @@ void row_grad(const Setup& s, const internal::SoftmaxKernels& sk, const internal
   const double Sz = g.coef + 2.0 * s.o->z_loss * lse;
   const double scale = red * s.inv_tau;
   const double b1 = scale * (1.0 - s.eps), b0 = scale * s.s_coef;
-  float* buf = s.o->softcap != 0.0 ? internal::scratch(n) : nullptr;
-  const float* z = capped_row(s, x, buf);
-  for (std::size_t c = 0; c < internal::chunk_count(n); ++c) {
+  if (local) {
+    // gr holds exp((z_j - local max)/tau) from the states pass: rescale to the global max.
+    const double lm = local->lse.max;
+    const double f = lm == -kInf ? 0.0 : (lm == M ? 1.0 : std::exp((lm - M) * s.inv_tau));
+    for (std::size_t c = 0; c < internal::chunk_count(n); ++c) {
+      const std::size_t off = c * internal::kChunk, len = internal::chunk_len(n, c);
+      lk.grad_affine(gr + off, s.w ? s.w + off : nullptr, y ? y + off : nullptr, len,
+                     scale * Sz * f / Z, b1, b0, gr + off);
+    }
+  }
+  float* buf = !local && s.o->softcap != 0.0 ? internal::scratch(n) : nullptr;
+  const float* z = local ? nullptr : capped_row(s, x, buf);
+  for (std::size_t c = 0; !local && c < internal::chunk_count(n); ++c) {
     const std::size_t off = c * internal::kChunk, len = internal::chunk_len(n, c);
     const internal::ChunkStats st = sk.stats(z + off, len, s.inv_tau, gr + off);
     double f = 0.0;
@@ -404,22 +435,37 @@ void check_global(const char* fn, const Shard& sh) {
 
 void states_impl(const char* fn, Rows<const float> x, std::span<const std::int64_t> target,
                  Rows<const float> y, bool prob, const Shard& sh, const CrossEntropyOptions& o,
-                 std::span<CrossEntropyState> states) {
+                 std::span<CrossEntropyState> states, Rows<float> e_out) {
   check_global(fn, sh);
   check_impl(fn, x, target, y, prob, sh, o, {});
   check_size(fn, "states", states.size(), x.rows, "rows");
+  if (e_out.data) {
+    internal::check_rows(fn, "grad", e_out);
+    internal::check_same_shape(fn, "x", x, "grad", e_out);
+    if (static_cast<const void*>(e_out.data) == static_cast<const void*>(x.data)) {
+      fail(fn, "grad may not alias x in the states pass (use the overload without grad)");
+    }
+  }
   const Setup s = make_setup(o, sh, x.cols, prob);
+  const auto sk = internal::softmax_kernels(false);
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int) {
-    states[r] = row_state(s, x.row(r), prob ? -1 : target[r], prob ? y.row(r) : nullptr);
+    states[r] = row_state(s, sk, x.row(r), prob ? -1 : target[r], prob ? y.row(r) : nullptr,
+                          e_out.data ? e_out.row(r) : nullptr);
   });
 }
 
 double finish_impl(const char* fn, Rows<const float> x, std::span<const std::int64_t> target,
                    Rows<const float> y, bool prob, const Shard& sh, const CrossEntropyOptions& o,
-                   std::span<const CrossEntropyState> global, const LossOutputs<float>& out) {
+                   std::span<const CrossEntropyState> global, const LossOutputs<float>& out,
+                   std::span<const CrossEntropyState> local = {}) {
   check_global(fn, sh);
   check_impl(fn, x, target, y, prob, sh, o, out);
   check_size(fn, "global", global.size(), x.rows, "rows");
+  const bool stored = !local.empty();
+  if (stored) {
+    check_size(fn, "local", local.size(), x.rows, "rows");
+    if (!out.grad.data) fail(fn, "local states are given but out.grad is null");
+  }
   const Setup s = make_setup(o, sh, x.cols, prob);
   double den = 0.0;
   if (prob) {
@@ -444,8 +490,8 @@ double finish_impl(const char* fn, Rows<const float> x, std::span<const std::int
     if (!out.row_loss.empty()) out.row_loss[r] = static_cast<float>(res.loss);
     if (!out.lse.empty()) out.lse[r] = static_cast<float>(res.lse);
     if (out.grad.data) {
-      row_grad(s, sk, lk, global[r], x.row(r), t, prob ? y.row(r) : nullptr, out.grad.row(r), red,
-               ign);
+      row_grad(s, sk, lk, global[r], stored ? &local[r] : nullptr, x.row(r), t,
+               prob ? y.row(r) : nullptr, out.grad.row(r), red, ign);
     }
   });
   double sum = 0.0;
@@ -549,12 +595,42 @@ void cross_entropy_states(Rows<const float> x, std::span<const std::int64_t> tar
                           const Shard& shard, const CrossEntropyOptions& o,
                           std::span<CrossEntropyState> states) {
   states_impl("shard::cross_entropy_states", x, target, Rows<const float>{nullptr, 0, 0, 0}, false,
-              shard, o, states);
+              shard, o, states, Rows<float>{nullptr, 0, 0, 0});
 }
 
 void cross_entropy_states(Rows<const float> x, Rows<const float> y, const Shard& shard,
                           const CrossEntropyOptions& o, std::span<CrossEntropyState> states) {
-  states_impl("shard::cross_entropy_states", x, {}, y, true, shard, o, states);
+  states_impl("shard::cross_entropy_states", x, {}, y, true, shard, o, states,
+              Rows<float>{nullptr, 0, 0, 0});
+}
+
+void cross_entropy_states(Rows<const float> x, std::span<const std::int64_t> target,
+                          const Shard& shard, const CrossEntropyOptions& o,
+                          std::span<CrossEntropyState> states, Rows<float> grad) {
+  states_impl("shard::cross_entropy_states", x, target, Rows<const float>{nullptr, 0, 0, 0}, false,
+              shard, o, states, grad);
+}
+
+void cross_entropy_states(Rows<const float> x, Rows<const float> y, const Shard& shard,
+                          const CrossEntropyOptions& o, std::span<CrossEntropyState> states,
+                          Rows<float> grad) {
+  states_impl("shard::cross_entropy_states", x, {}, y, true, shard, o, states, grad);
+}
+
+double cross_entropy_finish(Rows<const float> x, std::span<const std::int64_t> target,
+                            const Shard& shard, const CrossEntropyOptions& o,
+                            std::span<const CrossEntropyState> local,
+                            std::span<const CrossEntropyState> global,
+                            const LossOutputs<float>& out) {
+  return finish_impl("shard::cross_entropy_finish", x, target, Rows<const float>{nullptr, 0, 0, 0},
+                     false, shard, o, global, out, local);
+}
+
+double cross_entropy_finish(Rows<const float> x, Rows<const float> y, const Shard& shard,
+                            const CrossEntropyOptions& o, std::span<const CrossEntropyState> local,
+                            std::span<const CrossEntropyState> global,
+                            const LossOutputs<float>& out) {
+  return finish_impl("shard::cross_entropy_finish", x, {}, y, true, shard, o, global, out, local);
 }
 
 double cross_entropy_finish(Rows<const float> x, std::span<const std::int64_t> target,
