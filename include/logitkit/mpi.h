@@ -11,10 +11,10 @@
 // not bitwise): outputs of shape [N, V_r] receive this rank's shard; per-row outputs (lse,
 // row_loss) and the returned loss are the full result, identical on every rank.
 //
-// Communication: one MPI_Allgather of a small descriptor (about 600 bytes per rank: shapes,
+// Communication: one MPI_Allgather of a small descriptor (656 bytes per rank: shapes,
 // options, a hash of the targets, any local error) and one MPI_Allreduce of packed per-row states
 // merged by a user-defined MPI_Op (LseState merge): 32 bytes per row for the softmax family, 64
-// for cross-entropy, 96 for distillation; sample() moves its state and then only the per-shard
+// for cross-entropy, 80 for distillation; sample() moves its state and then only the per-shard
 // candidates. See docs/distributed.md.
 //
 // Errors: every argument problem, on any rank, makes EVERY rank throw std::invalid_argument
@@ -71,11 +71,12 @@ double distillation_loss(MPI_Comm comm, Rows<const float> student, Rows<const fl
 // sample (sampling.h) from one row split over the ranks: logits is this rank's shard; params
 // (with GLOBAL token ids in history and logit_bias) are the same on every rank. Every rank returns
 // the same SampleResult (global token ids), the token the single-process call gives for the same
-// (seed, stream, step). Moves the row's state (one allreduce) and then only the candidates that
-// can survive the filters (top-k: at most k per rank; top-p: the shard's prefix holding mass p;
-// min-p: the tokens above the threshold), never the whole row, except when no filter is active
-// (temperature alone), where each rank draws within its own shard after one allreduce of the
-// shard masses (nothing gathered).
+// (seed, stream, step). After the descriptor, one allgather of a 48-byte summary per rank (greedy
+// ends there), then one allgather of candidate counts and one allgatherv of the candidates that
+// can survive the filters (top-k: at most k per rank; top-p: the shard's ranked prefix holding
+// mass top_p of the row, plus its top min_tokens_to_keep; min-p: the tokens above the threshold
+// plus the same), never the whole row. Temperature alone: the rank holding the drawn mass draws
+// inside its shard and broadcasts the token; only top_logprobs candidates are gathered.
 SampleResult sample(MPI_Comm comm, std::span<const float> logits, const SamplingParams& params,
                     std::uint64_t stream, std::uint64_t step);
 

@@ -198,7 +198,8 @@ LOGITKIT_API void distillation_finish(Rows<const float> student, Rows<const floa
 // Sampling over shards: the sampler's probability weights, bit for bit those sample() uses:
 // e_i = exp((x_i - m) * inv_tau) rounded to float (kAccurate: the shift and exp in double;
 // kFast: in float), with inv_tau = 0 for tau = +inf (e = 1 on finite entries). m must be the
-// row's (global) maximum effective logit, finite; e.size() == x.size() (else
+// row's (global) maximum effective logit, finite, with x_i <= m and no NaN in x (the caller's
+// duty: the sampler checks them first); e_i = 0 where x_i = -inf. e.size() == x.size() (else
 // std::invalid_argument). Returns the sum of e in double (in 256-entry blocks, as sample()).
 LOGITKIT_API double sampling_weights(std::span<const float> x, float m, double inv_tau,
                                      std::span<float> e, Precision precision = Precision::kAccurate);

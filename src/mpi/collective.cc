@@ -20,14 +20,13 @@ static_assert(sizeof(shard::DistillationState) == 10 * sizeof(double) &&
               std::is_standard_layout_v<shard::DistillationState>);
 
 // MPI calls op(invec, inoutvec, len, type) and wants inoutvec[i] = invec[i] op inoutvec[i].
-// The merges are commutative up to rounding; the operations are declared non-commutative so that
-// MPI combines in rank order (OpenMPI then reduces and broadcasts: the same bits on every rank).
+// The merges are exactly commutative but not associative (rest rounds); the operations are
+// declared non-commutative so that MPI combines in rank order (OpenMPI then reduces and
+// broadcasts: the same bits on every rank).
 void merge_lse(void* in, void* inout, int* len, MPI_Datatype*) {
-  const auto* a = static_cast<const LseState*>(in);
-  auto* b = static_cast<LseState*>(inout);
-  std::vector<LseState> tmp(a, a + *len);
-  shard::merge_states(std::span<LseState>(tmp), std::span<const LseState>(b, *len));
-  std::copy(tmp.begin(), tmp.end(), b);
+  // The merges are exactly commutative (only their association rounds), so b op a == a op b.
+  shard::merge_states(std::span<LseState>(static_cast<LseState*>(inout), *len),
+                      std::span<const LseState>(static_cast<const LseState*>(in), *len));
 }
 
 void merge_ce(void* in, void* inout, int* len, MPI_Datatype*) {
