@@ -14,7 +14,7 @@
 // Communication: one MPI_Allgather of a small descriptor (656 bytes per rank: shapes,
 // options, a hash of the targets, any local error) and one MPI_Allreduce of packed per-row states
 // merged by a user-defined MPI_Op (LseState merge): 32 bytes per row for the softmax family, 64
-// for cross-entropy, 80 for distillation; sample() moves its state and then only the per-shard
+// for cross-entropy, 80 for the forward-KL distillation; sample() moves its state and then only the per-shard
 // candidates. See docs/distributed.md.
 //
 // Errors: every argument problem, on any rank, makes EVERY rank throw std::invalid_argument
@@ -60,10 +60,15 @@ double cross_entropy(MPI_Comm comm, Rows<const float> x, std::span<const std::in
 double cross_entropy(MPI_Comm comm, Rows<const float> x, Rows<const float> y,
                      const CrossEntropyOptions& options = {}, const LossOutputs<float>& out = {});
 
-// distillation_loss (loss.h) with teacher logits (TeacherInput::kLogits) and the forward KL;
-// student and teacher are this rank's [N, V_r] shards; options.target (when alpha > 0) holds
-// the N global class indices. out.grad: this rank's gradient; out.row_loss / out.lse: N entries.
-// Other divergences and log-probability teachers throw std::invalid_argument on every rank.
+// distillation_loss (loss.h), every divergence and teacher input: student and teacher are this
+// rank's [N, V_r] shards; options.target (when alpha > 0) holds the N global class indices.
+// out.grad: this rank's gradient; out.row_loss / out.lse: N entries. The forward KL with teacher
+// logits takes one allreduce (80-byte DistillationState per row, SIMD kernels); the reverse KL,
+// Jensen-Shannon and log-probability teachers take two (the teacher's and student's LseStates,
+// 64 bytes per row, then two per-row sums by MPI_SUM, 16 bytes per row) and run in long double,
+// like the single-process scalar path. Rows that are limits (NaN, +inf or all -inf on either
+// side) are gathered whole (those rows only) and computed by the single-process call. The
+// hard-label term (alpha > 0) is one more mpi::cross_entropy.
 double distillation_loss(MPI_Comm comm, Rows<const float> student, Rows<const float> teacher,
                          const DistillationOptions& options = {},
                          const LossOutputs<float>& out = {});

@@ -226,6 +226,99 @@ constexpr const char* kDistillParams[] = {"temperature", "divergence", "js_beta"
                                           "reduction", "teacher_input", "alpha", "ignore_index",
                                           nullptr};
 
+// Reverse KL, Jensen-Shannon and log-probability teachers (loss.h's scalar definitions, in long
+// double): one allreduce of the teacher's and student's LseStates, then one MPI_SUM allreduce of
+// two per-row sums (the divergence and, for the gradient, KL(q || p) or KL(q || M)). Rows whose
+// states are limits are left to the caller (`special`).
+void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
+                        const DistillationOptions& o, double scale, std::vector<double>& row_loss,
+                        const LossOutputs<float>& out, std::vector<std::size_t>& special) {
+  using L = long double;
+  const std::size_t N = s.rows, V = s.cols;
+  const bool lp_in = o.teacher_input == TeacherInput::kLogProbs;
+  const double tau = o.temperature;
+  const double t_tau = lp_in ? 1.0 : tau;
+  std::vector<LseState> st(2 * N);
+  for (std::size_t r = 0; r < N; ++r) {
+    st[2 * r] = LseState::of(std::span<const float>(t.row(r), V), t_tau);
+    st[2 * r + 1] = LseState::of(std::span<const float>(s.row(r), V), tau);
+  }
+  detail::allreduce_states(st.data(), 2 * N, 4, comm);
+  const L inv_tau = 1.0L / static_cast<L>(tau), t_inv = 1.0L / static_cast<L>(t_tau);
+  const L beta = o.js_beta;
+  const L factor = o.tau_squared ? static_cast<L>(tau) * tau : 1.0L;
+  constexpr L kInfL = std::numeric_limits<L>::infinity();
+  auto lnorm = [](const LseState& x) -> L {
+    return x.ties == 1.0 ? std::log1p(static_cast<L>(x.rest))
+                         : std::log(static_cast<L>(x.ties) + static_cast<L>(x.rest));
+  };
+  auto is_special = [](const LseState& a, const LseState& b) {
+    return !std::isfinite(a.max) || !std::isfinite(b.max);
+  };
+  // Per row: log p_j, log q_j, log M_j of this shard's entries.
+  auto logs = [&](std::size_t r, std::size_t j, L* lp, L* lq) {
+    const LseState &a = st[2 * r], &b = st[2 * r + 1];
+    const float tj = t.row(r)[j], sj = s.row(r)[j];
+    *lp = tj == -std::numeric_limits<float>::infinity()
+              ? -kInfL : (static_cast<L>(tj) - a.max) * t_inv - lnorm(a);
+    *lq = sj == -std::numeric_limits<float>::infinity()
+              ? -kInfL : (static_cast<L>(sj) - b.max) * inv_tau - lnorm(b);
+  };
+  auto log_m = [&](L lp, L lq) {
+    const L m = beta * std::exp(lp) + (1 - beta) * std::exp(lq);
+    return m > 0 ? std::log(m) : -kInfL;
+  };
+  // sum_j a_j (la_j - lb_j) over a_j > 0, a = exp(la).
+  auto kl_term = [](L la, L lb) -> L { return la == -kInfL ? 0.0L : std::exp(la) * (la - lb); };
+  std::vector<double> sums(2 * N, 0.0);
+  for (std::size_t r = 0; r < N; ++r) {
+    if (is_special(st[2 * r], st[2 * r + 1])) continue;
+    L div = 0, mean_h = 0;
+    for (std::size_t j = 0; j < V; ++j) {
+      L lp, lq;
+      logs(r, j, &lp, &lq);
+      switch (o.divergence) {
+        case Divergence::kForwardKL: div += kl_term(lp, lq); break;
+        case Divergence::kReverseKL: div += kl_term(lq, lp); break;
+        case Divergence::kJensenShannon: {
+          const L lm = log_m(lp, lq);
+          div += beta * kl_term(lp, lm) + (1 - beta) * kl_term(lq, lm);
+          mean_h += kl_term(lq, lm);
+          break;
+        }
+      }
+    }
+    sums[2 * r] = static_cast<double>(div);
+    sums[2 * r + 1] = static_cast<double>(o.divergence == Divergence::kReverseKL ? div : mean_h);
+  }
+  MPI_Allreduce(MPI_IN_PLACE, sums.data(), static_cast<int>(2 * N), MPI_DOUBLE, MPI_SUM, comm);
+  for (std::size_t r = 0; r < N; ++r) {
+    const LseState &a = st[2 * r], &b = st[2 * r + 1];
+    if (is_special(a, b)) {
+      special.push_back(r);
+      continue;
+    }
+    row_loss[r] = static_cast<double>(factor * static_cast<L>(sums[2 * r]));
+    if (!out.lse.empty()) out.lse[r] = static_cast<float>(static_cast<L>(b.max) * inv_tau + lnorm(b));
+    if (!out.grad.data) continue;
+    const L c = static_cast<L>(scale) * factor * inv_tau;
+    const L mean_h = sums[2 * r + 1];
+    float* g = out.grad.row(r);
+    for (std::size_t j = 0; j < V; ++j) {
+      L lp, lq;
+      logs(r, j, &lp, &lq);
+      const L q = std::exp(lq);
+      if (o.divergence == Divergence::kForwardKL) {
+        g[j] = static_cast<float>(c * (q - std::exp(lp)));
+      } else {
+        const L other = o.divergence == Divergence::kReverseKL ? lp : log_m(lp, lq);
+        const L w = o.divergence == Divergence::kReverseKL ? 1.0L : 1 - beta;
+        g[j] = static_cast<float>(q == 0 ? 0.0L : c * w * q * ((lq - other) - mean_h));
+      }
+    }
+  }
+}
+
 double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
                const DistillationOptions& o, const LossOutputs<float>& out) {
   constexpr char fn[] = "distillation_loss";
@@ -250,9 +343,8 @@ double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
     if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
       fail_local(fn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
     }
-    if (o.divergence != Divergence::kForwardKL || o.teacher_input != TeacherInput::kLogits) {
-      fail_local(fn, "only the forward KL with teacher logits is implemented over MPI "
-                     "(divergence kForwardKL, teacher_input kLogits)");
+    if (o.divergence == Divergence::kJensenShannon && !(o.js_beta > 0.0 && o.js_beta < 1.0)) {
+      fail_local(fn, "js_beta must be in (0, 1), got " + std::to_string(o.js_beta));
     }
     if (!(o.alpha >= 0.0) || std::isinf(o.alpha)) {
       fail_local(fn, "alpha must be >= 0 and finite, got " + std::to_string(o.alpha));
@@ -291,14 +383,19 @@ double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
   const double scale = den == 0.0 ? kNaN : 1.0 / den;
   std::vector<double> row_loss(N, 0.0);
   if (C > 0) {
-    std::vector<shard::DistillationState> st(N);
-    shard::distillation_states(s, t, o, st);
-    detail::allreduce_states(st.data(), N, 10, comm);
-    shard::distillation_finish(s, t, o, st, row_loss, out.grad, scale, out.lse);
+    std::vector<std::size_t> special;
+    if (o.divergence == Divergence::kForwardKL && o.teacher_input == TeacherInput::kLogits) {
+      // One allreduce of DistillationState; the finish uses the SIMD kernels.
+      std::vector<shard::DistillationState> st(N);
+      shard::distillation_states(s, t, o, st);
+      detail::allreduce_states(st.data(), N, 10, comm);
+      shard::distillation_finish(s, t, o, st, row_loss, out.grad, scale, out.lse);
+      for (std::size_t r = 0; r < N; ++r) if (st[r].special()) special.push_back(r);
+    } else {
+      generic_divergence(comm, s, t, o, scale, row_loss, out, special);
+    }
     // Limit rows (NaN, +inf, all -inf on either side) are rare: gather them whole and compute
     // them with the single-process call (every rank gets the same rows, so the same verdicts).
-    std::vector<std::size_t> special;
-    for (std::size_t r = 0; r < N; ++r) if (st[r].special()) special.push_back(r);
     if (!special.empty()) {
       const std::size_t k = special.size();
       std::vector<float> mine(2 * k * s.cols);

@@ -301,7 +301,9 @@ void distill_case(DistillationOptions o, std::size_t N, std::size_t C, std::uint
       MPI_COMM_WORLD, Rows<const float>{s.data() + lo, N, V, C},
       Rows<const float>{t.data() + lo, N, V, C}, o, {Rows<float>{gg.data(), N, V, V}, grl, glse});
   Diff d;
-  d.what = "distillation tau " + std::to_string(o.temperature) + " reduction " +
+  d.what = "distillation divergence " + std::to_string(static_cast<int>(o.divergence)) +
+           " teacher_input " + std::to_string(static_cast<int>(o.teacher_input)) + " tau " +
+           std::to_string(o.temperature) + " reduction " +
            std::to_string(static_cast<int>(o.reduction)) + " alpha " + std::to_string(o.alpha);
   d.check(close(got, want, 1e-6, 1e-7), "loss", got, want);
   for (std::size_t r = 0; r < N; ++r) {
@@ -334,6 +336,20 @@ TEST(MpiTest, DistillationMatchesSingleProcess) {
   o.tau_squared = false;
   distill_case(o, 12, 503, salt++);
   distill_case(DistillationOptions{}, 4, 33000, salt++);
+  // The other divergences and log-probability teachers (two allreduces).
+  for (Divergence dv : {Divergence::kReverseKL, Divergence::kJensenShannon, Divergence::kForwardKL}) {
+    for (TeacherInput ti : {TeacherInput::kLogits, TeacherInput::kLogProbs}) {
+      DistillationOptions g;
+      g.divergence = dv;
+      g.teacher_input = ti;
+      g.temperature = 1.5;
+      g.js_beta = 0.3;
+      distill_case(g, 12, 503, salt++);
+      g.reduction = Reduction::kSum;
+      g.alpha = 0.2;
+      distill_case(g, 12, 503, salt++);
+    }
+  }
 }
 
 // Runs fn on every rank; expects std::invalid_argument on every rank containing `needle`, then
@@ -535,9 +551,10 @@ TEST(MpiTest, MismatchedArgumentsThrowOnEveryRank) {
                  Rows<float>{g.data(), 5, V, V}, o);
   });
   // Unsupported divergence.
-  expect_all_throw("only the forward KL", [&] {
+  expect_all_throw("js_beta must be in (0, 1)", [&] {
     DistillationOptions o;
-    o.divergence = Divergence::kReverseKL;
+    o.divergence = Divergence::kJensenShannon;
+    o.js_beta = 1.5;
     mpi::distillation_loss(MPI_COMM_WORLD, Rows<const float>{x.data() + lo, 5, V, C},
                            Rows<const float>{x.data() + lo, 5, V, C}, o);
   });
