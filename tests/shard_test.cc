@@ -37,6 +37,12 @@ std::vector<std::size_t> cuts(Rng& rng, std::size_t C, int k) {
   for (int i = 1; i < k; ++i) c.push_back(rng.below(C + 1));
   c.push_back(C);
   std::sort(c.begin(), c.end());
+  if (k >= 3 && rng.below(2) == 0) {
+    // Shard 0 = [0, C/4), all -inf in batch()'s row 1; shard 1 empty.
+    for (int i = 1; i < k; ++i) c[i] = std::max(c[i], C / 4);
+    c[1] = c[2] = C / 4;
+    std::sort(c.begin(), c.end());
+  }
   return c;
 }
 
