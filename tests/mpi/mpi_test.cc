@@ -284,6 +284,40 @@ TEST(MpiTest, CrossEntropyLongRows) {
   }
 }
 
+TEST(MpiTest, EmptyShapes) {
+  // No rows.
+  std::vector<float> x(8, 1.0f), y(8);
+  std::vector<float> lse0;
+  mpi::logsumexp(MPI_COMM_WORLD, Rows<const float>{x.data(), 0, 2, 2}, lse0);
+  const double l0 = mpi::cross_entropy(MPI_COMM_WORLD, Rows<const float>{x.data(), 0, 2, 2},
+                                       std::span<const std::int64_t>{});
+  const double w0 = cross_entropy(Rows<const float>{x.data(), 0, 2, 2}, std::span<const std::int64_t>{});
+  EXPECT_TRUE(close(l0, w0, 0, 0)) << l0 << " vs " << w0;
+  // No columns anywhere: lse -inf, ignored rows only, the empty mean.
+  std::vector<float> lse(3, 0.0f), rl(3, 1.0f);
+  mpi::logsumexp(MPI_COMM_WORLD, Rows<const float>{nullptr, 3, 0, 0}, lse);
+  for (float v : lse) EXPECT_EQ(v, -kInf);
+  std::vector<std::int64_t> t(3, -100);
+  CrossEntropyOptions o;
+  o.empty_mean = EmptyMean::kZero;
+  const double l1 = mpi::cross_entropy(MPI_COMM_WORLD, Rows<const float>{nullptr, 3, 0, 0}, t, o,
+                                       {Rows<float>{nullptr, 0, 0, 0}, rl});
+  const double w1 = cross_entropy(Rows<const float>{nullptr, 3, 0, 0}, t, o);
+  EXPECT_TRUE(close(l1, w1, 0, 0)) << l1 << " vs " << w1;
+  for (float v : rl) EXPECT_EQ(v, 0.0f);
+  // A one-column vocabulary on the last rank only (every other shard empty).
+  const bool last = g_rank == g_size - 1;
+  std::vector<float> one{2.0f, -kInf, 3.0f};
+  std::vector<float> ys(3, 7.0f);
+  mpi::softmax(MPI_COMM_WORLD, Rows<const float>{one.data(), 3, last ? 1u : 0u, 1},
+               Rows<float>{ys.data(), 3, last ? 1u : 0u, 1});
+  if (last) {
+    EXPECT_EQ(ys[0], 1.0f);
+    EXPECT_EQ(ys[1], 0.0f);  // all -inf row: kZeros
+    EXPECT_EQ(ys[2], 1.0f);
+  }
+}
+
 // ---- distillation -------------------------------------------------------------------------
 
 void distill_case(DistillationOptions o, std::size_t N, std::size_t C, std::uint64_t salt) {
