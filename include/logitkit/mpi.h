@@ -11,7 +11,7 @@
 // not bitwise): outputs of shape [N, V_r] receive this rank's shard; per-row outputs (lse,
 // row_loss) and the returned loss are the full result, identical on every rank.
 //
-// Communication: one MPI_Allgather of a small descriptor (656 bytes per rank: shapes,
+// Communication: one MPI_Allgather of a small descriptor (672 bytes per rank: shapes,
 // options, a hash of the targets, any local error) and one MPI_Allreduce of packed per-row states
 // merged by a user-defined MPI_Op (LseState merge): 32 bytes per row for the softmax family, 64
 // for cross-entropy, 80 for the forward-KL distillation; sample() moves its state and then only the per-shard

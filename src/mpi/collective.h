@@ -24,6 +24,8 @@ struct Descriptor {
   std::int64_t nan_row = -1;   // NanPolicy::kThrow: the first NaN (row, local column), or -1
   std::int64_t nan_col = -1;
   std::int64_t flag = 0;       // op-specific (e.g. class weights given; 0 when V_r == 0)
+  std::int64_t flag2 = 0;      // op-specific (e.g. a gradient that the blocked path can use)
+  std::int64_t hint = 0;       // op-specific tuning; rank 0's value is used by every rank
   double params[16] = {};      // options that must be identical on every rank (compared bitwise)
   char error[480] = {};        // this rank's local error message, empty if none
 };

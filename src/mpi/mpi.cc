@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -159,7 +160,15 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
   d.params[7] = o.temperature;
   d.params[8] = static_cast<double>(o.empty_mean);
   d.flag = (x.cols > 0 && !o.weight.empty()) ? 1 : 0;
+  // The blocked path (below) needs every rank that holds columns to want a gradient that does not
+  // alias x; the choice must be the same on every rank (it changes the collectives).
+  d.flag2 = (x.cols == 0 || (out.grad.data != nullptr &&
+                             static_cast<const void*>(out.grad.data) != static_cast<const void*>(x.data)))
+                ? 1 : 0;
   if (!prob) d.hash = detail::hash_bytes(target.data(), target.size_bytes());
+  // LOGITKIT_MPI_CE_BLOCK_ROWS (> 0): rows per block of the gradient path (tests, tuning); rank
+  // 0's value is used everywhere.
+  if (const char* env = std::getenv("LOGITKIT_MPI_CE_BLOCK_ROWS")) d.hint = std::atoll(env);
   detail::capture(d, [&] {
     detail::check_count(fn, x.rows);
     shard::cross_entropy_check(x, target, y_chk, {0, 0}, o, out, qual.c_str());
@@ -203,15 +212,82 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
   std::vector<shard::CrossEntropyState> st(N);
   // With a gradient that does not alias x, the states pass stores the exponentials in it (one exp
   // pass in all); the finish needs this rank's own states too.
-  const bool stored = out.grad.data != nullptr &&
-                      static_cast<const void*>(out.grad.data) != static_cast<const void*>(x.data);
+  bool stored = true, has_weights = false, any_cols = false;
+  for (const Descriptor& e : l.all) {
+    stored = stored && e.flag2 != 0;
+    has_weights = has_weights || e.flag != 0;
+    any_cols = any_cols || e.cols > 0;
+  }
+  stored = stored && any_cols;
   if (stored) {
-    if (prob) shard::cross_entropy_states(x, y, sh, o, st, out.grad);
-    else shard::cross_entropy_states(x, target, sh, o, st, out.grad);
-    const std::vector<shard::CrossEntropyState> local = st;
-    detail::allreduce_states(st.data(), N, 8, comm);
-    return prob ? shard::cross_entropy_finish(x, y, sh, o, local, st, out)
-                : shard::cross_entropy_finish(x, target, sh, o, local, st, out);
+    // Blocks of rows small enough (kBlockFloats gradient entries on the widest shard) that each
+    // block's gradient is finished while it is still in cache: one allreduce per block. The
+    // kMean denominator must be known before the first block: class-index targets with weights
+    // sum the target weights by one MPI_SUM allreduce of N doubles (one non-zero term per row:
+    // exact in any order), then in row order as the single-process call does.
+    constexpr std::size_t kBlockFloats = std::size_t{1} << 21;  // 8 MB of float gradient
+    std::size_t widest = 1;
+    for (const Descriptor& e : l.all) widest = std::max<std::size_t>(widest, e.cols);
+    const std::size_t block = l.all[0].hint > 0 ? static_cast<std::size_t>(l.all[0].hint)
+                                                : std::max<std::size_t>(1, kBlockFloats / widest);
+    double den = 0.0;
+    if (o.reduction == Reduction::kMean) {
+      if (prob) {
+        den = static_cast<double>(N);
+      } else if (!has_weights) {
+        for (std::size_t r = 0; r < N; ++r) den += target[r] != o.ignore_index ? 1.0 : 0.0;
+      } else {
+        std::vector<double> wt(N, 0.0);
+        for (std::size_t r = 0; r < N; ++r) {
+          const std::int64_t t = target[r];
+          if (t != o.ignore_index && !o.weight.empty() && static_cast<std::size_t>(t) >= l.offset &&
+              static_cast<std::size_t>(t) < l.offset + x.cols) {
+            wt[r] = o.weight[static_cast<std::size_t>(t) - l.offset];
+          }
+        }
+        MPI_Allreduce(MPI_IN_PLACE, wt.data(), static_cast<int>(N), MPI_DOUBLE, MPI_SUM, comm);
+        for (std::size_t r = 0; r < N; ++r) den += target[r] != o.ignore_index ? wt[r] : 0.0;
+      }
+    }
+    CrossEntropyOptions sum_o = o;  // per block: the sum; the mean's 1/den is applied after
+    sum_o.reduction = o.reduction == Reduction::kMean ? Reduction::kSum : o.reduction;
+    const double inv_den = (o.reduction == Reduction::kMean && den > 0.0) ? 1.0 / den : 1.0;
+    double total = 0.0;
+    std::vector<shard::CrossEntropyState> local;
+    for (std::size_t r0 = 0; r0 < N; r0 += block) {
+      const std::size_t nb = std::min(block, N - r0);
+      const Rows<const float> xb{x.row(r0), nb, x.cols, x.row_stride};
+      const Rows<const float> yb =
+          prob ? Rows<const float>{y.row(r0), nb, y.cols, y.row_stride} : Rows<const float>{};
+      const std::span<const std::int64_t> tb = prob ? target : target.subspan(r0, nb);
+      // A rank without columns may pass no gradient: nothing to write there.
+      const Rows<float> gb = out.grad.data
+          ? Rows<float>{out.grad.row(r0), nb, out.grad.cols, out.grad.row_stride}
+          : Rows<float>{nullptr, 0, 0, 0};
+      const LossOutputs<float> ob{gb, out.row_loss.empty() ? out.row_loss : out.row_loss.subspan(r0, nb),
+                                  out.lse.empty() ? out.lse : out.lse.subspan(r0, nb)};
+      const std::span<shard::CrossEntropyState> sb(st.data() + r0, nb);
+      if (prob) shard::cross_entropy_states(xb, yb, sh, sum_o, sb, gb);
+      else shard::cross_entropy_states(xb, tb, sh, sum_o, sb, gb);
+      local.assign(sb.begin(), sb.end());
+      detail::allreduce_states(sb.data(), nb, 8, comm);
+      const std::span<const shard::CrossEntropyState> lb =
+          gb.data ? std::span<const shard::CrossEntropyState>(local)
+                  : std::span<const shard::CrossEntropyState>();
+      total += prob ? shard::cross_entropy_finish(xb, yb, sh, sum_o, lb, sb, ob)
+                    : shard::cross_entropy_finish(xb, tb, sh, sum_o, lb, sb, ob);
+      if (inv_den != 1.0) {
+        for (std::size_t r = 0; r < nb; ++r) {
+          float* g = gb.row(r);
+          for (std::size_t j = 0; j < gb.cols; ++j) {
+            g[j] = static_cast<float>(static_cast<double>(g[j]) * inv_den);
+          }
+        }
+      }
+    }
+    if (o.reduction != Reduction::kMean) return total;
+    if (den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+    return total / den;
   }
   if (prob) shard::cross_entropy_states(x, y, sh, o, st);
   else shard::cross_entropy_states(x, target, sh, o, st);

@@ -275,6 +275,17 @@ TEST(MpiTest, CrossEntropyMatchesSingleProcess) {
   }
 }
 
+TEST(MpiTest, CrossEntropyRowBlocks) {
+  // The gradient path finishes rows in blocks (one allreduce per block); force blocks of 2 rows.
+  setenv("LOGITKIT_MPI_CE_BLOCK_ROWS", "2", 1);
+  std::uint64_t salt = 4000;
+  for (const CeCase& cc : ce_cases()) {
+    ce_case(cc, 9, 211, 0, salt++);
+    if (!cc.prob) ce_case(cc, 5, 31, 2, salt++);
+  }
+  unsetenv("LOGITKIT_MPI_CE_BLOCK_ROWS");
+}
+
 TEST(MpiTest, CrossEntropyLongRows) {
   std::uint64_t salt = 3000;
   for (const CeCase& cc : ce_cases()) {
