@@ -134,16 +134,21 @@ LOGITKIT_API void cross_entropy_states(Rows<const float> x, std::span<const std:
 LOGITKIT_API void cross_entropy_states(Rows<const float> x, Rows<const float> y,
                                        const Shard& shard, const CrossEntropyOptions& options,
                                        std::span<CrossEntropyState> states, Rows<float> grad);
+// mean_denominator > 0 (kMean only): use it as kMean's denominator instead of the one the rows
+// given here imply, so that a batch can be finished in blocks of rows (each call then returns
+// its block's sum divided by it; an empty mean is the caller's to report).
 LOGITKIT_API double cross_entropy_finish(Rows<const float> x, std::span<const std::int64_t> target,
                                          const Shard& shard, const CrossEntropyOptions& options,
                                          std::span<const CrossEntropyState> local,
                                          std::span<const CrossEntropyState> global,
-                                         const LossOutputs<float>& out);
+                                         const LossOutputs<float>& out,
+                                         double mean_denominator = 0.0);
 LOGITKIT_API double cross_entropy_finish(Rows<const float> x, Rows<const float> y,
                                          const Shard& shard, const CrossEntropyOptions& options,
                                          std::span<const CrossEntropyState> local,
                                          std::span<const CrossEntropyState> global,
-                                         const LossOutputs<float>& out);
+                                         const LossOutputs<float>& out,
+                                         double mean_denominator = 0.0);
 
 // The argument checks of cross_entropy_states / _finish, for a transport that must find every
 // local error before it communicates: with shard.total_cols == 0 the checks that need the global

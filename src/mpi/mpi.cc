@@ -249,9 +249,7 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
         for (std::size_t r = 0; r < N; ++r) den += target[r] != o.ignore_index ? wt[r] : 0.0;
       }
     }
-    CrossEntropyOptions sum_o = o;  // per block: the sum; the mean's 1/den is applied after
-    sum_o.reduction = o.reduction == Reduction::kMean ? Reduction::kSum : o.reduction;
-    const double inv_den = (o.reduction == Reduction::kMean && den > 0.0) ? 1.0 / den : 1.0;
+    const CrossEntropyOptions& sum_o = o;  // each block divides by the whole batch's den
     double total = 0.0;
     std::vector<shard::CrossEntropyState> local;
     for (std::size_t r0 = 0; r0 < N; r0 += block) {
@@ -274,20 +272,13 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
       const std::span<const shard::CrossEntropyState> lb =
           gb.data ? std::span<const shard::CrossEntropyState>(local)
                   : std::span<const shard::CrossEntropyState>();
-      total += prob ? shard::cross_entropy_finish(xb, yb, sh, sum_o, lb, sb, ob)
-                    : shard::cross_entropy_finish(xb, tb, sh, sum_o, lb, sb, ob);
-      if (inv_den != 1.0) {
-        for (std::size_t r = 0; r < nb; ++r) {
-          float* g = gb.row(r);
-          for (std::size_t j = 0; j < gb.cols; ++j) {
-            g[j] = static_cast<float>(static_cast<double>(g[j]) * inv_den);
-          }
-        }
-      }
+      total += prob ? shard::cross_entropy_finish(xb, yb, sh, sum_o, lb, sb, ob, den)
+                    : shard::cross_entropy_finish(xb, tb, sh, sum_o, lb, sb, ob, den);
     }
-    if (o.reduction != Reduction::kMean) return total;
-    if (den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
-    return total / den;
+    if (o.reduction == Reduction::kMean && den == 0.0) {
+      return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+    }
+    return total;
   }
   if (prob) shard::cross_entropy_states(x, y, sh, o, st);
   else shard::cross_entropy_states(x, target, sh, o, st);

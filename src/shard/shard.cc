@@ -457,7 +457,7 @@ void states_impl(const char* fn, Rows<const float> x, std::span<const std::int64
 double finish_impl(const char* fn, Rows<const float> x, std::span<const std::int64_t> target,
                    Rows<const float> y, bool prob, const Shard& sh, const CrossEntropyOptions& o,
                    std::span<const CrossEntropyState> global, const LossOutputs<float>& out,
-                   std::span<const CrossEntropyState> local = {}) {
+                   std::span<const CrossEntropyState> local = {}, double den_override = 0.0) {
   check_global(fn, sh);
   check_impl(fn, x, target, y, prob, sh, o, out);
   check_size(fn, "global", global.size(), x.rows, "rows");
@@ -475,6 +475,7 @@ double finish_impl(const char* fn, Rows<const float> x, std::span<const std::int
       if (target[r] != o.ignore_index) den += global[r].target_weight;
     }
   }
+  if (den_override > 0.0) den = den_override;
   double red = 1.0;
   if (o.reduction == Reduction::kMean) {
     red = den == 0.0 ? (o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0) : 1.0 / den;
@@ -621,16 +622,17 @@ double cross_entropy_finish(Rows<const float> x, std::span<const std::int64_t> t
                             const Shard& shard, const CrossEntropyOptions& o,
                             std::span<const CrossEntropyState> local,
                             std::span<const CrossEntropyState> global,
-                            const LossOutputs<float>& out) {
+                            const LossOutputs<float>& out, double mean_denominator) {
   return finish_impl("shard::cross_entropy_finish", x, target, Rows<const float>{nullptr, 0, 0, 0},
-                     false, shard, o, global, out, local);
+                     false, shard, o, global, out, local, mean_denominator);
 }
 
 double cross_entropy_finish(Rows<const float> x, Rows<const float> y, const Shard& shard,
                             const CrossEntropyOptions& o, std::span<const CrossEntropyState> local,
                             std::span<const CrossEntropyState> global,
-                            const LossOutputs<float>& out) {
-  return finish_impl("shard::cross_entropy_finish", x, {}, y, true, shard, o, global, out, local);
+                            const LossOutputs<float>& out, double mean_denominator) {
+  return finish_impl("shard::cross_entropy_finish", x, {}, y, true, shard, o, global, out, local,
+                     mean_denominator);
 }
 
 double cross_entropy_finish(Rows<const float> x, std::span<const std::int64_t> target,
