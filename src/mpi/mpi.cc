@@ -218,20 +218,19 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
     has_weights = has_weights || e.flag != 0;
     any_cols = any_cols || e.cols > 0;
   }
-  stored = stored && any_cols;
+  stored = stored && any_cols && N > 0;
   if (stored) {
-    // Blocks of rows small enough (kBlockFloats gradient entries on the widest shard) that each
-    // block's gradient is finished while it is still in cache: one allreduce per block. The
-    // kMean denominator must be known before the first block: class-index targets with weights
-    // sum the target weights by one MPI_SUM allreduce of N doubles (one non-zero term per row:
-    // exact in any order), then in row order as the single-process call does.
-    constexpr std::size_t kBlockFloats = std::size_t{1} << 21;  // 8 MB of float gradient
-    std::size_t widest = 1;
-    for (const Descriptor& e : l.all) widest = std::max<std::size_t>(widest, e.cols);
+    // One allreduce for the whole batch by default. LOGITKIT_MPI_CE_BLOCK_ROWS = b > 0 (rank 0's
+    // value) finishes rows in blocks of b, one allreduce per block, so that each block's gradient
+    // is finished while still in cache; measured here it did not pay (docs/distributed.md): on an
+    // oversubscribed machine every block is a synchronisation point. With several blocks the
+    // kMean denominator must be known first: class-index targets with weights sum the target
+    // weights by one MPI_SUM allreduce of N doubles (one non-zero term per row: exact in any
+    // order), then in row order as the single-process call does.
     const std::size_t block = l.all[0].hint > 0 ? static_cast<std::size_t>(l.all[0].hint)
-                                                : std::max<std::size_t>(1, kBlockFloats / widest);
+                                                : std::max<std::size_t>(N, 1);
     double den = 0.0;
-    if (o.reduction == Reduction::kMean) {
+    if (o.reduction == Reduction::kMean && block < N) {
       if (prob) {
         den = static_cast<double>(N);
       } else if (!has_weights) {
@@ -275,7 +274,7 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
       total += prob ? shard::cross_entropy_finish(xb, yb, sh, sum_o, lb, sb, ob, den)
                     : shard::cross_entropy_finish(xb, tb, sh, sum_o, lb, sb, ob, den);
     }
-    if (o.reduction == Reduction::kMean && den == 0.0) {
+    if (o.reduction == Reduction::kMean && block < N && den == 0.0) {
       return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
     }
     return total;

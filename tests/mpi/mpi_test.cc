@@ -304,6 +304,10 @@ TEST(MpiTest, EmptyShapes) {
                                        std::span<const std::int64_t>{});
   const double w0 = cross_entropy(Rows<const float>{x.data(), 0, 2, 2}, std::span<const std::int64_t>{});
   EXPECT_TRUE(close(l0, w0, 0, 0)) << l0 << " vs " << w0;
+  const double lg = mpi::cross_entropy(MPI_COMM_WORLD, Rows<const float>{x.data(), 0, 2, 2},
+                                       std::span<const std::int64_t>{}, {},
+                                       {Rows<float>{y.data(), 0, 2, 2}});
+  EXPECT_TRUE(close(lg, w0, 0, 0)) << lg << " vs " << w0;
   // No columns anywhere: lse -inf, ignored rows only, the empty mean.
   std::vector<float> lse(3, 0.0f), rl(3, 1.0f);
   mpi::logsumexp(MPI_COMM_WORLD, Rows<const float>{nullptr, 3, 0, 0}, lse);
