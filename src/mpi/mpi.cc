@@ -253,9 +253,11 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
     std::vector<shard::CrossEntropyState> local;
     for (std::size_t r0 = 0; r0 < N; r0 += block) {
       const std::size_t nb = std::min(block, N - r0);
-      const Rows<const float> xb{x.row(r0), nb, x.cols, x.row_stride};
+      // (an empty shard's data may be null: no pointer arithmetic on it)
+      const Rows<const float> xb{x.data ? x.row(r0) : nullptr, nb, x.cols, x.row_stride};
       const Rows<const float> yb =
-          prob ? Rows<const float>{y.row(r0), nb, y.cols, y.row_stride} : Rows<const float>{};
+          prob ? Rows<const float>{y.data ? y.row(r0) : nullptr, nb, y.cols, y.row_stride}
+               : Rows<const float>{};
       const std::span<const std::int64_t> tb = prob ? target : target.subspan(r0, nb);
       // A rank without columns may pass no gradient: nothing to write there.
       const Rows<float> gb = out.grad.data
