@@ -308,8 +308,8 @@ void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
   const double t_tau = lp_in ? 1.0 : tau;
   std::vector<LseState> st(2 * N);
   for (std::size_t r = 0; r < N; ++r) {
-    st[2 * r] = LseState::of(std::span<const float>(t.row(r), V), t_tau);
-    st[2 * r + 1] = LseState::of(std::span<const float>(s.row(r), V), tau);
+    st[2 * r] = LseState::of(std::span<const float>(V ? t.row(r) : nullptr, V), t_tau);
+    st[2 * r + 1] = LseState::of(std::span<const float>(V ? s.row(r) : nullptr, V), tau);
   }
   detail::allreduce_states(st.data(), 2 * N, 4, comm);
   const L inv_tau = 1.0L / static_cast<L>(tau), t_inv = 1.0L / static_cast<L>(t_tau);
@@ -467,7 +467,7 @@ double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
     if (!special.empty()) {
       const std::size_t k = special.size();
       std::vector<float> mine(2 * k * s.cols);
-      for (std::size_t i = 0; i < k; ++i) {
+      for (std::size_t i = 0; i < k && s.cols > 0; ++i) {
         std::copy(s.row(special[i]), s.row(special[i]) + s.cols, mine.data() + i * s.cols);
         std::copy(t.row(special[i]), t.row(special[i]) + s.cols, mine.data() + (k + i) * s.cols);
       }
@@ -503,7 +503,7 @@ double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
         const std::size_t r = special[i];
         row_loss[r] = loss;
         if (!out.lse.empty()) out.lse[r] = lse_one;
-        if (out.grad.data) {
+        if (out.grad.data && s.cols > 0) {
           float* gr = out.grad.row(r);
           for (std::size_t j = 0; j < s.cols; ++j) {
             gr[j] = static_cast<float>(static_cast<double>(fg[l.offset + j]) * scale);

@@ -29,6 +29,12 @@ constexpr float kNaNF = std::numeric_limits<float>::quiet_NaN();
 
 using internal::fail;
 
+// Row r of a view, or null for a view without data (an empty shard: no arithmetic on null).
+template <class T>
+T* rowp(const Rows<T>& v, std::size_t r) {
+  return v.data ? v.row(r) : nullptr;
+}
+
 enum class TauMode { kNormal, kZero, kInf };
 
 // LseState::merge, with the empty state of any temperature as the identity (so that
@@ -75,7 +81,7 @@ LseState limit_state(const float* x, std::size_t n, double tau, TauMode mode) {
 
 void throw_on_nan(const char* fn, Rows<const float> x, std::size_t offset) {
   for (std::size_t r = 0; r < x.rows; ++r) {
-    const std::size_t c = internal::find_nan(x.row(r), x.cols);
+    const std::size_t c = internal::find_nan(rowp(x, r), x.cols);
     if (c < x.cols) {
       fail(fn, "x has NaN at row " + std::to_string(r) + ", column " + std::to_string(c + offset) +
                    " (NanPolicy::kThrow)");
@@ -98,8 +104,8 @@ void finish(Op op, const char* fn, Rows<const float> x, std::span<const LseState
   const std::size_t n = x.cols;
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int) {
     const LseState& s = global[r];
-    const float* xr = x.row(r);
-    float* yr = y.row(r);
+    const float* xr = rowp(x, r);
+    float* yr = rowp(y, r);
     if (n == 0) return;
     if (std::isnan(s.max)) {
       std::fill(yr, yr + n, kNaNF);
@@ -397,7 +403,7 @@ void check_impl(const char* fn, Rows<const float> x, std::span<const std::int64_
     internal::check_same_shape(fn, "x", x, "y", y);
     for (std::size_t r = 0; r < y.rows; ++r) {
       for (std::size_t j = 0; j < y.cols; ++j) {
-        const float v = y.row(r)[j];
+        const float v = rowp(y, r)[j];
         if (!(v >= 0) || std::isinf(v)) {
           fail(fn, "y at row " + std::to_string(r) + ", column " + std::to_string(j + sh.offset) +
                        " must be finite and >= 0, got " + std::to_string(v));
@@ -449,8 +455,8 @@ void states_impl(const char* fn, Rows<const float> x, std::span<const std::int64
   const Setup s = make_setup(o, sh, x.cols, prob);
   const auto sk = internal::softmax_kernels(false);
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int) {
-    states[r] = row_state(s, sk, x.row(r), prob ? -1 : target[r], prob ? y.row(r) : nullptr,
-                          e_out.data ? e_out.row(r) : nullptr);
+    states[r] = row_state(s, sk, rowp(x, r), prob ? -1 : target[r], prob ? rowp(y, r) : nullptr,
+                          e_out.data ? rowp(e_out, r) : nullptr);
   });
 }
 
@@ -491,8 +497,8 @@ double finish_impl(const char* fn, Rows<const float> x, std::span<const std::int
     if (!out.row_loss.empty()) out.row_loss[r] = static_cast<float>(res.loss);
     if (!out.lse.empty()) out.lse[r] = static_cast<float>(res.lse);
     if (out.grad.data) {
-      row_grad(s, sk, lk, global[r], stored ? &local[r] : nullptr, x.row(r), t,
-               prob ? y.row(r) : nullptr, out.grad.row(r), red, ign);
+      row_grad(s, sk, lk, global[r], stored ? &local[r] : nullptr, rowp(x, r), t,
+               prob ? rowp(y, r) : nullptr, rowp(out.grad, r), red, ign);
     }
   });
   double sum = 0.0;
@@ -515,7 +521,7 @@ void softmax_states(Rows<const float> x, std::span<LseState> states, const Softm
   const TauMode mode = tau_mode(o.temperature);
   const double tau = o.temperature;
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int) {
-    const float* xr = x.row(r);
+    const float* xr = rowp(x, r);
     if (mode != TauMode::kNormal) {
       states[r] = limit_state(xr, x.cols, tau, mode);
     } else {
@@ -710,8 +716,8 @@ void distillation_states(Rows<const float> s, Rows<const float> t, const Distill
   const double tau = o.temperature, inv_tau = 1.0 / tau;
   const auto lk = internal::loss_kernels(false);
   internal::for_each_row(s.rows, s.cols, o.threads, [&](std::size_t r, int) {
-    const float* sr = s.row(r);
-    const float* tr = t.row(r);
+    const float* sr = rowp(s, r);
+    const float* tr = rowp(t, r);
     const std::size_t n = s.cols;
     DistillationState st;
     st.teacher = LseState::of(std::span<const float>(tr, n), tau);
@@ -769,9 +775,9 @@ void distillation_finish(Rows<const float> s, Rows<const float> t, const Distill
     row_loss[r] = factor * std::max(kl, 0.0);
     if (!lse.empty()) lse[r] = static_cast<float>(g.student.max * inv_tau + ls);
     if (!grad.data) return;
-    const float* sr = s.row(r);
-    const float* tr = t.row(r);
-    float* gr = grad.row(r);
+    const float* sr = rowp(s, r);
+    const float* tr = rowp(t, r);
+    float* gr = rowp(grad, r);
     const double c = grad_scale * factor * inv_tau;
     for (std::size_t ch = 0; ch < internal::chunk_count(s.cols); ++ch) {
       const std::size_t off = ch * internal::kChunk, len = internal::chunk_len(s.cols, ch);
