@@ -8,7 +8,7 @@ build_pkgs=(cmake g++ make pkg-config libhwy-dev libcli11-dev nlohmann-json3-dev
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev libmpfr-dev libgmp-dev librapidcheck-dev
            librandom123-dev libopenblas-dev python3 python3-numpy python3-pytest pybind11-dev
            python3-dev python3-torch python3-scipy python3-mpmath libxml2-utils clang
-           libclang-rt-14-dev)
+           libclang-rt-14-dev libopenmpi-dev openmpi-bin)
 pkgs=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then pkgs+=("${test_pkgs[@]}"); fi
 missing=()

@@ -18,7 +18,7 @@ what=${1:-all}
 # SSE4 and SSSE3 are left out of the sanitizer builds to halve their compile time: the Release
 # run covers every target, and AVX3, AVX2 and SCALAR (the software-FMA path) stay here.
 common=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1" -DLOGITKIT_BUILD_BENCH=OFF
-        -DLOGITKIT_BUILD_PYTHON=OFF -DLOGITKIT_BUILD_CLI=OFF -DLOGITKIT_INSTALL=OFF
+        -DLOGITKIT_BUILD_PYTHON=OFF -DLOGITKIT_BUILD_CLI=OFF -DLOGITKIT_INSTALL=OFF -DLOGITKIT_WITH_MPI=OFF
         "-DLOGITKIT_DISABLED_TARGETS=(HWY_SSE4|HWY_SSSE3)")
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1:strict_init_order=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -7,6 +7,7 @@
 #include "logitkit/loss.h"
 #include "logitkit/rows.h"
 #include "logitkit/sampling.h"
+#include "logitkit/shard.h"
 #include "logitkit/softmax.h"
 #include "logitkit/targets.h"
 #include "logitkit/version.h"

@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: Apache-2.0
+// logitkit::mpi::sample: one row's vocabulary split over the ranks. The filter chain of
+// sampling.h runs on the union of the per-shard candidates (a superset of every token a filter
+// can keep), which every rank gathers and processes identically; the whole row never moves.
+// Collectives: the descriptor (allgather), the shard summaries (allgather: max, first argmax,
+// NaN, mass), the candidate counts (allgather) and the candidates (allgatherv); greedy stops after
+// the summaries; temperature alone draws inside the owning shard and broadcasts the token.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "logitkit/mpi.h"
+#include "logitkit/shard.h"
+#include "src/mpi/collective.h"
+
+namespace logitkit::mpi {
+namespace {
+
+using detail::Descriptor;
+using detail::Layout;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kMaxF = std::numeric_limits<float>::max();
+constexpr double kTopPSlack = 1e-6;  // sampling.cc's tolerance
+constexpr char kFn[] = "sample";
+
+struct Cand {
+  float x;
+  std::int32_t i;  // global token id
+};
+constexpr auto before = [](const Cand& a, const Cand& b) {
+  return a.x > b.x || (a.x == b.x && a.i < b.i);
+};
+
+[[noreturn]] void fail(const std::string& what) { detail::fail(kFn, what); }
+
+void check_params(const SamplingParams& p) {
+  auto bad = [&](const char* name, const char* rule, double v) {
+    std::ostringstream got;
+    got << v;
+    fail(std::string("params.") + name + " must be " + rule + ", got " + got.str());
+  };
+  if (std::isnan(p.temperature) || p.temperature < 0) bad("temperature", ">= 0", p.temperature);
+  if (!(p.top_p >= 0 && p.top_p <= 1)) bad("top_p", "in [0, 1]", p.top_p);
+  if (!(p.min_p >= 0 && p.min_p <= 1)) bad("min_p", "in [0, 1]", p.min_p);
+  if (p.min_tokens_to_keep < 1) bad("min_tokens_to_keep", ">= 1", p.min_tokens_to_keep);
+  if (!(p.repetition_penalty > 0 && std::isfinite(p.repetition_penalty))) {
+    bad("repetition_penalty", "> 0 and finite", p.repetition_penalty);
+  }
+  if (!std::isfinite(p.presence_penalty)) bad("presence_penalty", "finite", p.presence_penalty);
+  if (!std::isfinite(p.frequency_penalty)) bad("frequency_penalty", "finite", p.frequency_penalty);
+  if (p.top_logprobs < 0) bad("top_logprobs", ">= 0", p.top_logprobs);
+}
+
+std::uint64_t params_hash(const SamplingParams& p) {
+  double s[] = {p.temperature, p.top_p, p.min_p, static_cast<double>(p.top_k),
+                static_cast<double>(p.min_tokens_to_keep), p.repetition_penalty,
+                p.presence_penalty, p.frequency_penalty, static_cast<double>(p.top_logprobs),
+                static_cast<double>(p.precision)};
+  std::uint64_t h = detail::hash_bytes(s, sizeof s);
+  h = detail::hash_bytes(&p.seed, sizeof p.seed, h);
+  h = detail::hash_bytes(p.history.data(), p.history.size_bytes(), h);
+  for (const TokenBias& b : p.logit_bias) {
+    h = detail::hash_bytes(&b.token, sizeof b.token, h);
+    h = detail::hash_bytes(&b.bias, sizeof b.bias, h);
+  }
+  return h;
+}
+
+// Per-shard facts every rank needs (allgathered).
+struct Summary {
+  double max = -kInf;          // of the shard's effective logits (after the +inf limit: 0 / -inf)
+  double mass = 0.0;           // sum of e relative to `max` (only when top-p needs the total)
+  std::int64_t first_max = -1; // global id of the shard's first maximum
+  std::int64_t nan_at = -1;    // global id of the first NaN effective logit
+  std::int64_t bias_nan = -1;  // first token whose bias made the effective logit NaN
+  std::int64_t pinf = 0;       // +inf entries
+};
+
+// The smallest float v with (v - max)/tau >= log(min_p) (sampling.cc's min_p_threshold).
+float min_p_threshold(float m, double inv_tau, double min_p) {
+  if (inv_tau == 0.0) return -kMaxF;
+  const double lg = std::log(min_p);
+  auto ok = [&](float v) { return (static_cast<double>(v) - m) * inv_tau >= lg; };
+  const double guess = m + lg / inv_tau;
+  float t = guess < -kMaxF ? -kMaxF : static_cast<float>(guess);
+  while (!ok(t)) t = std::nextafter(t, kInf);
+  while (t > -kMaxF && ok(std::nextafter(t, -kInf))) t = std::nextafter(t, -kInf);
+  return t;
+}
+
+// The first min(k, finite) entries of the shard's ranking, ranked.
+std::vector<Cand> local_top(const std::vector<float>& x, std::size_t offset, std::size_t k) {
+  std::vector<Cand> c;
+  if (k == 0) return c;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (x[i] != -kInf) c.push_back({x[i], static_cast<std::int32_t>(offset + i)});
+  }
+  if (c.size() > k) {
+    std::nth_element(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(k - 1), c.end(), before);
+    c.resize(k);
+  }
+  std::sort(c.begin(), c.end(), before);
+  return c;
+}
+
+void add_unique(std::vector<Cand>& to, const std::vector<Cand>& from) {
+  for (const Cand& c : from) {
+    if (std::none_of(to.begin(), to.end(), [&](const Cand& d) { return d.i == c.i; })) to.push_back(c);
+  }
+}
+
+std::vector<float> weights(const std::vector<Cand>& c, float m, double inv_tau, Precision prec,
+                           double* total) {
+  std::vector<float> x(c.size()), e(c.size());
+  for (std::size_t j = 0; j < c.size(); ++j) x[j] = c[j].x;
+  shard::sampling_weights(x, m, inv_tau, e, prec);
+  double t = 0;
+  for (float v : e) t += v;
+  if (total) *total = t;
+  return e;
+}
+
+// The draw over a kept list in its order (sampling.cc's draw_list) and the result.
+SampleResult draw(const std::vector<Cand>& kept, float m, double inv_tau, double u, int want,
+                  Precision prec) {
+  double total = 0;
+  const std::vector<float> e = weights(kept, m, inv_tau, prec, &total);
+  const double target = u * total;
+  double cum = 0;
+  std::size_t last = 0, pick = kept.size();
+  for (std::size_t j = 0; j < kept.size(); ++j) {
+    if (e[j] > 0) last = j;
+    cum += e[j];
+    if (cum > target && e[j] > 0) {
+      pick = j;
+      break;
+    }
+  }
+  if (pick == kept.size()) pick = last;
+  const double log_total = std::log(total);
+  auto log_p = [&](float x) {
+    const double z = inv_tau == 0.0 ? 0.0 : (static_cast<double>(x) - m) * inv_tau;
+    return static_cast<float>(z - log_total);
+  };
+  SampleResult r{};
+  r.token = kept[pick].i;
+  r.logprob = log_p(kept[pick].x);
+  if (want > 0) {
+    std::vector<Cand> top = kept;
+    const std::size_t k = std::min(static_cast<std::size_t>(want), top.size());
+    std::partial_sort(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(k), top.end(), before);
+    top.resize(k);
+    for (const Cand& c : top) r.top.push_back({c.i, log_p(c.x)});
+  }
+  return r;
+}
+
+std::vector<Cand> by_index(std::vector<Cand> v) {
+  std::sort(v.begin(), v.end(), [](const Cand& a, const Cand& b) { return a.i < b.i; });
+  return v;
+}
+
+}  // namespace
+
+SampleResult sample(MPI_Comm comm, std::span<const float> logits, const SamplingParams& p,
+                    std::uint64_t stream, std::uint64_t step) {
+  detail::check_comm(kFn, comm);
+  Descriptor d;
+  d.rows = 1;
+  d.cols = logits.size();
+  d.params[0] = static_cast<double>(stream);
+  d.params[1] = static_cast<double>(step);
+  d.hash = params_hash(p);
+  detail::capture(d, [&] {
+    if (!logits.empty() && logits.data() == nullptr) fail("logits.data() is null");
+    check_params(p);
+  });
+  static const char* const kNames[] = {"stream", "step", nullptr};
+  const Layout l = detail::exchange(kFn, comm, d, kNames);
+  const std::size_t n = l.total, off = l.offset, V = logits.size();
+  if (n == 0) fail("logits is empty");
+  if (n > static_cast<std::size_t>(INT32_MAX)) fail("logits has more than 2^31 - 1 entries");
+  // Token ids of logit_bias and history against the global vocabulary (the same on every rank).
+  for (std::size_t j = 0; j < p.logit_bias.size(); ++j) {
+    const std::int32_t t = p.logit_bias[j].token;
+    if (t < 0 || static_cast<std::size_t>(t) >= n) {
+      fail("params.logit_bias[" + std::to_string(j) + "].token (" + std::to_string(t) +
+           ") is outside [0, " + std::to_string(n) + ")");
+    }
+    if (std::isnan(p.logit_bias[j].bias)) {
+      fail("params.logit_bias[" + std::to_string(j) + "].bias is NaN");
+    }
+  }
+  const bool penalties = !p.history.empty() && (p.repetition_penalty != 1.0 ||
+                                                p.presence_penalty != 0.0 ||
+                                                p.frequency_penalty != 0.0);
+  if (penalties) {
+    for (std::size_t j = 0; j < p.history.size(); ++j) {
+      const std::int32_t t = p.history[j];
+      if (t < 0 || static_cast<std::size_t>(t) >= n) {
+        fail("params.history[" + std::to_string(j) + "] (" + std::to_string(t) +
+             ") is outside [0, " + std::to_string(n) + ")");
+      }
+    }
+  }
+
+  // Effective logits of this shard (bias and penalties in double, rounded once).
+  std::vector<float> x(logits.begin(), logits.end());
+  Summary mine;
+  {
+    std::vector<TokenBias> bias;
+    for (const TokenBias& b : p.logit_bias) {
+      if (static_cast<std::size_t>(b.token) >= off && static_cast<std::size_t>(b.token) < off + V) {
+        bias.push_back(b);
+      }
+    }
+    std::stable_sort(bias.begin(), bias.end(),
+                     [](const TokenBias& a, const TokenBias& b) { return a.token < b.token; });
+    std::vector<std::int32_t> hist;
+    if (penalties) {
+      for (std::int32_t t : p.history) {
+        if (static_cast<std::size_t>(t) >= off && static_cast<std::size_t>(t) < off + V) hist.push_back(t);
+      }
+      std::sort(hist.begin(), hist.end());
+    }
+    std::size_t bi = 0, hi = 0;
+    while (bi < bias.size() || hi < hist.size()) {
+      const std::int32_t t = std::min(bi < bias.size() ? bias[bi].token : INT32_MAX,
+                                      hi < hist.size() ? hist[hi] : INT32_MAX);
+      const std::size_t lt = static_cast<std::size_t>(t) - off;
+      double v = logits[lt];
+      for (; bi < bias.size() && bias[bi].token == t; ++bi) v += bias[bi].bias;
+      std::size_t count = 0;
+      for (; hi < hist.size() && hist[hi] == t; ++hi) ++count;
+      if (count > 0) {
+        if (p.repetition_penalty != 1.0) v = v > 0 ? v / p.repetition_penalty : v * p.repetition_penalty;
+        v -= p.presence_penalty + p.frequency_penalty * static_cast<double>(count);
+      }
+      if (std::isnan(v) && !std::isnan(logits[lt]) && mine.bias_nan < 0) mine.bias_nan = t;
+      x[lt] = static_cast<float>(v);
+    }
+  }
+  for (std::size_t i = 0; i < V; ++i) {
+    if (std::isnan(x[i])) {
+      if (mine.nan_at < 0) mine.nan_at = static_cast<std::int64_t>(off + i);
+      continue;
+    }
+    mine.pinf += x[i] == kInf;
+    if (x[i] > mine.max) {
+      mine.max = x[i];
+      mine.first_max = static_cast<std::int64_t>(off + i);
+    }
+  }
+  const double tau = p.temperature;
+  const double inv_tau = std::isinf(tau) ? 0.0 : 1.0 / tau;
+  const bool greedy = tau == 0.0 || std::isinf(inv_tau) || p.top_p == 0.0 || p.top_k == 1;
+  const bool k_on = p.top_k > 0 && static_cast<std::size_t>(p.top_k) < n;
+  const bool p_on = p.top_p < 1.0;
+  const bool mp_on = p.min_p > 0.0;
+  const bool pinf_any_local = mine.pinf > 0;
+  // The +inf limit (only the +inf entries remain, equally likely) is applied after the summaries
+  // tell whether any rank has one; the summaries' max/first_max already rank +inf first.
+  const bool need_mass = !greedy && !k_on && p_on;
+  if (need_mass && mine.nan_at < 0 && mine.bias_nan < 0 && !pinf_any_local && mine.max != -kInf) {
+    std::vector<float> e(V);
+    mine.mass = shard::sampling_weights(x, static_cast<float>(mine.max), inv_tau, e, p.precision);
+  }
+  std::vector<Summary> all(static_cast<std::size_t>(l.size));
+  MPI_Allgather(&mine, sizeof(Summary), MPI_BYTE, all.data(), sizeof(Summary), MPI_BYTE, comm);
+
+  // Errors, in the single-process order, the same on every rank.
+  {
+    std::int64_t bn = -1, nn = -1;
+    for (const Summary& s : all) {
+      if (s.bias_nan >= 0 && (bn < 0 || s.bias_nan < bn)) bn = s.bias_nan;
+      if (s.nan_at >= 0 && (nn < 0 || s.nan_at < nn)) nn = s.nan_at;
+    }
+    if (bn >= 0) {
+      fail("the effective logit of token " + std::to_string(bn) + " is NaN (logits[" +
+           std::to_string(bn) + "] plus params.logit_bias is -inf + inf)");
+    }
+    if (nn >= 0) fail("logits[" + std::to_string(nn) + "] is NaN");
+  }
+  double gmax = -kInf;
+  std::int64_t pinf = 0;
+  for (const Summary& s : all) gmax = std::max(gmax, s.max), pinf += s.pinf;
+  if (gmax == -kInf) {
+    fail("every logit is -inf (after logit_bias and penalties): there is nothing to sample");
+  }
+  if (pinf > 0) {  // the limit: only the +inf entries remain, with equal weight
+    for (float& v : x) v = v == kInf ? 0.0f : -kInf;
+    gmax = 0.0;
+  }
+  const float m = static_cast<float>(gmax);
+  if (greedy) {
+    std::int64_t tok = -1;
+    for (const Summary& s : all) {
+      if (s.max == (pinf > 0 ? static_cast<double>(kInf) : gmax) && s.first_max >= 0 &&
+          (tok < 0 || s.first_max < tok)) {
+        tok = s.first_max;
+      }
+    }
+    SampleResult r{};
+    r.token = static_cast<std::int32_t>(tok);
+    r.logprob = 0.0f;
+    if (p.top_logprobs > 0) r.top.push_back({r.token, 0.0f});
+    return r;
+  }
+  const std::size_t keep = static_cast<std::size_t>(p.min_tokens_to_keep);
+  const double p_frac = std::max(p.top_p - kTopPSlack, 0.0);
+  const float th = mp_on ? min_p_threshold(m, inv_tau, p.min_p) : -kInf;
+  // This shard's candidates (ranked), a superset of its part of every set a filter can keep.
+  std::vector<Cand> cand;
+  std::vector<float> e(V);
+  const double zmine = V ? shard::sampling_weights(x, m, inv_tau, e, p.precision) : 0.0;
+  if (k_on) {
+    cand = local_top(x, off, static_cast<std::size_t>(p.top_k));
+  } else if (mp_on) {
+    cand = local_top(x, off, keep);
+    std::vector<Cand> above;
+    for (std::size_t i = 0; i < V; ++i) {
+      if (x[i] >= th && x[i] != -kInf) above.push_back({x[i], static_cast<std::int32_t>(off + i)});
+    }
+    add_unique(cand, above);
+  } else if (p_on) {
+    // The global mass estimate from the summaries (each shard's mass about its own max).
+    double z = 0.0;
+    for (const Summary& s : all) {
+      if (s.max == -kInf || s.mass == 0.0) continue;
+      z += s.mass * (inv_tau == 0.0 ? 1.0 : std::exp((s.max - gmax) * inv_tau));
+    }
+    if (pinf > 0) z = static_cast<double>(pinf);
+    const double t = p_frac * z * (1.0 + 1e-6);
+    std::size_t c = std::max<std::size_t>(keep, 64);
+    for (;;) {
+      cand = local_top(x, off, c);
+      double cum = 0;
+      bool reached = false;
+      for (const Cand& k : cand) {
+        cum += e[static_cast<std::size_t>(k.i) - off];
+        if (cum >= t) {
+          reached = true;
+          break;
+        }
+      }
+      if (reached || cand.size() < c) break;
+      c *= 4;
+    }
+  } else {
+    cand = local_top(x, off, static_cast<std::size_t>(p.top_logprobs));
+  }
+  // Counts and exact shard masses, then the candidates.
+  struct Count {
+    double mass;
+    std::int64_t n;
+  } cm{zmine, static_cast<std::int64_t>(cand.size())};
+  std::vector<Count> counts(all.size());
+  MPI_Allgather(&cm, sizeof(Count), MPI_BYTE, counts.data(), sizeof(Count), MPI_BYTE, comm);
+  std::vector<int> rc(all.size()), displ(all.size());
+  int at = 0;
+  double ztot = 0.0;
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    rc[r] = static_cast<int>(counts[r].n * static_cast<std::int64_t>(sizeof(Cand)));
+    displ[r] = at;
+    at += rc[r];
+    ztot += counts[r].mass;
+  }
+  std::vector<Cand> g(static_cast<std::size_t>(at) / sizeof(Cand));
+  MPI_Allgatherv(cand.data(), rc[static_cast<std::size_t>(l.rank)], MPI_BYTE, g.data(), rc.data(),
+                 displ.data(), MPI_BYTE, comm);
+  std::sort(g.begin(), g.end(), before);
+  const double u = philox_uniform(p.seed, stream, step);
+  auto top_keep = [&] {
+    return std::vector<Cand>(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(std::min(keep, g.size())));
+  };
+  if (k_on) {
+    std::vector<Cand> list(g.begin(),
+                           g.begin() + static_cast<std::ptrdiff_t>(
+                                           std::min(static_cast<std::size_t>(p.top_k), g.size())));
+    std::size_t L = list.size();
+    if (p_on) {
+      double total = 0;
+      const std::vector<float> le = weights(list, m, inv_tau, p.precision, &total);
+      const double t = p_frac * total;
+      std::size_t lp = 1;
+      if (t > 0) {
+        double cum = 0;
+        for (lp = 0; lp < L;) {
+          cum += le[lp++];
+          if (cum >= t) break;
+        }
+      }
+      L = std::min(L, std::max(lp, std::min(keep, L)));
+    }
+    if (mp_on) {
+      std::size_t lm = 0;
+      while (lm < L && list[lm].x >= th) ++lm;
+      L = std::min(L, std::max(lm, std::min(keep, L)));
+    }
+    list.resize(L);
+    return draw(list, m, inv_tau, u, p.top_logprobs, p.precision);
+  }
+  // The nucleus over a ranked list: its length, and whether the mass t was reached.
+  auto nucleus = [&](const std::vector<Cand>& ranked, double t, bool* reached) {
+    const std::vector<float> le = weights(ranked, m, inv_tau, p.precision, nullptr);
+    double cum = 0;
+    for (std::size_t j = 0; j < ranked.size(); ++j) {
+      cum += le[j];
+      if (cum >= t) {
+        *reached = true;
+        return j + 1;
+      }
+    }
+    *reached = false;
+    return ranked.size();
+  };
+  if (mp_on) {
+    // sampling.cc: the min-p survivors, or the top min_tokens_to_keep (ranked) when fewer.
+    std::vector<Cand> S;
+    for (const Cand& c : g) if (c.x >= th) S.push_back(c);
+    const bool few = S.size() < keep;
+    if (few) S = top_keep();
+    if (!p_on) return draw(few ? S : by_index(S), m, inv_tau, u, p.top_logprobs, p.precision);
+    const double t = p_frac * ztot;
+    if (t <= 0) return draw(top_keep(), m, inv_tau, u, p.top_logprobs, p.precision);
+    bool reached = false;
+    const std::size_t cnt = nucleus(S, t, &reached);
+    if (!reached) return draw(by_index(S), m, inv_tau, u, p.top_logprobs, p.precision);
+    if (cnt < keep) return draw(top_keep(), m, inv_tau, u, p.top_logprobs, p.precision);
+    S.resize(cnt);
+    return draw(by_index(S), m, inv_tau, u, p.top_logprobs, p.precision);
+  }
+  if (p_on) {
+    const double t = p_frac * ztot;
+    if (t <= 0) return draw(top_keep(), m, inv_tau, u, p.top_logprobs, p.precision);
+    bool reached = false;
+    const std::size_t cnt = nucleus(g, t, &reached);
+    if (cnt < keep) return draw(top_keep(), m, inv_tau, u, p.top_logprobs, p.precision);
+    std::vector<Cand> kept(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(cnt));
+    return draw(by_index(kept), m, inv_tau, u, p.top_logprobs, p.precision);
+  }
+  // Temperature alone: every finite entry is kept; the shard holding the target mass draws in
+  // index order and broadcasts the token. Candidates gathered: only the top_logprobs.
+  const double target = u * ztot;
+  int owner = -1;
+  double before_owner = 0.0, cum = 0.0;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    if (counts[r].mass > 0 && cum + counts[r].mass > target) {
+      owner = static_cast<int>(r);
+      before_owner = cum;
+      break;
+    }
+    cum += counts[r].mass;
+  }
+  if (owner < 0) {  // rounding: the last shard with mass
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      if (counts[r].mass > 0) owner = static_cast<int>(r);
+    }
+    before_owner = -std::numeric_limits<double>::infinity();
+  }
+  std::int32_t tok = 0;
+  if (l.rank == owner) {
+    double c = before_owner;
+    std::size_t last = 0;
+    bool found = false;
+    for (std::size_t i = 0; i < V; ++i) {
+      if (e[i] > 0) {
+        last = i;
+        c += e[i];
+        if (c > target) {
+          tok = static_cast<std::int32_t>(off + i);
+          found = true;
+          break;
+        }
+      }
+    }
+    if (!found) tok = static_cast<std::int32_t>(off + last);
+  }
+  struct {
+    std::int32_t tok;
+    float x;
+  } won{tok, l.rank == owner ? x[static_cast<std::size_t>(tok) - off] : 0.0f};
+  MPI_Bcast(&won, sizeof won, MPI_BYTE, owner, comm);
+  tok = won.tok;
+  const float xt = won.x;
+  const double log_total = std::log(ztot);
+  auto log_p = [&](float v) {
+    const double z = inv_tau == 0.0 ? 0.0 : (static_cast<double>(v) - m) * inv_tau;
+    return static_cast<float>(z - log_total);
+  };
+  SampleResult r{};
+  r.token = tok;
+  r.logprob = log_p(xt);
+  const std::size_t k = std::min(static_cast<std::size_t>(p.top_logprobs), g.size());
+  for (std::size_t j = 0; j < k; ++j) r.top.push_back({g[j].i, log_p(g[j].x)});
+  return r;
+}
+
+}  // namespace logitkit::mpi
