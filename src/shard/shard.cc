@@ -732,16 +732,26 @@ void distillation_states(Rows<const float> s, Rows<const float> t, const Distill
       states[r] = st;
       return;
     }
+    // Chunk sums come relative to the chunk maxima (dual_stats); shift them to the shard's row
+    // maxima as the single-process distillation does: with f = exp(dt),
+    // cross += f (cross_c + (ties_c + rest_c) (dt - ds)), dt, ds the shifts of the two maxima.
     double cross = 0.0;
     bool masked = false;
+    const double mt = st.teacher.max, ms = st.student.max;
     for (std::size_t c = 0; c < internal::chunk_count(n); ++c) {
       const std::size_t off = c * internal::kChunk;
-      const internal::KlChunkSums k =
-          lk.kl_sums(tr + off, sr + off, internal::chunk_len(n, c),
-                     static_cast<float>(st.teacher.max), static_cast<float>(st.student.max),
-                     inv_tau);
-      cross += k.cross;
+      const internal::DualStats k = lk.dual_stats(tr + off, sr + off, internal::chunk_len(n, c),
+                                                  inv_tau, inv_tau, nullptr, nullptr);
+      if (k.t.max == -kInfF) continue;  // no teacher mass in this chunk: adds nothing
+      if (k.s.max == -kInfF) {          // teacher mass where the student has none
+        masked = true;
+        continue;
+      }
       masked |= k.student_masked;
+      const double dt = (static_cast<double>(k.t.max) - mt) * inv_tau;
+      const double ds = (static_cast<double>(k.s.max) - ms) * inv_tau;
+      const double f = static_cast<double>(k.t.max) == mt ? 1.0 : std::exp(dt);
+      cross += f * (k.cross_t + (k.t.ties + k.t.rest) * (dt - ds));
     }
     st.cross = cross;
     st.masked = masked ? 1.0 : 0.0;
@@ -790,8 +800,19 @@ void distillation_finish(Rows<const float> s, Rows<const float> t, const Distill
                 ? 1.0
                 : std::exp((static_cast<double>(st.max) - g.student.max) * inv_tau);
       }
-      lk.kl_grad(gr + off, tr + off, len, static_cast<float>(g.teacher.max), inv_tau, c * f / zs,
-                 c / zt, gr + off);
+      // The teacher's exponentials of this chunk (relative to its own maximum), then
+      // grad = c (q - p) from both stored exponentials, each scaled to the global maxima.
+      float* te = internal::scratch(len, 1);
+      const internal::ChunkStats tst = sk.stats(tr + off, len, inv_tau, te);
+      double ft = 0.0;
+      if (tst.max == -kInfF) {
+        std::fill(te, te + len, 0.0f);
+      } else {
+        ft = static_cast<double>(tst.max) == g.teacher.max
+                 ? 1.0
+                 : std::exp((static_cast<double>(tst.max) - g.teacher.max) * inv_tau);
+      }
+      lk.kl_grad(gr + off, te, len, c * f / zs, c * ft / zt, gr + off, false);
     }
   });
 }

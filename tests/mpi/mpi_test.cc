@@ -363,6 +363,22 @@ void distill_case(DistillationOptions o, std::size_t N, std::size_t C, std::uint
            std::to_string(o.temperature) + " reduction " +
            std::to_string(static_cast<int>(o.reduction)) + " alpha " + std::to_string(o.alpha);
   d.check(close(got, want, 1e-6, 1e-7), "loss", got, want);
+  // loss.h bounds the single-process float gradient by 2 ULP + 2^-22 c (p_j + q_j), with c the
+  // gradient's scale (reduction x tau^2 factor / tau) and p, q the teacher's and the student's
+  // probabilities: that term (computed here) plus 2^-22 of the row's largest gradient.
+  std::vector<float> p(N * C), q(N * C);
+  const SoftmaxOptions so{.temperature = o.temperature};
+  softmax(Rows<const float>{s.data(), N, C, C}, Rows<float>{q.data(), N, C, C}, so);
+  if (o.teacher_input == TeacherInput::kLogProbs) {
+    for (std::size_t i = 0; i < N * C; ++i) p[i] = std::exp(t[i]);
+  } else {
+    softmax(Rows<const float>{t.data(), N, C, C}, Rows<float>{p.data(), N, C, C}, so);
+  }
+  const double red = o.reduction == Reduction::kBatchMean ? 1.0 / N
+                     : o.reduction == Reduction::kMean    ? 1.0 / (double(N) * C)
+                                                          : 1.0;
+  const double c_grad =
+      red * (o.tau_squared ? o.temperature * o.temperature : 1.0) / o.temperature;
   for (std::size_t r = 0; r < N; ++r) {
     d.check(close(grl[r], wrl[r], 1e-6, 1e-7), "row_loss " + std::to_string(r), grl[r], wrl[r]);
     d.check(close(glse[r], wlse[r], kUlps, 1e-7), "lse " + std::to_string(r), glse[r], wlse[r]);
@@ -370,7 +386,10 @@ void distill_case(DistillationOptions o, std::size_t N, std::size_t C, std::uint
     for (std::size_t j = 0; j < C; ++j) scale = std::max(scale, std::abs(double(wg[r * C + j])));
     if (!std::isfinite(scale)) scale = 0;
     for (std::size_t j = 0; j < V; ++j) {
-      d.check(close(gg[r * V + j], wg[r * C + lo + j], kUlps, 0x1.0p-22 * scale + 1e-30),
+      double pq = double(p[r * C + lo + j]) + double(q[r * C + lo + j]);
+      if (!std::isfinite(pq)) pq = 0;
+      d.check(close(gg[r * V + j], wg[r * C + lo + j], kUlps,
+                    0x1.0p-22 * (scale + c_grad * pq) + 1e-30),
               "grad row " + std::to_string(r) + " col " + std::to_string(lo + j), gg[r * V + j],
               wg[r * C + lo + j]);
     }
