@@ -51,7 +51,8 @@ args=(--benchmark_repetitions="$reps" --benchmark_min_time="$min_time"
 [[ -n $filter ]] && args+=(--benchmark_filter="$filter")
 start=$SECONDS
 # Other benches first, each capped; softmax_bench (the largest) gets what is left of the budget.
-mapfile -t exes < <(ls "$build"/bench/*_bench 2>/dev/null | grep -v '/softmax_bench$' || true)
+# mpi_bench runs under mpirun (docs/distributed.md), not here.
+mapfile -t exes < <(ls "$build"/bench/*_bench 2>/dev/null | grep -v -e '/softmax_bench$' -e '/mpi_bench$' || true)
 [[ -x $build/bench/softmax_bench ]] && exes+=("$build/bench/softmax_bench")
 for exe in "${exes[@]}"; do
   name=$(basename "$exe")

@@ -386,6 +386,68 @@ def other_section(name, runs, md):
     md.append("")
 
 
+def _strip_args(name):
+    """BM_X/1/2/min_time:0.250/repeats:3 -> ('BM_X', ['1', '2'])."""
+    parts = name.split("/")
+    return parts[0], [x for x in parts[1:] if ":" not in x and x != "real_time"]
+
+
+LOSS_TARGETS = {("ce", 512, 128256): (0.45, 0.35), ("ce", 4096, 32000): (0.45, 0.35),
+                ("kl", 512, 128256): (0.8, 0.5)}
+
+
+def loss_section(runs, md):
+    """Cross-entropy and distillation forward+backward beside libtorch, ns per logit."""
+    ours, torch, cons, prods = {}, {}, {}, {}
+    for run, b in runs.items():
+        base, a = _strip_args(run)
+        t = to_ns(b["real_time"], b["time_unit"])
+        if base in ("BM_CrossEntropyFwdBwd", "BM_DistillationFwdBwd") and len(a) >= 4:
+            kind = "ce" if "Cross" in base else "kl"
+            ours[(kind, int(a[0]), int(a[1]), int(a[3]), int(a[2]))] = t / (int(a[0]) * int(a[1]))
+        elif base in ("BM_TorchCrossEntropyFwdBwd", "BM_TorchKlDivFwdBwd") and len(a) >= 4:
+            kind = "ce" if "Cross" in base else "kl"
+            # a[2]: 0 = preallocated, reused memory; 1 = through autograd, as users call it
+            torch[(kind, int(a[0]), int(a[1]), int(a[3]), int(a[2]))] = t / (int(a[0]) * int(a[1]))
+        elif base == "BM_ContrastiveFwdBwd" and len(a) >= 5:
+            cons[tuple(a)] = t
+        elif base == "BM_ContrastiveBlasProducts" and len(a) >= 3:
+            prods[a[2]] = t
+    if not ours:
+        return
+    md.append("## Losses beside libtorch (forward + backward, ns per logit)\n")
+    md.append("Same run, same inputs; torch with preallocated tensors reused across calls "
+              "(its fastest form), and at [512, 128256] also through autograd as users call it. "
+              "Ratios: torch time ÷ logitkit time (> 1: logitkit faster).\n")
+    md.append("| loss | shape | threads | accurate | fast | target (acc / fast) | torch reused | "
+              "torch as users call it | torch ÷ accurate | torch ÷ fast |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|")
+    names = {"ce": "cross-entropy", "kl": "distillation (forward KL)"}
+    for (kind, n, c, th, fast) in sorted(ours):
+        if fast:
+            continue
+        acc = ours.get((kind, n, c, th, 0))
+        fst = ours.get((kind, n, c, th, 1))
+        tr = torch.get((kind, n, c, th, 0))
+        tu = torch.get((kind, n, c, th, 1))
+        tg = LOSS_TARGETS.get((kind, n, c))
+        tgs = f"{tg[0]} / {tg[1]}" if tg and th == 1 else "–"
+        md.append(f"| {names[kind]} | [{n}, {c}] | {th} | {fmt(acc)} | {fmt(fst)} | {tgs} | "
+                  f"{fmt(tr)} | {fmt(tu)} | {fmt(ratio(tr, acc))} | {fmt(ratio(tr, fst))} |")
+    md.append("")
+    if cons:
+        md.append("Contrastive (CLIP) loss, B = 4096, D = 512, forward + backward, against the "
+                  "BLAS products it needs (target ≤ 1.3× the 3 whole-matrix products):\n")
+        md.append("| case | time | ÷ 3 whole-matrix products | ÷ the 4 blocked products it runs |")
+        md.append("|---|---|---|---|")
+        p3 = prods.get("4096")
+        p4 = prods.get("512")
+        for a, t in sorted(cons.items()):
+            md.append(f"| {'/'.join(a)} | {t / 1e6:.1f} ms | {fmt(ratio(t, p3))} | "
+                      f"{fmt(ratio(t, p4))} |")
+        md.append("")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--results", default="build-bench/results")
@@ -464,6 +526,8 @@ def main():
         md.append("softmax_bench results are missing: run scripts/bench.sh.\n")
 
     callgrind_section(os.path.join(args.results, "callgrind.tsv"), md)
+    if "loss_bench" in docs:
+        loss_section(medians(docs["loss_bench"][0]), md)
     for name, (doc, complete) in docs.items():
         if name != "softmax_bench":
             other_section(name + ("" if complete else " (partial: stopped at its time budget)"),
