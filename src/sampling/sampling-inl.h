@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Per-target kernels of the sampler: exp with 256-entry block sums, masked block sums, threshold
+// Per-target kernels of the sampler: exp with 1024-entry block sums, masked block sums, threshold
 // filters (compress), partition statistics for the top-p select, first-maximum search.
 // Every double sum uses 16 logical lanes (position i in lane i % 16, added in order) and a fixed
 // tree, like the softmax kernels, so every target gives the same bits and hence the same token.
@@ -82,43 +82,14 @@ HWY_INLINE void ExpGroups(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst
   }
 }
 
-// The same in float (Precision::kFast): the shift (x - m) * inv_tau rounded in float, float exp.
-template <size_t KV>
-HWY_INLINE void ExpGroupsFast(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst, VF mf,
-                              VF itf, Lanes16* sum) {
-  const DF d;
-  VF v[KV], t[KV];
-  for (size_t k = 0; k < KV; ++k) {
-    v[k] = hn::LoadU(d, src + k * kN);
-    t[k] = hn::Mul(hn::Sub(v[k], mf), itf);
-  }
-  ExpNonPositiveF32<KV>(d, t);
-  const VF neg_inf = hn::Set(d, -kInfF);
-  for (size_t k = 0; k < KV; ++k) {
-    const VF e = hn::IfThenZeroElse(hn::Eq(v[k], neg_inf), t[k]);
-    if (dst) hn::StoreU(e, d, dst + k * kN);
-    if (sum) sum->Add(k, e);
-  }
-}
-
-// e_i = exp((x_i - m) * inv_tau) for x[0, n) (x_i <= m, not NaN; -inf gives 0); if block_sums is
-// non-null, block_sums[b] = sum of the float e over entries [256 b, 256 b + 256).
-template <bool kFast>
-HWY_INLINE void ExpBlocksImpl(const float* x, size_t n, float m, double inv_tau, float* e,
-                              double* block_sums) {
+// The double path (tau outside [1e-30, 1e30], +inf included): the shift in double, a double exp,
+// e rounded to float (relative error <= 2^-24); block_sums per 1024-entry block (16 double lanes).
+HWY_INLINE void ExpBlocksF64Impl(const float* x, size_t n, float m, double inv_tau, float* e,
+                                 double* block_sums) {
   constexpr size_t kStep = 32;  // entries per exp batch: enough independent vectors
   const DD dd;
   const VD md = hn::Set(dd, static_cast<double>(m));
   const VD itd = hn::Set(dd, inv_tau);
-  const VF mf = hn::Set(DF(), m);
-  const VF itf = hn::Set(DF(), static_cast<float>(inv_tau));
-  auto batch = [&](const float* src, float* dst, Lanes16* sum) HWY_ATTR {
-    if constexpr (kFast) {
-      ExpGroupsFast<kStep / kN>(src, dst, mf, itf, sum);
-    } else {
-      ExpGroups<kStep / kN>(src, dst, md, itd, sum);
-    }
-  };
   Lanes16 sum;
   Lanes16* psum = block_sums ? &sum : nullptr;
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
@@ -126,18 +97,318 @@ HWY_INLINE void ExpBlocksImpl(const float* x, size_t n, float m, double inv_tau,
     sum.Reset();
     size_t j = 0;
     for (; j + kStep <= len; j += kStep) {
-      batch(x + b0 + j, e + b0 + j, psum);
+      ExpGroups<kStep / kN>(x + b0 + j, e ? e + b0 + j : nullptr, md, itd, psum);
     }
     if (j < len) {  // padded with -inf, which adds exactly 0 on every target
       HWY_ALIGN float xb[kStep];
       HWY_ALIGN float eb[kStep];
       for (size_t i = 0; i < kStep; ++i) xb[i] = -kInfF;
       std::memcpy(xb, x + b0 + j, (len - j) * sizeof(float));
-      batch(xb, eb, psum);
-      std::memcpy(e + b0 + j, eb, (len - j) * sizeof(float));
+      ExpGroups<kStep / kN>(xb, eb, md, itd, psum);
+      if (e) std::memcpy(e + b0 + j, eb, (len - j) * sizeof(float));
     }
     if (block_sums) block_sums[b0 / kSampleBlock] = sum.Total();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The float path (every tau in [1e-30, 1e30]): e = 2^u, u = (x - m) * c, c = log2(e) / tau, in
+// float. kComp (Precision::kAccurate): u is carried as uh + ul, where uh = fl((x - m) * c_hi) and
+// ul holds the rounding errors of the subtraction (TwoSum), of the product (FMA) and of
+// c_hi = fl(c) (c_lo = c - c_hi), so the exp sees u to about 2^-40 relative: e within 1.5 float
+// ULP of the exact exp((x - m)/tau). Without kComp (Precision::kFast) u = uh: relative error up
+// to about (3 |t| + 2) * 2^-24, t = (x - m)/tau. x = -inf, and u < -126 (e below FLT_MIN), give
+// exactly 0.
+struct ExpConsts {
+  VF m, neg_m, c_hi, c_lo;
+};
+
+HWY_INLINE ExpConsts MakeExpConsts(const internal::ExpArgs& a) {
+  const DF d;
+  return ExpConsts{hn::Set(d, a.m), hn::Set(d, -a.m), hn::Set(d, a.c_hi), hn::Set(d, a.c_lo)};
+}
+
+// 2^(j/16), j = 0..15, rounded to float (the sampler's own copy: its tokens must not change when
+// the shared exp kernels do).
+alignas(64) inline constexpr float kExp2Sixteenths[16] = {
+    0x1.000000p+0f, 0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f, 0x1.306fe0p+0f, 0x1.3dea64p+0f,
+    0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f,
+    0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f};
+
+template <class VI>
+HWY_INLINE VF Exp2Sixteenths(VI idx) {
+  const DF d;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  return VF{_mm512_permutexvar_ps(idx.raw, hn::LoadU(d, kExp2Sixteenths).raw)};
+#else
+  return hn::GatherIndex(d, kExp2Sixteenths, idx);
+#endif
+}
+
+// v[k] <- e for K vectors of x. u = n/16 + r with n = round(16 u) by the shifter addition (exact
+// on every target), r = u - n/16 exactly, |r| <= 1/32; 2^(n/16) = 2^(n>>4) * 2^((n&15)/16) from
+// the table; 2^r by the degree-3 Taylor polynomial of exp(r ln2) (truncation 9e-9).
+template <size_t K, bool kComp>
+HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  using VI = hn::Vec<decltype(di)>;
+  const VF shifter = hn::Set(d, 0x1.8p19f);  // ulp 1/16: u + shifter rounds u to sixteenths
+  VF uh[K], r[K], p[K];
+  VI scale[K];
+  for (size_t k = 0; k < K; ++k) {
+    const VF dk = hn::Sub(v[k], c.m);
+    uh[k] = hn::Mul(dk, c.c_hi);
+    const VF kf = hn::Add(uh[k], shifter);
+    const VI n = hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, shifter));
+    const VI j = hn::And(n, hn::Set(di, 15));
+    scale[k] = hn::ShiftLeft<23>(hn::ShiftRight<4>(n));
+    scale[k] = hn::Add(scale[k], hn::BitCast(di, Exp2Sixteenths(j)));
+    r[k] = hn::Sub(uh[k], hn::Sub(kf, shifter));  // exact
+    if constexpr (kComp) {
+      // TwoSum: x - m = dk + err exactly (no overflow: else uh = -inf and the lane is 0 below).
+      const VF z = hn::Sub(dk, v[k]);
+      const VF err = hn::Add(hn::Sub(v[k], hn::Sub(dk, z)), hn::Sub(c.neg_m, z));
+      VF lo = MulAddExact(d, dk, c.c_hi, hn::Neg(uh[k]));  // dk * c_hi - uh, exactly
+      lo = MulAddExact(d, dk, c.c_lo, lo);
+      r[k] = hn::Add(r[k], MulAddExact(d, err, c.c_hi, lo));
+    }
+    p[k] = hn::Set(d, 0.0555041086648216f);  // ln2^3 / 6
+  }
+  constexpr float kCoef[] = {0.240226506959101f, 0.693147180559945f};  // ln2^2 / 2, ln2
+  for (float cf : kCoef) {
+    const VF vc = hn::Set(d, cf);
+    for (size_t k = 0; k < K; ++k) p[k] = MulAddExact(d, p[k], r[k], vc);
+  }
+  const VF one = hn::Set(d, 1.0f);
+  for (size_t k = 0; k < K; ++k) {
+    p[k] = MulAddExact(d, p[k], r[k], one);
+    // Lanes below -126 (and -inf: x = -inf or an overflowing x - m) may hold garbage above; the
+    // select makes them exactly 0. uh is never NaN for x <= m, not NaN (c_hi > 0 finite).
+    const auto underflow = hn::Lt(uh[k], hn::Set(d, -126.0f));
+    v[k] = hn::IfThenZeroElse(underflow, hn::Mul(p[k], hn::BitCast(d, scale[k])));
+  }
+}
+
+// Sums of e over a block, the same operations on every target: a sub-block of 256 entries
+// (16 lane groups) is summed per logical lane in float by a balanced tree (depth 4: relative
+// error <= 4 * 2^-24 for these non-negative terms), widened to double and added to that lane's
+// accumulator in order; the block's 16 lanes are added by TreeSum16.
+constexpr size_t kSub = 16 * kLaneGroup;  // 256
+constexpr size_t kSubV = kSub / kN;       // vectors per sub-block
+constexpr size_t kPairV = 2 * kU;         // vectors per pair of lane groups
+static_assert(internal::kSampleBlock % kSub == 0, "blocks hold whole sub-blocks");
+
+// The tree over a sub-block: pair(p, out) writes, for the lane groups 2p and 2p + 1,
+// out[k] = g_{2p}[k] + g_{2p+1}[k]; the pairs are added as ((0+1)+(2+3))+((4+5)+(6+7)).
+template <class PairFn>
+HWY_INLINE void SubTreeSum(const PairFn& pair, Lanes16& acc) {
+  VF a[kU], b[kU], s4[kU], s8[kU];
+  pair(0, a);
+  pair(1, b);
+  for (size_t k = 0; k < kU; ++k) s4[k] = hn::Add(a[k], b[k]);
+  pair(2, a);
+  pair(3, b);
+  for (size_t k = 0; k < kU; ++k) s8[k] = hn::Add(s4[k], hn::Add(a[k], b[k]));
+  pair(4, a);
+  pair(5, b);
+  for (size_t k = 0; k < kU; ++k) s4[k] = hn::Add(a[k], b[k]);
+  pair(6, a);
+  pair(7, b);
+  for (size_t k = 0; k < kU; ++k) {
+    acc.Add(k, hn::Add(s8[k], hn::Add(s4[k], hn::Add(a[k], b[k]))));
+  }
+}
+
+// The pair functor of ExpSub: e of two lane groups (stored if dst), and their sum.
+template <bool kComp>
+struct ExpPairs {
+  const ExpConsts& c;
+  const float* HWY_RESTRICT src;
+  float* HWY_RESTRICT dst;
+  HWY_INLINE void operator()(size_t p, VF* out) const {
+    const DF d;
+    VF v[kPairV];
+    for (size_t q = 0; q < kPairV; ++q) v[q] = hn::LoadU(d, src + (p * kPairV + q) * kN);
+    ExpShifted<kPairV, kComp>(c, v);
+    if (dst) {
+      for (size_t q = 0; q < kPairV; ++q) hn::StoreU(v[q], d, dst + (p * kPairV + q) * kN);
+    }
+    for (size_t k = 0; k < kU; ++k) out[k] = hn::Add(v[k], v[kU + k]);
+  }
+};
+
+// One sub-block: e of src[0, 256) (x <= m, or -inf: e = 0) into dst (nullable), summed into acc.
+template <bool kComp>
+HWY_INLINE void ExpSub(const ExpConsts& c, const float* HWY_RESTRICT src, float* HWY_RESTRICT dst,
+                       Lanes16& acc) {
+  SubTreeSum(ExpPairs<kComp>{c, src, dst}, acc);
+}
+
+// Runs ExpSub over block [0, len): whole sub-blocks in place, the rest through a -inf padded
+// buffer (which adds exactly 0).
+template <bool kComp>
+HWY_INLINE void ExpBlock(const ExpConsts& c, const float* HWY_RESTRICT x, size_t len,
+                         float* HWY_RESTRICT e, Lanes16& acc) {
+  size_t j = 0;
+  for (; j + kSub <= len; j += kSub) ExpSub<kComp>(c, x + j, e ? e + j : nullptr, acc);
+  if (j < len) {
+    HWY_ALIGN float buf[kSub];
+    for (size_t i = 0; i < kSub; ++i) buf[i] = -kInfF;
+    std::memcpy(buf, x + j, (len - j) * sizeof(float));
+    ExpSub<kComp>(c, buf, e ? buf : nullptr, acc);
+    if (e) std::memcpy(e + j, buf, (len - j) * sizeof(float));
+  }
+}
+
+// e_i for x[0, n) (x_i <= m, no NaN) into e (nullable); block_sums (nullable): per 1024-entry
+// block, the sum of the e by the scheme above.
+template <bool kComp>
+HWY_INLINE void ExpSumsImpl(const float* HWY_RESTRICT x, size_t n, const internal::ExpArgs& a,
+                            float* HWY_RESTRICT e, double* HWY_RESTRICT block_sums) {
+  const ExpConsts c = MakeExpConsts(a);
+  Lanes16 acc;
+  for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
+    const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
+    acc.Reset();
+    ExpBlock<kComp>(c, x + b0, len, e ? e + b0 : nullptr, acc);
+    if (block_sums) block_sums[b0 / kSampleBlock] = acc.Total();
+  }
+}
+
+// The fused pass (temperature alone, top-p alone): per 1024-entry block, the block's max m_b, then e^_i = exp((x_i - m_b) * inv_tau) from L1, into e (nullable)
+// and the block's quad-scheme sum. The caller scales block b by exp((m_b - max) * inv_tau).
+// A block of -inf has m_b = -inf, e^ = 0, sum 0. A block with +inf or NaN gives garbage e^ there
+// (the caller then throws, or takes the plain path).
+template <bool kComp>
+HWY_INLINE void ExpFusedImpl(const float* HWY_RESTRICT x, size_t n, const internal::ExpArgs& a,
+                             float* HWY_RESTRICT e, double* HWY_RESTRICT block_sums,
+                             float* HWY_RESTRICT block_max, bool* has_nan) {
+  const DF d;
+  internal::ExpArgs ab = a;
+  Lanes16 acc;
+  bool nan = false;
+  const VF neg_inf = hn::Set(d, -kInfF);
+  for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
+    const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
+    const float* xb = x + b0;
+    // The block's max.
+    VF m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
+    size_t i = 0;
+    for (; i + 4 * kN <= len; i += 4 * kN) {
+      const VF v0 = hn::LoadU(d, xb + i), v1 = hn::LoadU(d, xb + i + kN);
+      const VF v2 = hn::LoadU(d, xb + i + 2 * kN), v3 = hn::LoadU(d, xb + i + 3 * kN);
+      m0 = hn::Max(m0, v0);
+      m1 = hn::Max(m1, v1);
+      m2 = hn::Max(m2, v2);
+      m3 = hn::Max(m3, v3);
+    }
+    if (i < len) {
+      HWY_ALIGN float buf[4 * kN];
+      for (size_t j = 0; j < 4 * kN; ++j) buf[j] = -kInfF;
+      std::memcpy(buf, xb + i, (len - i) * sizeof(float));
+      for (size_t j = 0; j < 4 * kN; j += kN) {
+        m0 = hn::Max(m0, hn::Load(d, buf + j));
+      }
+    }
+    const float mb =
+        hn::GetLane(hn::MaxOfLanes(d, hn::Max(hn::Max(m0, m1), hn::Max(m2, m3))));
+    block_max[b0 / kSampleBlock] = mb;
+    if (mb == -kInfF || !(mb == mb) || mb == kInfF) {  // nothing to exponentiate (or garbage)
+      if (e) std::memset(e + b0, 0, len * sizeof(float));
+      block_sums[b0 / kSampleBlock] = 0.0;
+      // The max may have skipped a NaN (Max is not NaN-propagating on every target): look.
+      for (size_t i = 0; i < len; ++i) nan |= !(xb[i] == xb[i]);
+      continue;
+    }
+    ab.m = mb;
+    const ExpConsts c = MakeExpConsts(ab);
+    acc.Reset();
+    ExpBlock<kComp>(c, xb, len, e ? e + b0 : nullptr, acc);
+    // A NaN in a block with a finite max gives a NaN e (u NaN fails the underflow test), hence a
+    // NaN sum.
+    const double sum = acc.Total();
+    nan |= !(sum == sum);
+    block_sums[b0 / kSampleBlock] = sum;
+  }
+  *has_nan = nan;
+}
+
+// The pair functor of the bracket pass: the masked e (x > hi) of two lane groups, summed; the
+// count of x > hi; the indices of lo <= x <= hi compressed to idx.
+struct BracketPairs {
+  const float* HWY_RESTRICT xs;
+  const float* HWY_RESTRICT es;
+  size_t at;
+  VF vhi, vlo;
+  hn::Vec<hn::RebindToSigned<DF>> iota0;
+  int32_t* HWY_RESTRICT idx;
+  size_t* w;
+  size_t* above;
+  HWY_INLINE void operator()(size_t p, VF* out) const {
+    const DF d;
+    const hn::RebindToSigned<DF> di;
+    VF ea[kPairV];
+    hn::Mask<DF> in[kPairV];
+    hn::Mask<DF> any = hn::FirstN(d, 0);
+    size_t cnt = 0;
+    for (size_t q = 0; q < kPairV; ++q) {
+      const size_t o = (p * kPairV + q) * kN;
+      const VF v = hn::LoadU(d, xs + o);
+      const auto gt = hn::Gt(v, vhi);
+      cnt += hn::CountTrue(d, gt);
+      ea[q] = hn::IfThenElseZero(gt, hn::LoadU(d, es + o));
+      in[q] = hn::And(hn::Ge(v, vlo), hn::Le(v, vhi));
+      any = hn::Or(any, in[q]);
+    }
+    *above += cnt;
+    for (size_t k = 0; k < kU; ++k) out[k] = hn::Add(ea[k], ea[kU + k]);
+    if (hn::AllFalse(d, any)) return;
+    size_t wl = *w;
+    for (size_t q = 0; q < kPairV; ++q) {
+      const size_t o = (p * kPairV + q) * kN;
+      const auto iv = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(at + o)));
+      hn::StoreU(hn::Compress(iv, hn::RebindMask(di, in[q])), di, idx + wl);
+      wl += hn::CountTrue(d, in[q]);
+    }
+    *w = wl;
+  }
+};
+
+// The top-p bracket pass over the stored e: block_above[b] = quad-scheme sum of e over
+// {x > hi} in block b, *count_above = |{x > hi}|; writes the indices of {lo <= x <= hi}, in
+// order, to idx (room for n + kCompressSlack); returns how many.
+HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY_RESTRICT e,
+                                   size_t n, float hi, float lo, double* block_above,
+                                   size_t* count_above, int32_t* HWY_RESTRICT idx) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const VF vhi = hn::Set(d, hi);
+  const VF vlo = hn::Set(d, lo);
+  const auto iota0 = hn::Iota(di, 0);
+  Lanes16 acc;
+  size_t w = 0, above = 0;
+  // One sub-block of 256 (xs, es, first index at).
+  auto sub = [&](const float* xs, const float* es, size_t at) HWY_ATTR {
+    SubTreeSum(BracketPairs{xs, es, at, vhi, vlo, iota0, idx, &w, &above}, acc);
+  };
+  for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
+    const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
+    acc.Reset();
+    size_t j = 0;
+    for (; j + kSub <= len; j += kSub) sub(x + b0 + j, e + b0 + j, b0 + j);
+    if (j < len) {
+      HWY_ALIGN float xb[kSub];
+      HWY_ALIGN float eb[kSub] = {};
+      for (size_t i = 0; i < kSub; ++i) xb[i] = kNaNF;  // fails every comparison
+      std::memcpy(xb, x + b0 + j, (len - j) * sizeof(float));
+      std::memcpy(eb, e + b0 + j, (len - j) * sizeof(float));
+      sub(xb, eb, b0 + j);
+    }
+    block_above[b0 / kSampleBlock] = acc.Total();
+  }
+  *count_above = above;
+  return w;
 }
 
 // The mask of the cut {x > theta} or {x == theta and index < end} (end = last + 1).
