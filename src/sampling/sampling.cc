@@ -30,6 +30,8 @@ constexpr float kMaxF = std::numeric_limits<float>::max();
 // top-p keeps the shortest prefix with mass >= (top_p - kTopPSlack) * total: a prefix whose exact
 // mass equals top_p is not extended by one token because of rounding in the logits or the sums.
 constexpr double kTopPSlack = 1e-6;
+// The nucleus select sorts its candidates once this few remain.
+constexpr std::size_t kNucleusSort = 48;
 // A min-p set up to this size is handled as a candidate list, a larger one as a cut of the row.
 constexpr std::size_t kListMax = 16384;
 // Candidate blocks of the rising-threshold top-k filter.
@@ -168,7 +170,7 @@ inline bool in_cut(const Cut& c, float x, std::int64_t i) {
 class RowSampler {
  public:
   RowSampler(const char* fn, long row, const SamplingParams& p, Scratch& s)
-      : fn_(fn), row_(row), p_(p), s_(s), k_(internal::sampling_kernels(internal::kExpComp)) {}
+      : fn_(fn), row_(row), p_(p), s_(s), k_(internal::sampling_kernels(internal::kExpPlain)) {}
 
   SampleResult run(const float* x_in, std::size_t n, std::uint64_t stream, std::uint64_t step,
                    float* probs) {
@@ -225,9 +227,9 @@ class RowSampler {
     // wrong 0 (|x - m| <= 2 FLT_MAX) nor 1/tau overflow a float; the double exp elsewhere.
     const bool float_ok = inv_tau_ >= 1e-30 && inv_tau_ <= 1e30;
     const internal::ExpMode mode = !float_ok ? internal::kExpDouble
-                                   : p_.precision == Precision::kFast ? internal::kExpPlain
-                                                                      : internal::kExpComp;
-    if (mode != internal::kExpComp) k_ = internal::sampling_kernels(mode);
+                                   : p_.precision == Precision::kAccurate ? internal::kExpComp
+                                                                          : internal::kExpPlain;
+    if (mode != internal::kExpPlain) k_ = internal::sampling_kernels(mode);
     mode_ = mode;
     // c = log2(e) / tau as a float pair (the product rounded in double: 2^-53, far below float).
     const double c = 1.4426950408889634 * inv_tau_;
@@ -393,15 +395,15 @@ class RowSampler {
     bool narrow = false;
     auto index = [&](std::size_t j) -> std::int64_t { return ic ? ic[j] : std::int64_t(j); };
     for (;;) {
-      if (n <= 256) {
+      if (n <= kNucleusSort) {
         struct CE {
           float x;
           float e;
           std::int64_t i;
         };
-        std::vector<CE> v(n);
+        CE v[kNucleusSort];
         for (std::size_t j = 0; j < n; ++j) v[j] = {x[j], e[j], index(j)};
-        std::sort(v.begin(), v.end(), [](const CE& a, const CE& b) {
+        std::sort(v, v + n, [](const CE& a, const CE& b) {
           return a.x > b.x || (a.x == b.x && a.i < b.i);
         });
         double cum = above;
@@ -412,7 +414,7 @@ class RowSampler {
         if (n == 0) return Cut{-kInf, -1, count_above, false};
         return Cut{v[n - 1].x, v[n - 1].i, count_above + n, false};
       }
-      constexpr std::size_t kS = 256, kMargin = 8;
+      constexpr std::size_t kS = 64, kMargin = 3;
       Cand smp[kS];
       double smp_e[kS];
       for (std::size_t j = 0; j < kS; ++j) {
@@ -478,7 +480,7 @@ class RowSampler {
   }
 
   // The top-p cut of the whole row (e stored, total = their sum, target t): a strided sample of
-  // the row estimates where the tail mass total - t ends, in quarter-nat buckets of
+  // the row estimates where the tail mass total - t ends, in eighth-nat buckets of
   // (x - max)/tau; one pass over the row sums the mass above the estimated bracket per block and
   // gathers the bracket's entries; the nucleus select runs on those only. A wrong estimate costs
   // one more pass (the bracket moves to everything above, or below); the result is the same
@@ -489,13 +491,14 @@ class RowSampler {
       sums_ready_ = false;
       return nucleus(x_, s_.e.data(), nullptr, n_, total, t);
     }
-    constexpr std::size_t kS = 512, kBuckets = 128;
+    constexpr std::size_t kS = 512, kBuckets = 256;
+    constexpr double kPerNat = 8;  // buckets per nat of (max - x)/tau
     double hist[kBuckets] = {};
     for (std::size_t j = 0; j < kS; ++j) {
       const std::size_t at = (2 * j + 1) * n_ / (2 * kS);
       const double ei = e_at(s_.e.data(), at);
       if (ei == 0.0) continue;
-      const double tq = (static_cast<double>(m_) - x_[at]) * inv_tau_ * 4.0;  // >= 0
+      const double tq = (static_cast<double>(m_) - x_[at]) * inv_tau_ * kPerNat;  // >= 0
       const std::size_t b = tq >= kBuckets - 1 ? kBuckets - 1 : static_cast<std::size_t>(tq);
       hist[b] += ei;
     }
@@ -510,11 +513,11 @@ class RowSampler {
         break;
       }
     }
-    // The bracket: buckets b_star - 1 .. b_star + 1, i.e. t in [-(b_star + 2)/4, -(b_star - 1)/4].
+    // The bracket: buckets b_star - 1 .. b_star + 1 of (max - x)/tau.
     const double tau = 1.0 / inv_tau_;
-    float hi = b_star <= 1 ? kInf : static_cast<float>(m_ - (b_star - 1) * 0.25 * tau);
+    float hi = b_star <= 1 ? kInf : static_cast<float>(m_ - (b_star - 1) / kPerNat * tau);
     float lo = b_star + 2 >= kBuckets - 1 ? -kMaxF
-                                          : static_cast<float>(m_ - (b_star + 2) * 0.25 * tau);
+                                          : static_cast<float>(m_ - (b_star + 2) / kPerNat * tau);
     if (!(lo <= hi)) lo = hi;
     const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
     grow(s_.bi, n_ + kCompressSlack);
@@ -775,7 +778,7 @@ class RowSampler {
   Scratch& s_;
   internal::SamplingKernels k_{};
   internal::ExpArgs args_{};
-  internal::ExpMode mode_ = internal::kExpComp;
+  internal::ExpMode mode_ = internal::kExpPlain;
   bool fused_ = false;      // s_.e and the block sums are relative to the block maxima, scale s_.cb
   bool need_e_ = false;     // sampling_distribution: the e of every kept entry are needed
   bool e_stored_ = false;   // s_.e holds the row's e
