@@ -379,6 +379,126 @@ TEST(SamplingTest, DistributionMatchesTheSortBasedReference) {
   }
 }
 
+// The kept set equals the reference's and each probability is within the documented error.
+void expect_matches_reference(const std::vector<float>& x, const SamplingParams& p) {
+  const auto want = ref::distribution(x, p);
+  const auto got = dist(x, p);
+  float m = -kInf;
+  for (float v : x) m = std::max(m, v);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    // The float exp gives 0 below FLT_MIN (docs/sampling.md): such a token is never drawn.
+    if (want[i] < 0x1p-120) {
+      ASSERT_LE(got[i], 0x1p-120) << "token " << i;
+      continue;
+    }
+    ASSERT_GT(got[i], 0) << "token " << i;
+    const double rel = p.precision == Precision::kFast && p.temperature > 0
+                           ? 2 * (3 * (m - x[i]) / p.temperature + 3) * 0x1p-24 + 1e-6
+                           : 1e-6;
+    ASSERT_NEAR(got[i], want[i], rel * want[i] + 1e-12) << "token " << i;
+  }
+}
+
+// The fused pass of temperature alone and top-p alone (per-block maxima and scales) and the
+// top-p bracket estimated from a sample: blocks of -inf, NaN anywhere, an estimate that misses
+// above or below, and the tau range of the float exp.
+TEST(SamplingTest, FusedPassAndTopPBracketEdgeCases) {
+  const std::vector<SamplingParams> chains = {
+      {}, {.top_p = 0.9}, {.top_p = 0.5}, {.temperature = 0.7, .top_p = 0.99},
+      {.top_p = 0.9, .precision = Precision::kAccurate}};
+  // Whole blocks of -inf (the first four and one in the middle).
+  {
+    auto x = ref::test_logits(12000, 31, 3.0, 3, 1500);
+    for (std::size_t i = 0; i < 4096; ++i) x[i] = -kInf;
+    for (std::size_t i = 7168; i < 8192; ++i) x[i] = -kInf;
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "-inf blocks, p=" << p.top_p);
+      expect_matches_reference(x, p);
+    }
+  }
+  // A few spikes off the sample grid carry almost all the mass: the nucleus is above the
+  // estimated bracket.
+  {
+    auto x = ref::test_logits(20000, 32, 1.0, 0);
+    x[1] = 20.0f;
+    x[2] = 19.5f;
+    x[19999] = 19.0f;
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "spikes, p=" << p.top_p);
+      expect_matches_reference(x, p);
+    }
+  }
+  // Nearly flat logits: the nucleus holds most of the row; all-equal logits: index order.
+  {
+    auto x = ref::test_logits(30000, 33, 0.01, 0);
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "flat, p=" << p.top_p);
+      expect_matches_reference(x, p);
+    }
+    const std::vector<float> same(9000, 1.5f);
+    const auto d = dist(same, {.top_p = 0.5});
+    for (std::size_t i = 0; i < same.size(); ++i) {
+      ASSERT_EQ(d[i] > 0, i < 4500) << i;
+    }
+  }
+  // Two clusters far apart, the boundary inside the lower one (below a bracket placed from a
+  // sample that sees mostly the upper one), and a wide spread (logits over hundreds).
+  {
+    auto x = ref::test_logits(16384, 34, 0.5, 0);
+    for (std::size_t i = 0; i < x.size(); i += 2) x[i] -= 8.0f;
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "clusters, tau=" << p.temperature << " p=" << p.top_p);
+      expect_matches_reference(x, p);
+    }
+    const auto wide = ref::test_logits(10000, 35, 100.0, 3);
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "wide, tau=" << p.temperature << " p=" << p.top_p);
+      expect_matches_reference(wide, p);
+    }
+  }
+  // tau at the ends of the float exp's range and beyond it (the double exp).
+  {
+    const auto x = ref::test_logits(9000, 36, 3.0, 3, 500);
+    for (double tau : {1e-29, 2e-29, 3e29, 1e31, 1e-31}) {
+      for (double top_p : {1.0, 0.9}) {
+        SCOPED_TRACE(testing::Message() << "tau=" << tau << " p=" << top_p);
+        expect_matches_reference(x, {.temperature = tau, .top_p = top_p});
+      }
+    }
+  }
+  // NaN in a block with finite entries, in a block of -inf, next to +inf: named, on every chain.
+  for (std::size_t at : {3000u, 1500u, 4095u}) {
+    auto x = ref::test_logits(5000, 37);
+    for (std::size_t i = 1024; i < 2048; ++i) x[i] = -kInf;
+    x[at] = std::nanf("");
+    if (at == 4095) x[4000] = kInf;
+    for (const SamplingParams& p : chains) {
+      try {
+        sample(x, p, 0, 0);
+        ADD_FAILURE() << "no exception, NaN at " << at;
+      } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("logits[" + std::to_string(at) + "] is NaN"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+  // +inf on the fused chains: only the +inf entries remain.
+  {
+    auto x = ref::test_logits(5000, 38);
+    x[10] = kInf;
+    x[4999] = kInf;
+    for (const SamplingParams& p : chains) {
+      const auto d = dist(x, p);
+      // top-p 0.5: the first of the two halves already reaches it.
+      const double first = p.top_p <= 0.5 ? 1.0 : 0.5;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(d[i], i == 10 ? first : i == 4999 ? 1.0 - first : 0.0) << i;
+      }
+    }
+  }
+}
+
 TEST(SamplingTest, LogprobsAreThoseOfTheFinalDistribution) {
   const auto x = ref::test_logits(32000, 21, 3.0, 3, 3000);
   for (SamplingParams p : param_sets()) {

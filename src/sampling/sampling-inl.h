@@ -349,29 +349,23 @@ struct BracketPairs {
     const DF d;
     const hn::RebindToSigned<DF> di;
     VF ea[kPairV];
-    hn::Mask<DF> in[kPairV];
-    hn::Mask<DF> any = hn::FirstN(d, 0);
     size_t cnt = 0;
+    size_t wl = *w;
+    // Branchless: about half the vectors hold a bracket entry, so a test would mispredict.
     for (size_t q = 0; q < kPairV; ++q) {
       const size_t o = (p * kPairV + q) * kN;
       const VF v = hn::LoadU(d, xs + o);
       const auto gt = hn::Gt(v, vhi);
       cnt += hn::CountTrue(d, gt);
       ea[q] = hn::IfThenElseZero(gt, hn::LoadU(d, es + o));
-      in[q] = hn::And(hn::Ge(v, vlo), hn::Le(v, vhi));
-      any = hn::Or(any, in[q]);
+      const auto in = hn::And(hn::Ge(v, vlo), hn::Le(v, vhi));
+      const auto iv = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(at + o)));
+      hn::StoreU(hn::Compress(iv, hn::RebindMask(di, in)), di, idx + wl);
+      wl += hn::CountTrue(d, in);
     }
     *above += cnt;
-    for (size_t k = 0; k < kU; ++k) out[k] = hn::Add(ea[k], ea[kU + k]);
-    if (hn::AllFalse(d, any)) return;
-    size_t wl = *w;
-    for (size_t q = 0; q < kPairV; ++q) {
-      const size_t o = (p * kPairV + q) * kN;
-      const auto iv = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(at + o)));
-      hn::StoreU(hn::Compress(iv, hn::RebindMask(di, in[q])), di, idx + wl);
-      wl += hn::CountTrue(d, in[q]);
-    }
     *w = wl;
+    for (size_t k = 0; k < kU; ++k) out[k] = hn::Add(ea[k], ea[kU + k]);
   }
 };
 
