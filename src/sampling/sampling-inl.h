@@ -11,6 +11,7 @@
 #define LOGITKIT_SRC_SAMPLING_SAMPLING_INL_H_
 #endif
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -135,13 +136,26 @@ alignas(64) inline constexpr float kExp2Sixteenths[16] = {
     0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f,
     0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f};
 
+// bits(2^(j/16)) - (j << 19): with n = 16 k + j, (n << 19) + kScaleBits[j] = bits(2^k 2^(j/16)),
+// the exponent field taking k (the j bits shifted into the mantissa are cancelled).
+struct ScaleBitsTable {
+  alignas(64) int32_t v[16];
+  constexpr ScaleBitsTable() : v() {
+    for (int j = 0; j < 16; ++j) {
+      v[j] = static_cast<int32_t>(std::bit_cast<uint32_t>(kExp2Sixteenths[j])) - (j << 19);
+    }
+  }
+};
+inline constexpr ScaleBitsTable kScaleBits{};
+
+// kScaleBits[n & 15] (AVX-512's permute reads only the low 4 bits of each index).
 template <class VI>
-HWY_INLINE VF Exp2Sixteenths(VI idx) {
-  const DF d;
+HWY_INLINE VI ScaleBitsOf(VI n) {
+  const hn::RebindToSigned<DF> di;
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  return VF{_mm512_permutexvar_ps(idx.raw, hn::LoadU(d, kExp2Sixteenths).raw)};
+  return VI{_mm512_permutexvar_epi32(n.raw, hn::Load(di, kScaleBits.v).raw)};
 #else
-  return hn::GatherIndex(d, kExp2Sixteenths, idx);
+  return hn::GatherIndex(di, kScaleBits.v, hn::And(n, hn::Set(di, 15)));
 #endif
 }
 
@@ -161,9 +175,8 @@ HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
     uh[k] = hn::Mul(dk, c.c_hi);
     const VF kf = hn::Add(uh[k], shifter);
     const VI n = hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, shifter));
-    const VI j = hn::And(n, hn::Set(di, 15));
-    scale[k] = hn::ShiftLeft<23>(hn::ShiftRight<4>(n));
-    scale[k] = hn::Add(scale[k], hn::BitCast(di, Exp2Sixteenths(j)));
+    const hn::RebindToUnsigned<DF> du;
+    scale[k] = hn::Add(hn::BitCast(di, hn::ShiftLeft<19>(hn::BitCast(du, n))), ScaleBitsOf(n));
     r[k] = hn::Sub(uh[k], hn::Sub(kf, shifter));  // exact
     if constexpr (kComp) {
       // TwoSum: x - m = dk + err exactly (no overflow: else uh = -inf and the lane is 0 below).
@@ -184,9 +197,13 @@ HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
   for (size_t k = 0; k < K; ++k) {
     p[k] = MulAddExact(d, p[k], r[k], one);
     // Lanes below -126 (and -inf: x = -inf or an overflowing x - m) may hold garbage above; the
-    // select makes them exactly 0. uh is never NaN for x <= m, not NaN (c_hi > 0 finite).
-    const auto underflow = hn::Lt(uh[k], hn::Set(d, -126.0f));
-    v[k] = hn::IfThenZeroElse(underflow, hn::Mul(p[k], hn::BitCast(d, scale[k])));
+    // select makes them exactly 0. A NaN x gives a NaN e (the fused pass finds NaN by its sums).
+    const auto ok = hn::Not(hn::Lt(uh[k], hn::Set(d, -126.0f)));  // NaN stays NaN
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    v[k] = VF{_mm512_maskz_mul_ps(ok.raw, p[k].raw, hn::BitCast(d, scale[k]).raw)};
+#else
+    v[k] = hn::IfThenElseZero(ok, hn::Mul(p[k], hn::BitCast(d, scale[k])));
+#endif
   }
 }
 
