@@ -219,7 +219,7 @@ static_assert(internal::kSampleBlock % kSub == 0, "blocks hold whole sub-blocks"
 // The tree over a sub-block: pair(p, out) writes, for the lane groups 2p and 2p + 1,
 // out[k] = g_{2p}[k] + g_{2p+1}[k]; the pairs are added as ((0+1)+(2+3))+((4+5)+(6+7)).
 template <class PairFn>
-HWY_INLINE void SubTreeSum(const PairFn& pair, Lanes16& acc) {
+HWY_INLINE void SubTreeSum(PairFn& pair, Lanes16& acc) {
   VF a[kU], b[kU], s4[kU], s8[kU];
   pair(0, a);
   pair(1, b);
@@ -259,7 +259,8 @@ struct ExpPairs {
 template <bool kComp>
 HWY_INLINE void ExpSub(const ExpConsts& c, const float* HWY_RESTRICT src, float* HWY_RESTRICT dst,
                        Lanes16& acc) {
-  SubTreeSum(ExpPairs<kComp>{c, src, dst}, acc);
+  ExpPairs<kComp> pairs{c, src, dst};
+  SubTreeSum(pairs, acc);
 }
 
 // Runs ExpSub over block [0, len): whole sub-blocks in place, the rest through a -inf padded
@@ -360,14 +361,14 @@ struct BracketPairs {
   VF vhi, vlo;
   hn::Vec<hn::RebindToSigned<DF>> iota0;
   int32_t* HWY_RESTRICT idx;
-  size_t* w;
-  size_t* above;
-  HWY_INLINE void operator()(size_t p, VF* out) const {
+  size_t w;      // entries written to idx (a local copy: no store-to-load chain through memory)
+  size_t above;  // count of x > hi
+  HWY_INLINE void operator()(size_t p, VF* out) {
     const DF d;
     const hn::RebindToSigned<DF> di;
     VF ea[kPairV];
     size_t cnt = 0;
-    size_t wl = *w;
+    size_t wl = w;
     // Branchless: about half the vectors hold a bracket entry, so a test would mispredict.
     for (size_t q = 0; q < kPairV; ++q) {
       const size_t o = (p * kPairV + q) * kN;
@@ -380,8 +381,8 @@ struct BracketPairs {
       hn::StoreU(hn::Compress(iv, hn::RebindMask(di, in)), di, idx + wl);
       wl += hn::CountTrue(d, in);
     }
-    *above += cnt;
-    *w = wl;
+    above += cnt;
+    w = wl;
     for (size_t k = 0; k < kU; ++k) out[k] = hn::Add(ea[k], ea[kU + k]);
   }
 };
@@ -401,7 +402,10 @@ HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY
   size_t w = 0, above = 0;
   // One sub-block of 256 (xs, es, first index at).
   auto sub = [&](const float* xs, const float* es, size_t at) HWY_ATTR {
-    SubTreeSum(BracketPairs{xs, es, at, vhi, vlo, iota0, idx, &w, &above}, acc);
+    BracketPairs pairs{xs, es, at, vhi, vlo, iota0, idx, w, above};
+    SubTreeSum(pairs, acc);
+    w = pairs.w;
+    above = pairs.above;
   };
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
