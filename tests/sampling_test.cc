@@ -208,6 +208,21 @@ TEST(SamplingTest, GreedyPicksTheLowestIndexAmongMaxima) {
     }
     expect_dist(dist(x, p), {0, 1, 0, 0, 0}, 0);
   }
+  // Long rows (the max is found per 1024-entry block): maxima in later blocks, at block edges,
+  // a -0 / +0 maximum, +inf maxima.
+  for (const std::vector<std::size_t>& at : std::vector<std::vector<std::size_t>>{
+           {4500, 3000}, {1024, 1023}, {2047, 4999}, {0, 4999}, {4999}}) {
+    for (float top : {9.0f, 0.0f, kInf}) {
+      auto x = ref::test_logits(5000, 42, 1.0, 0);
+      for (float& v : x) v = std::min(v, -1.0f);
+      for (std::size_t i : at) x[i] = top;
+      if (top == 0.0f) x[at[0]] = -0.0f;
+      const std::size_t first = *std::min_element(at.begin(), at.end());
+      for (const SamplingParams& p : {SamplingParams{.temperature = 0.0}, SamplingParams{.top_k = 1}}) {
+        EXPECT_EQ(sample(x, p, 0, 0).token, static_cast<std::int32_t>(first)) << top;
+      }
+    }
+  }
 }
 
 TEST(SamplingTest, TiesAtTheKthValueKeepLowerIndices) {

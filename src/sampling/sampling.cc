@@ -181,7 +181,11 @@ class RowSampler {
     if (!fusable || !fused_pass(p_.top_p < 1.0 || need_e_)) prepare_max();
     SampleResult r{};
     if (greedy_) {
-      const std::size_t tok = k_.find_first_eq(x_, n_, m_);
+      std::size_t b = 0;
+      while (!(s_.bmax[b] == m_)) ++b;
+      const std::size_t begin = b * kSampleBlock;
+      const std::size_t tok =
+          begin + k_.find_first_eq(x_ + begin, std::min(kSampleBlock, n_ - begin), m_);
       r.token = static_cast<std::int32_t>(tok);
       r.logprob = 0.0f;
       if (p_.top_logprobs > 0) r.top.push_back({r.token, 0.0f});
@@ -250,14 +254,25 @@ class RowSampler {
 
   // The max pass (every path but the fused one).
   void prepare_max() {
+    // Per 1024-entry block (the same pass): greedy then searches one block for the first max.
+    const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
+    grow(s_.bmax, blocks);
     bool has_nan = false;
-    m_ = k_.max(x_, n_, &has_nan);
+    m_ = -kInf;
+    for (std::size_t b = 0; b < blocks; ++b) {
+      bool nan_b = false;
+      const std::size_t begin = b * kSampleBlock;
+      s_.bmax[b] = k_.max(x_ + begin, std::min(kSampleBlock, n_ - begin), &nan_b);
+      has_nan |= nan_b;
+      m_ = std::max(m_, s_.bmax[b]);
+    }
     check_max(has_nan);
     if (m_ == kInf) {  // the limit: only the +inf entries remain, with equal weight
       grow(s_.x, n_);
       for (std::size_t i = 0; i < n_; ++i) s_.x[i] = x_[i] == kInf ? 0.0f : -kInf;
       x_ = s_.x.data();
       m_ = 0.0f;
+      for (std::size_t b = 0; b < blocks; ++b) s_.bmax[b] = s_.bmax[b] == kInf ? 0.0f : -kInf;
     }
     args_.m = m_;
   }
