@@ -352,6 +352,35 @@ HWY_INLINE void ExpFusedImpl(const float* HWY_RESTRICT x, size_t n, const intern
   *has_nan = nan;
 }
 
+// The lanes of mask m as a bit field (lane i in bit i).
+HWY_INLINE uint64_t MaskBits(hn::Mask<DF> m) {
+  uint8_t mb[8] = {};
+  hn::StoreMaskBits(DF(), m, mb);
+  uint64_t bits = 0;
+  for (size_t k = 0; k < 8; ++k) bits |= static_cast<uint64_t>(mb[k]) << (8 * k);
+  return bits;
+}
+
+// Appends base + i for each lane i of m, in order, at idx + w; returns the new w. AVX-512 has a
+// native compress; elsewhere Highway 1.0.3's Compress copies its table to the stack on each call,
+// so the (few) set lanes are written one by one.
+HWY_INLINE size_t AppendIndices(hn::Mask<DF> m, int32_t base, int32_t* idx, size_t w,
+                                hn::Vec<hn::RebindToSigned<DF>> iota0) {
+  const hn::RebindToSigned<DF> di;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const auto iv = hn::Add(iota0, hn::Set(di, base));
+  hn::StoreU(hn::Compress(iv, hn::RebindMask(di, m)), di, idx + w);
+  return w + hn::CountTrue(DF(), m);
+#else
+  (void)di;
+  (void)iota0;
+  for (uint64_t bits = MaskBits(m); bits != 0; bits &= bits - 1) {
+    idx[w++] = base + static_cast<int32_t>(__builtin_ctzll(bits));
+  }
+  return w;
+#endif
+}
+
 // The pair functor of the bracket pass: the masked e (x > hi) of two lane groups, summed; the
 // count of x > hi; the indices of lo <= x <= hi compressed to idx.
 struct BracketPairs {
@@ -366,6 +395,7 @@ struct BracketPairs {
   HWY_INLINE void operator()(size_t p, VF* out) {
     const DF d;
     const hn::RebindToSigned<DF> di;
+    (void)di;
     VF ea[kPairV];
     size_t cnt = 0;
     size_t wl = w;
@@ -377,9 +407,7 @@ struct BracketPairs {
       cnt += hn::CountTrue(d, gt);
       ea[q] = hn::IfThenElseZero(gt, hn::LoadU(d, es + o));
       const auto in = hn::And(hn::Ge(v, vlo), hn::Le(v, vhi));
-      const auto iv = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(at + o)));
-      hn::StoreU(hn::Compress(iv, hn::RebindMask(di, in)), di, idx + wl);
-      wl += hn::CountTrue(d, in);
+      wl = AppendIndices(in, static_cast<int32_t>(at + o), idx, wl, iota0);
     }
     above += cnt;
     w = wl;
@@ -486,9 +514,7 @@ HWY_INLINE size_t SelectIndicesImpl(const float* x, size_t n, float theta, bool 
   size_t i = 0;
   auto one = [&](VF v, size_t at) HWY_ATTR {
     const auto m = strict ? hn::Gt(v, vt) : hn::Ge(v, vt);
-    const auto iv = hn::Add(iota0, hn::Set(di, base + static_cast<int32_t>(at)));
-    hn::StoreU(hn::Compress(iv, hn::RebindMask(di, m)), di, idx + w);
-    w += hn::CountTrue(d, m);
+    w = AppendIndices(m, base + static_cast<int32_t>(at), idx, w, iota0);
   };
   // Most vectors pass nothing once the threshold has risen: test four at a time first.
   for (; i + 4 * kN <= n; i += 4 * kN) {
@@ -509,9 +535,7 @@ HWY_INLINE size_t SelectIndicesImpl(const float* x, size_t n, float theta, bool 
     const VF v = hn::Load(d, xb);
     const auto valid = hn::FirstN(d, n - i);
     const auto m = hn::And(valid, strict ? hn::Gt(v, vt) : hn::Ge(v, vt));
-    const auto iv = hn::Add(iota0, hn::Set(di, base + static_cast<int32_t>(i)));
-    hn::StoreU(hn::Compress(iv, hn::RebindMask(di, m)), di, idx + w);
-    w += hn::CountTrue(d, m);
+    w = AppendIndices(m, base + static_cast<int32_t>(i), idx, w, iota0);
   }
   return w;
 }
@@ -578,10 +602,26 @@ HWY_INLINE size_t CompactImpl(const float* x, const float* e, const int32_t* ic,
   auto one = [&](VF v, VF ev, hn::Vec<decltype(di)> iv, hn::Mask<DF> valid) HWY_ATTR {
     const auto m = hn::And(valid, hn::And(hn::Ge(v, vlo), hn::Le(v, vhi)));
     if (hn::AllFalse(d, m)) return;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
     hn::StoreU(hn::Compress(v, m), d, xo + w);
     hn::StoreU(hn::Compress(ev, m), d, eo + w);
     hn::StoreU(hn::Compress(iv, hn::RebindMask(di, m)), di, io + w);
     w += hn::CountTrue(d, m);
+#else  // see AppendIndices
+    HWY_ALIGN float xv[kN];
+    HWY_ALIGN float evv[kN];
+    HWY_ALIGN int32_t ivv[kN];
+    hn::Store(v, d, xv);
+    hn::Store(ev, d, evv);
+    hn::Store(iv, di, ivv);
+    for (uint64_t bits = MaskBits(m); bits != 0; bits &= bits - 1) {
+      const size_t lane = static_cast<size_t>(__builtin_ctzll(bits));
+      xo[w] = xv[lane];
+      eo[w] = evv[lane];
+      io[w] = ivv[lane];
+      ++w;
+    }
+#endif
   };
   const auto all = hn::FirstN(d, kN);
   const auto iota0 = hn::Iota(di, 0);
