@@ -498,6 +498,24 @@ TEST(SamplingTest, FusedPassAndTopPBracketEdgeCases) {
       }
     }
   }
+  // The same on the chains with a max pass (greedy, top-k, min-p), negative NaN included.
+  for (std::size_t at : {0u, 1500u, 4999u, 2048u}) {
+    auto x = ref::test_logits(5000, 39);
+    for (std::size_t i = 1024; i < 2048; ++i) x[i] = -kInf;
+    x[at] = at == 2048 ? -std::nanf("") : std::nanf("");
+    for (const SamplingParams& p :
+         {SamplingParams{.temperature = 0.0}, SamplingParams{.top_k = 40},
+          SamplingParams{.min_p = 0.05}, SamplingParams{.top_p = 0.9, .min_p = 1e-4}}) {
+      try {
+        sample(x, p, 0, 0);
+        ADD_FAILURE() << "no exception, NaN at " << at;
+      } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("logits[" + std::to_string(at) + "] is NaN"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
   // +inf on the fused chains: only the +inf entries remain.
   {
     auto x = ref::test_logits(5000, 38);

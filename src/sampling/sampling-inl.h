@@ -197,7 +197,8 @@ HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
   for (size_t k = 0; k < K; ++k) {
     p[k] = MulAddExact(d, p[k], r[k], one);
     // Lanes below -126 (and -inf: x = -inf or an overflowing x - m) may hold garbage above; the
-    // select makes them exactly 0. A NaN x gives a NaN e (the fused pass finds NaN by its sums).
+    // select makes them exactly 0. (A NaN x gives a NaN e; the callers have thrown by then, or
+    // throw on the max pass's NaN flag.)
     const auto ok = hn::Not(hn::Lt(uh[k], hn::Set(d, -126.0f)));  // NaN stays NaN
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
     v[k] = VF{_mm512_maskz_mul_ps(ok.raw, p[k].raw, hn::BitCast(d, scale[k]).raw)};
@@ -294,62 +295,89 @@ HWY_INLINE void ExpSumsImpl(const float* HWY_RESTRICT x, size_t n, const interna
   }
 }
 
-// The fused pass (temperature alone, top-p alone): per 1024-entry block, the block's max m_b, then e^_i = exp((x_i - m_b) * inv_tau) from L1, into e (nullable)
-// and the block's quad-scheme sum. The caller scales block b by exp((m_b - max) * inv_tau).
-// A block of -inf has m_b = -inf, e^ = 0, sum 0. A block with +inf or NaN gives garbage e^ there
-// (the caller then throws, or takes the plain path).
-template <bool kComp>
-HWY_INLINE void ExpFusedImpl(const float* HWY_RESTRICT x, size_t n, const internal::ExpArgs& a,
-                             float* HWY_RESTRICT e, double* HWY_RESTRICT block_sums,
-                             float* HWY_RESTRICT block_max, bool* has_nan) {
+// The max of one block xb[0, len), len >= 1; a0, a1 accumulate |bits| (a NaN shows as |bits|
+// above those of +inf: no mask operations). The max needs no lane order, so the block is read
+// with one unaligned load at each end and aligned loads between (an unaligned 512-bit load
+// touches two cache lines); overlaps do not matter. Unspecified where the block holds NaN.
+template <class VI>
+HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, VI& a1) {
   const DF d;
-  internal::ExpArgs ab = a;
-  Lanes16 acc;
-  bool nan = false;
+  const hn::RebindToSigned<DF> di;
   const VF neg_inf = hn::Set(d, -kInfF);
-  for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
-    const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
-    const float* xb = x + b0;
-    // The block's max.
-    VF m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
-    size_t i = 0;
+  const VI abs_mask = hn::Set(di, 0x7fffffff);
+  VF m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
+  if (len < 4 * kN || reinterpret_cast<uintptr_t>(xb) % sizeof(float) != 0) {
+    for (size_t i = 0; i < len; i += kN) {
+      HWY_ALIGN float buf[kN];
+      for (size_t j = 0; j < kN; ++j) buf[j] = -kInfF;
+      std::memcpy(buf, xb + i, (len - i < kN ? len - i : kN) * sizeof(float));
+      const VF v = hn::Load(d, buf);
+      m0 = hn::Max(m0, v);
+      a0 = hn::Max(a0, hn::And(hn::BitCast(di, v), abs_mask));
+    }
+  } else {
+    const VF h = hn::LoadU(d, xb), t = hn::LoadU(d, xb + len - kN);
+    m0 = hn::Max(h, t);
+    a0 = hn::Max(a0, hn::And(hn::BitCast(di, h), abs_mask));
+    a1 = hn::Max(a1, hn::And(hn::BitCast(di, t), abs_mask));
+    const size_t mis = (reinterpret_cast<uintptr_t>(xb) / sizeof(float)) % kN;
+    size_t i = mis == 0 ? 0 : kN - mis;
     for (; i + 4 * kN <= len; i += 4 * kN) {
-      const VF v0 = hn::LoadU(d, xb + i), v1 = hn::LoadU(d, xb + i + kN);
-      const VF v2 = hn::LoadU(d, xb + i + 2 * kN), v3 = hn::LoadU(d, xb + i + 3 * kN);
+      const VF v0 = hn::Load(d, xb + i), v1 = hn::Load(d, xb + i + kN);
+      const VF v2 = hn::Load(d, xb + i + 2 * kN), v3 = hn::Load(d, xb + i + 3 * kN);
       m0 = hn::Max(m0, v0);
       m1 = hn::Max(m1, v1);
       m2 = hn::Max(m2, v2);
       m3 = hn::Max(m3, v3);
+      a0 = hn::Max(a0, hn::And(hn::BitCast(di, v0), abs_mask));
+      a1 = hn::Max(a1, hn::And(hn::BitCast(di, v1), abs_mask));
+      a0 = hn::Max(a0, hn::And(hn::BitCast(di, v2), abs_mask));
+      a1 = hn::Max(a1, hn::And(hn::BitCast(di, v3), abs_mask));
     }
-    if (i < len) {
-      HWY_ALIGN float buf[4 * kN];
-      for (size_t j = 0; j < 4 * kN; ++j) buf[j] = -kInfF;
-      std::memcpy(buf, xb + i, (len - i) * sizeof(float));
-      for (size_t j = 0; j < 4 * kN; j += kN) {
-        m0 = hn::Max(m0, hn::Load(d, buf + j));
-      }
+    for (; i + kN <= len; i += kN) {
+      const VF v = hn::Load(d, xb + i);
+      m1 = hn::Max(m1, v);
+      a0 = hn::Max(a0, hn::And(hn::BitCast(di, v), abs_mask));
     }
-    const float mb =
-        hn::GetLane(hn::MaxOfLanes(d, hn::Max(hn::Max(m0, m1), hn::Max(m2, m3))));
+  }
+  return hn::GetLane(hn::MaxOfLanes(d, hn::Max(hn::Max(m0, m1), hn::Max(m2, m3))));
+}
+
+template <class VI>
+HWY_INLINE bool AnyNaN(VI a0, VI a1) {
+  const hn::RebindToSigned<DF> di;
+  return hn::GetLane(hn::MaxOfLanes(di, hn::Max(a0, a1))) > 0x7f800000;
+}
+
+// The fused pass (temperature alone, top-p alone): per 1024-entry block, the block's max m_b, then e^_i = exp((x_i - m_b) * inv_tau) from L1, into e (nullable)
+// and the block's quad-scheme sum. The caller scales block b by exp((m_b - max) * inv_tau).
+// A block of -inf has m_b = -inf, e^ = 0, sum 0. A block with +inf or NaN gives garbage e^ there
+// (the caller then throws, or takes the plain path); *has_nan as in BlockMaxOne.
+template <bool kComp>
+HWY_INLINE void ExpFusedImpl(const float* HWY_RESTRICT x, size_t n, const internal::ExpArgs& a,
+                             float* HWY_RESTRICT e, double* HWY_RESTRICT block_sums,
+                             float* HWY_RESTRICT block_max, bool* has_nan) {
+  internal::ExpArgs ab = a;
+  const hn::RebindToSigned<DF> di;
+  auto a0 = hn::Zero(di), a1 = hn::Zero(di);
+  Lanes16 acc;
+  for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
+    const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
+    const float* xb = x + b0;
+    const float mb = BlockMaxOne(xb, len, a0, a1);
     block_max[b0 / kSampleBlock] = mb;
     if (mb == -kInfF || !(mb == mb) || mb == kInfF) {  // nothing to exponentiate (or garbage)
       if (e) std::memset(e + b0, 0, len * sizeof(float));
       block_sums[b0 / kSampleBlock] = 0.0;
-      // The max may have skipped a NaN (Max is not NaN-propagating on every target): look.
-      for (size_t i = 0; i < len; ++i) nan |= !(xb[i] == xb[i]);
       continue;
     }
     ab.m = mb;
     const ExpConsts c = MakeExpConsts(ab);
     acc.Reset();
     ExpBlock<kComp>(c, xb, len, e ? e + b0 : nullptr, acc);
-    // A NaN in a block with a finite max gives a NaN e (u NaN fails the underflow test), hence a
-    // NaN sum.
-    const double sum = acc.Total();
-    nan |= !(sum == sum);
-    block_sums[b0 / kSampleBlock] = sum;
+    block_sums[b0 / kSampleBlock] = acc.Total();
   }
-  *has_nan = nan;
+  *has_nan = AnyNaN(a0, a1);
 }
 
 // The lanes of mask m as a bit field (lane i in bit i).
@@ -538,6 +566,22 @@ HWY_INLINE size_t SelectIndicesImpl(const float* x, size_t n, float theta, bool 
     w = AppendIndices(m, base + static_cast<int32_t>(i), idx, w, iota0);
   }
   return w;
+}
+
+// Per 1024-entry block, block_max[b] = the block's max; returns the row's max; *has_nan: any NaN.
+HWY_INLINE float BlockMaxImpl(const float* HWY_RESTRICT x, size_t n, float* HWY_RESTRICT block_max,
+                              bool* has_nan) {
+  const hn::RebindToSigned<DF> di;
+  auto a0 = hn::Zero(di), a1 = hn::Zero(di);
+  float row_max = -kInfF;
+  for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
+    const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
+    const float mb = BlockMaxOne(x + b0, len, a0, a1);
+    block_max[b0 / kSampleBlock] = mb;
+    row_max = mb > row_max ? mb : row_max;
+  }
+  *has_nan = AnyNaN(a0, a1);
+  return row_max;
 }
 
 // The first i with x_i == v, or n.

@@ -258,14 +258,7 @@ class RowSampler {
     const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
     grow(s_.bmax, blocks);
     bool has_nan = false;
-    m_ = -kInf;
-    for (std::size_t b = 0; b < blocks; ++b) {
-      bool nan_b = false;
-      const std::size_t begin = b * kSampleBlock;
-      s_.bmax[b] = k_.max(x_ + begin, std::min(kSampleBlock, n_ - begin), &nan_b);
-      has_nan |= nan_b;
-      m_ = std::max(m_, s_.bmax[b]);
-    }
+    m_ = k_.max(x_, n_, s_.bmax.data(), &has_nan);
     check_max(has_nan);
     if (m_ == kInf) {  // the limit: only the +inf entries remain, with equal weight
       grow(s_.x, n_);

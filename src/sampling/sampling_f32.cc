@@ -57,7 +57,9 @@ size_t SampleCompactF32(const float* x, const float* e, const int32_t* ic, size_
                         float hi, float* xo, float* eo, int32_t* io) {
   return sampling::CompactImpl(x, e, ic, n, lo, hi, xo, eo, io);
 }
-float SampleMaxF32(const float* x, size_t n, bool* has_nan) { return MaxAndNaN(x, n, has_nan); }
+float SampleMaxF32(const float* x, size_t n, float* block_max, bool* has_nan) {
+  return sampling::BlockMaxImpl(x, n, block_max, has_nan);
+}
 
 }  // namespace
 }  // namespace HWY_NAMESPACE

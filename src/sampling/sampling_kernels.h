@@ -62,7 +62,8 @@ struct SamplingKernels {
   std::size_t (*compact)(const float* x, const float* e, const std::int32_t* ic, std::size_t n,
                          float lo, float hi, float* xo, float* eo, std::int32_t* io);
   // Max of x[0, n), n >= 1, and whether any entry is NaN.
-  float (*max)(const float* x, std::size_t n, bool* has_nan);
+  // with block_max[b] the max of each 1024-entry block (unspecified where a block holds NaN).
+  float (*max)(const float* x, std::size_t n, float* block_max, bool* has_nan);
 };
 
 SamplingKernels sampling_kernels(ExpMode mode);
