@@ -197,8 +197,7 @@ HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
   for (size_t k = 0; k < K; ++k) {
     p[k] = MulAddExact(d, p[k], r[k], one);
     // Lanes below -126 (and -inf: x = -inf or an overflowing x - m) may hold garbage above; the
-    // select makes them exactly 0. (A NaN x gives a NaN e; the callers have thrown by then, or
-    // throw on the max pass's NaN flag.)
+    // select makes them exactly 0. A NaN x gives a NaN e (the fused pass finds NaN by its sums).
     const auto ok = hn::Not(hn::Lt(uh[k], hn::Set(d, -126.0f)));  // NaN stays NaN
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
     v[k] = VF{_mm512_maskz_mul_ps(ok.raw, p[k].raw, hn::BitCast(d, scale[k]).raw)};
@@ -299,7 +298,8 @@ HWY_INLINE void ExpSumsImpl(const float* HWY_RESTRICT x, size_t n, const interna
 // above those of +inf: no mask operations). The max needs no lane order, so the block is read
 // with one unaligned load at each end and aligned loads between (an unaligned 512-bit load
 // touches two cache lines); overlaps do not matter. Unspecified where the block holds NaN.
-template <class VI>
+// kNaN = false: no NaN tracking (the fused pass finds NaN through its sums instead).
+template <bool kNaN = true, class VI>
 HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, VI& a1) {
   const DF d;
   const hn::RebindToSigned<DF> di;
@@ -313,13 +313,15 @@ HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, V
       std::memcpy(buf, xb + i, (len - i < kN ? len - i : kN) * sizeof(float));
       const VF v = hn::Load(d, buf);
       m0 = hn::Max(m0, v);
-      a0 = hn::Max(a0, hn::And(hn::BitCast(di, v), abs_mask));
+      if (kNaN) a0 = hn::Max(a0, hn::And(hn::BitCast(di, v), abs_mask));
     }
   } else {
     const VF h = hn::LoadU(d, xb), t = hn::LoadU(d, xb + len - kN);
     m0 = hn::Max(h, t);
-    a0 = hn::Max(a0, hn::And(hn::BitCast(di, h), abs_mask));
-    a1 = hn::Max(a1, hn::And(hn::BitCast(di, t), abs_mask));
+    if (kNaN) {
+      a0 = hn::Max(a0, hn::And(hn::BitCast(di, h), abs_mask));
+      a1 = hn::Max(a1, hn::And(hn::BitCast(di, t), abs_mask));
+    }
     const size_t mis = (reinterpret_cast<uintptr_t>(xb) / sizeof(float)) % kN;
     size_t i = mis == 0 ? 0 : kN - mis;
     for (; i + 4 * kN <= len; i += 4 * kN) {
@@ -329,15 +331,17 @@ HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, V
       m1 = hn::Max(m1, v1);
       m2 = hn::Max(m2, v2);
       m3 = hn::Max(m3, v3);
-      a0 = hn::Max(a0, hn::And(hn::BitCast(di, v0), abs_mask));
-      a1 = hn::Max(a1, hn::And(hn::BitCast(di, v1), abs_mask));
-      a0 = hn::Max(a0, hn::And(hn::BitCast(di, v2), abs_mask));
-      a1 = hn::Max(a1, hn::And(hn::BitCast(di, v3), abs_mask));
+      if (kNaN) {
+        a0 = hn::Max(a0, hn::And(hn::BitCast(di, v0), abs_mask));
+        a1 = hn::Max(a1, hn::And(hn::BitCast(di, v1), abs_mask));
+        a0 = hn::Max(a0, hn::And(hn::BitCast(di, v2), abs_mask));
+        a1 = hn::Max(a1, hn::And(hn::BitCast(di, v3), abs_mask));
+      }
     }
     for (; i + kN <= len; i += kN) {
       const VF v = hn::Load(d, xb + i);
       m1 = hn::Max(m1, v);
-      a0 = hn::Max(a0, hn::And(hn::BitCast(di, v), abs_mask));
+      if (kNaN) a0 = hn::Max(a0, hn::And(hn::BitCast(di, v), abs_mask));
     }
   }
   return hn::GetLane(hn::MaxOfLanes(d, hn::Max(hn::Max(m0, m1), hn::Max(m2, m3))));
@@ -352,7 +356,8 @@ HWY_INLINE bool AnyNaN(VI a0, VI a1) {
 // The fused pass (temperature alone, top-p alone): per 1024-entry block, the block's max m_b, then e^_i = exp((x_i - m_b) * inv_tau) from L1, into e (nullable)
 // and the block's quad-scheme sum. The caller scales block b by exp((m_b - max) * inv_tau).
 // A block of -inf has m_b = -inf, e^ = 0, sum 0. A block with +inf or NaN gives garbage e^ there
-// (the caller then throws, or takes the plain path); *has_nan as in BlockMaxOne.
+// (the caller then throws, or takes the plain path). *has_nan: a NaN sum, or a NaN in a block
+// whose max is not finite.
 template <bool kComp>
 HWY_INLINE void ExpFusedImpl(const float* HWY_RESTRICT x, size_t n, const internal::ExpArgs& a,
                              float* HWY_RESTRICT e, double* HWY_RESTRICT block_sums,
@@ -361,23 +366,30 @@ HWY_INLINE void ExpFusedImpl(const float* HWY_RESTRICT x, size_t n, const intern
   const hn::RebindToSigned<DF> di;
   auto a0 = hn::Zero(di), a1 = hn::Zero(di);
   Lanes16 acc;
+  bool nan = false;
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
     const float* xb = x + b0;
-    const float mb = BlockMaxOne(xb, len, a0, a1);
+    const float mb = BlockMaxOne<false>(xb, len, a0, a1);
     block_max[b0 / kSampleBlock] = mb;
     if (mb == -kInfF || !(mb == mb) || mb == kInfF) {  // nothing to exponentiate (or garbage)
       if (e) std::memset(e + b0, 0, len * sizeof(float));
       block_sums[b0 / kSampleBlock] = 0.0;
+      // Max is not NaN-propagating on every target: look for a NaN the max skipped.
+      for (size_t i = 0; i < len; ++i) nan |= !(xb[i] == xb[i]);
       continue;
     }
     ab.m = mb;
     const ExpConsts c = MakeExpConsts(ab);
     acc.Reset();
     ExpBlock<kComp>(c, xb, len, e ? e + b0 : nullptr, acc);
-    block_sums[b0 / kSampleBlock] = acc.Total();
+    // A NaN in a block with a finite max gives a NaN weight (NaN fails the underflow test and
+    // stays NaN), hence a NaN sum.
+    const double sum = acc.Total();
+    nan |= !(sum == sum);
+    block_sums[b0 / kSampleBlock] = sum;
   }
-  *has_nan = AnyNaN(a0, a1);
+  *has_nan = nan;
 }
 
 // The lanes of mask m as a bit field (lane i in bit i).
