@@ -66,7 +66,7 @@ struct SamplingParams {
   //   draws would be needed to see it).
   // kAccurate: the shift carried as a float pair: each weight within 3 float ULP (4e-7); about
   //   1.4x the time of kFast when every token is kept.
-  // Weights below FLT_MIN (relative to the max) are 0: such tokens are never drawn.
+  // Weights below FLT_MIN are subnormal floats (rounded twice), 0 below 2^-150.
   // Both give the same token on every target, thread count and batch (each its own sequence).
   Precision precision = Precision::kFast;
 };

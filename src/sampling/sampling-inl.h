@@ -118,8 +118,8 @@ HWY_INLINE void ExpBlocksF64Impl(const float* x, size_t n, float m, double inv_t
 // ul holds the rounding errors of the subtraction (TwoSum), of the product (FMA) and of
 // c_hi = fl(c) (c_lo = c - c_hi), so the exp sees u to about 2^-40 relative: e within 1.5 float
 // ULP of the exact exp((x - m)/tau). Without kComp (Precision::kFast) u = uh: relative error up
-// to about (3 |t| + 2) * 2^-24, t = (x - m)/tau. x = -inf, and u < -126 (e below FLT_MIN), give
-// exactly 0.
+// to about (3 |t| + 2) * 2^-24, t = (x - m)/tau. Results below FLT_MIN are subnormal (rounded
+// twice); x = -inf, and u < -151, give exactly 0.
 struct ExpConsts {
   VF m, neg_m, c_hi, c_lo;
 };
@@ -194,8 +194,24 @@ HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
     for (size_t k = 0; k < K; ++k) p[k] = MulAddExact(d, p[k], r[k], vc);
   }
   const VF one = hn::Set(d, 1.0f);
+  const VF lowest = hn::Set(d, -126.0f);
   for (size_t k = 0; k < K; ++k) {
     p[k] = MulAddExact(d, p[k], r[k], one);
+    // Results below FLT_MIN (u in [-151, -126)): the scale 2^(k + 64) 2^(j/16), then a product
+    // with 2^-64 that rounds into the subnormals; u < -151 gives 0 (below half the least
+    // subnormal). Rare, hence a branch on the whole vector.
+    const auto sub = hn::And(hn::Lt(uh[k], lowest), hn::Ge(uh[k], hn::Set(d, -151.0f)));
+    if (HWY_UNLIKELY(!hn::AllFalse(d, sub))) {
+      const hn::RebindToUnsigned<DF> du;
+      const VF kf = hn::Add(uh[k], shifter);
+      const VI n = hn::Add(hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, shifter)),
+                           hn::Set(di, 64 * 16));
+      const VI sc = hn::Add(hn::BitCast(di, hn::ShiftLeft<19>(hn::BitCast(du, n))), ScaleBitsOf(n));
+      const VF tiny = hn::Mul(hn::Mul(p[k], hn::BitCast(d, sc)), hn::Set(d, 0x1p-64f));
+      const auto ok = hn::Not(hn::Lt(uh[k], lowest));
+      v[k] = hn::IfThenElse(sub, tiny, hn::IfThenElseZero(ok, hn::Mul(p[k], hn::BitCast(d, scale[k]))));
+      continue;
+    }
     // Lanes below -126 (and -inf: x = -inf or an overflowing x - m) may hold garbage above; the
     // select makes them exactly 0. A NaN x gives a NaN e (the fused pass finds NaN by its sums).
     const auto ok = hn::Not(hn::Lt(uh[k], hn::Set(d, -126.0f)));  // NaN stays NaN
