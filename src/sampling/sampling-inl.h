@@ -195,31 +195,30 @@ HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
   }
   const VF one = hn::Set(d, 1.0f);
   const VF lowest = hn::Set(d, -126.0f);
+  for (size_t k = 0; k < K; ++k) p[k] = MulAddExact(d, p[k], r[k], one);
+  // One test for the batch: is any u below -126 (a result below FLT_MIN, or x = -inf, or an
+  // overflowing x - m)? Usually not, and then e = p * scale as computed (a NaN x gives a NaN e:
+  // the fused pass finds NaN by its sums). Min may drop a NaN, which is harmless here.
+  VF umin = uh[0];
+  for (size_t k = 1; k < K; ++k) umin = hn::Min(umin, uh[k]);
+  if (HWY_LIKELY(hn::AllFalse(d, hn::Lt(umin, lowest)))) {
+    for (size_t k = 0; k < K; ++k) v[k] = hn::Mul(p[k], hn::BitCast(d, scale[k]));
+    return;
+  }
   for (size_t k = 0; k < K; ++k) {
-    p[k] = MulAddExact(d, p[k], r[k], one);
-    // Results below FLT_MIN (u in [-151, -126)): the scale 2^(k + 64) 2^(j/16), then a product
-    // with 2^-64 that rounds into the subnormals; u < -151 gives 0 (below half the least
-    // subnormal). Rare, hence a branch on the whole vector.
-    const auto sub = hn::And(hn::Lt(uh[k], lowest), hn::Ge(uh[k], hn::Set(d, -151.0f)));
-    if (HWY_UNLIKELY(!hn::AllFalse(d, sub))) {
-      const hn::RebindToUnsigned<DF> du;
-      const VF kf = hn::Add(uh[k], shifter);
-      const VI n = hn::Add(hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, shifter)),
-                           hn::Set(di, 64 * 16));
-      const VI sc = hn::Add(hn::BitCast(di, hn::ShiftLeft<19>(hn::BitCast(du, n))), ScaleBitsOf(n));
-      const VF tiny = hn::Mul(hn::Mul(p[k], hn::BitCast(d, sc)), hn::Set(d, 0x1p-64f));
-      const auto ok = hn::Not(hn::Lt(uh[k], lowest));
-      v[k] = hn::IfThenElse(sub, tiny, hn::IfThenElseZero(ok, hn::Mul(p[k], hn::BitCast(d, scale[k]))));
-      continue;
-    }
-    // Lanes below -126 (and -inf: x = -inf or an overflowing x - m) may hold garbage above; the
-    // select makes them exactly 0. A NaN x gives a NaN e (the fused pass finds NaN by its sums).
-    const auto ok = hn::Not(hn::Lt(uh[k], hn::Set(d, -126.0f)));  // NaN stays NaN
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-    v[k] = VF{_mm512_maskz_mul_ps(ok.raw, p[k].raw, hn::BitCast(d, scale[k]).raw)};
-#else
-    v[k] = hn::IfThenElseZero(ok, hn::Mul(p[k], hn::BitCast(d, scale[k])));
-#endif
+    // Lanes below -126 hold garbage above. u in [-151, -126): the scale 2^(k + 64) 2^(j/16),
+    // then a product with 2^-64 that rounds into the subnormals (two roundings); u < -151
+    // (below half the least subnormal, -inf included): exactly 0.
+    const hn::RebindToUnsigned<DF> du;
+    const VF kf = hn::Add(uh[k], shifter);
+    const VI n = hn::Add(hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, shifter)),
+                         hn::Set(di, 64 * 16));
+    const VI sc = hn::Add(hn::BitCast(di, hn::ShiftLeft<19>(hn::BitCast(du, n))), ScaleBitsOf(n));
+    const VF tiny = hn::Mul(hn::Mul(p[k], hn::BitCast(d, sc)), hn::Set(d, 0x1p-64f));
+    const auto low = hn::Lt(uh[k], lowest);
+    const auto sub = hn::And(low, hn::Ge(uh[k], hn::Set(d, -151.0f)));
+    const VF normal = hn::IfThenZeroElse(low, hn::Mul(p[k], hn::BitCast(d, scale[k])));
+    v[k] = hn::IfThenElse(sub, tiny, normal);
   }
 }
 
