@@ -60,8 +60,10 @@ std::vector<SamplingParams> param_sets() {
   v.push_back({.top_k = 5, .min_tokens_to_keep = 3});
   v.push_back({.temperature = 3.0, .top_p = 0.9, .min_p = 1e-5});      // big min-p cut, nucleus
   v.push_back({.temperature = 2.0, .top_p = 0.99999, .min_p = 1e-3});  // big min-p cut wins
-  v.push_back({.temperature = 0.9, .precision = Precision::kFast});  // float exp, every token
-  v.push_back({.top_p = 0.9, .precision = Precision::kFast});
+  v.push_back({.temperature = 0.9, .precision = Precision::kAccurate});  // compensated shift
+  v.push_back({.top_p = 0.9, .precision = Precision::kAccurate});
+  v.push_back({.temperature = 0.8, .top_k = 40, .top_p = 0.95, .min_p = 0.05,
+               .precision = Precision::kAccurate});
   return v;
 }
 
@@ -205,6 +207,21 @@ TEST(SamplingTest, GreedyPicksTheLowestIndexAmongMaxima) {
       EXPECT_EQ(r.logprob, 0.0f);
     }
     expect_dist(dist(x, p), {0, 1, 0, 0, 0}, 0);
+  }
+  // Long rows (the max is found per 1024-entry block): maxima in later blocks, at block edges,
+  // a -0 / +0 maximum, +inf maxima.
+  for (const std::vector<std::size_t>& at : std::vector<std::vector<std::size_t>>{
+           {4500, 3000}, {1024, 1023}, {2047, 4999}, {0, 4999}, {4999}}) {
+    for (float top : {9.0f, 0.0f, kInf}) {
+      auto x = ref::test_logits(5000, 42, 1.0, 0);
+      for (float& v : x) v = std::min(v, -1.0f);
+      for (std::size_t i : at) x[i] = top;
+      if (top == 0.0f) x[at[0]] = -0.0f;
+      const std::size_t first = *std::min_element(at.begin(), at.end());
+      for (const SamplingParams& p : {SamplingParams{.temperature = 0.0}, SamplingParams{.top_k = 1}}) {
+        EXPECT_EQ(sample(x, p, 0, 0).token, static_cast<std::int32_t>(first)) << top;
+      }
+    }
   }
 }
 
@@ -363,15 +380,186 @@ TEST(SamplingTest, DistributionMatchesTheSortBasedReference) {
         double sum = 0;
         for (std::size_t i = 0; i < n; ++i) {
           ASSERT_EQ(got[i] > 0, want[i] > 0) << "token " << i;
-          // kFast: the float shift and exp add about (|x - max|/tau + 2) 2^-24 per probability
-          // and as much again through the normaliser.
-          const double rel = p.precision == Precision::kFast
-                                 ? 2 * ((m - x[i]) / p.temperature + 3) * 0x1p-24 + 1e-6
+          // kFast (the default): the float shift and exp add up to (3 |x - max|/tau + 6) 2^-24
+          // per probability and as much again through the normaliser; kAccurate: 1.5 ULP.
+          const double rel = p.precision == Precision::kFast && p.temperature > 0
+                                 ? 2 * (3 * (m - x[i]) / p.temperature + 6) * 0x1p-24 + 1e-6
                                  : 1e-6;
           ASSERT_NEAR(got[i], want[i], rel * want[i] + 1e-12) << "token " << i;
           sum += got[i];
         }
         EXPECT_NEAR(sum, 1.0, 1e-5);
+      }
+    }
+  }
+}
+
+// The kept set equals the reference's and each probability is within the documented error.
+void expect_matches_reference(const std::vector<float>& x, const SamplingParams& p) {
+  const auto want = ref::distribution(x, p);
+  const auto got = dist(x, p);
+  float m = -kInf;
+  for (float v : x) m = std::max(m, v);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    // Below FLT_MIN the weights are subnormal floats (docs/sampling.md): zero exactly where the
+    // float value of the exact probability is, but for the last subnormal bits.
+    if (want[i] < 0x1p-120) {
+      ASSERT_NEAR(got[i], want[i], 0x1p-140) << "token " << i;
+      if (want[i] > 0x1p-148) ASSERT_GT(got[i], 0) << "token " << i;
+      if (want[i] < 0x1p-151) ASSERT_EQ(got[i], 0) << "token " << i;
+      continue;
+    }
+    ASSERT_GT(got[i], 0) << "token " << i;
+    const double rel = p.precision == Precision::kFast && p.temperature > 0
+                           ? 2 * (3 * (m - x[i]) / p.temperature + 6) * 0x1p-24 + 1e-6
+                           : 1e-6;
+    ASSERT_NEAR(got[i], want[i], rel * want[i] + 1e-12) << "token " << i;
+  }
+}
+
+// The fused pass of temperature alone and top-p alone (per-block maxima and scales) and the
+// top-p bracket estimated from a sample: blocks of -inf, NaN anywhere, an estimate that misses
+// above or below, and the tau range of the float exp.
+TEST(SamplingTest, FusedPassAndTopPBracketEdgeCases) {
+  const std::vector<SamplingParams> chains = {
+      {}, {.top_p = 0.9}, {.top_p = 0.5}, {.temperature = 0.7, .top_p = 0.99},
+      {.top_p = 0.9, .precision = Precision::kAccurate}};
+  // Whole blocks of -inf (the first four and one in the middle).
+  {
+    auto x = ref::test_logits(12000, 31, 3.0, 3, 1500);
+    for (std::size_t i = 0; i < 4096; ++i) x[i] = -kInf;
+    for (std::size_t i = 7168; i < 8192; ++i) x[i] = -kInf;
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "-inf blocks, p=" << p.top_p);
+      expect_matches_reference(x, p);
+    }
+  }
+  // A few spikes off the sample grid carry almost all the mass: the nucleus is above the
+  // estimated bracket.
+  {
+    auto x = ref::test_logits(20000, 32, 1.0, 0);
+    x[1] = 20.0f;
+    x[2] = 19.5f;
+    x[19999] = 19.0f;
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "spikes, p=" << p.top_p);
+      expect_matches_reference(x, p);
+    }
+  }
+  // Nearly flat logits: the nucleus holds most of the row; all-equal logits: index order.
+  {
+    auto x = ref::test_logits(30000, 33, 0.01, 0);
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "flat, p=" << p.top_p);
+      expect_matches_reference(x, p);
+    }
+    const std::vector<float> same(9000, 1.5f);
+    const auto d = dist(same, {.top_p = 0.5});
+    for (std::size_t i = 0; i < same.size(); ++i) {
+      ASSERT_EQ(d[i] > 0, i < 4500) << i;
+    }
+  }
+  // Two clusters far apart, the boundary inside the lower one (below a bracket placed from a
+  // sample that sees mostly the upper one), and a wide spread (logits over hundreds).
+  {
+    auto x = ref::test_logits(16384, 34, 0.5, 0);
+    for (std::size_t i = 0; i < x.size(); i += 2) x[i] -= 8.0f;
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "clusters, tau=" << p.temperature << " p=" << p.top_p);
+      expect_matches_reference(x, p);
+    }
+    const auto wide = ref::test_logits(10000, 35, 100.0, 3);
+    for (const SamplingParams& p : chains) {
+      SCOPED_TRACE(testing::Message() << "wide, tau=" << p.temperature << " p=" << p.top_p);
+      expect_matches_reference(wide, p);
+    }
+  }
+  // tau at the ends of the float exp's range and beyond it (the double exp).
+  {
+    const auto x = ref::test_logits(9000, 36, 3.0, 3, 500);
+    for (double tau : {1e-29, 2e-29, 3e29, 1e31, 1e-31}) {
+      for (double top_p : {1.0, 0.9}) {
+        SCOPED_TRACE(testing::Message() << "tau=" << tau << " p=" << top_p);
+        expect_matches_reference(x, {.temperature = tau, .top_p = top_p});
+      }
+    }
+  }
+  // NaN in a block with finite entries, in a block of -inf, next to +inf: named, on every chain.
+  for (std::size_t at : {3000u, 1500u, 4095u}) {
+    auto x = ref::test_logits(5000, 37);
+    for (std::size_t i = 1024; i < 2048; ++i) x[i] = -kInf;
+    x[at] = std::nanf("");
+    if (at == 4095) x[4000] = kInf;
+    for (const SamplingParams& p : chains) {
+      try {
+        sample(x, p, 0, 0);
+        ADD_FAILURE() << "no exception, NaN at " << at;
+      } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("logits[" + std::to_string(at) + "] is NaN"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+  // The same on the chains with a max pass (greedy, top-k, min-p), negative NaN included.
+  for (std::size_t at : {0u, 1500u, 4999u, 2048u}) {
+    auto x = ref::test_logits(5000, 39);
+    for (std::size_t i = 1024; i < 2048; ++i) x[i] = -kInf;
+    x[at] = at == 2048 ? -std::nanf("") : std::nanf("");
+    for (const SamplingParams& p :
+         {SamplingParams{.temperature = 0.0}, SamplingParams{.top_k = 40},
+          SamplingParams{.min_p = 0.05}, SamplingParams{.top_p = 0.9, .min_p = 1e-4}}) {
+      try {
+        sample(x, p, 0, 0);
+        ADD_FAILURE() << "no exception, NaN at " << at;
+      } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("logits[" + std::to_string(at) + "] is NaN"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+  // +inf on the fused chains: only the +inf entries remain.
+  {
+    auto x = ref::test_logits(5000, 38);
+    x[10] = kInf;
+    x[4999] = kInf;
+    for (const SamplingParams& p : chains) {
+      const auto d = dist(x, p);
+      // top-p 0.5: the first of the two halves already reaches it.
+      const double first = p.top_p <= 0.5 ? 1.0 : 0.5;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(d[i], i == 10 ? first : i == 4999 ? 1.0 - first : 0.0) << i;
+      }
+    }
+  }
+}
+
+// The per-weight bound of docs/sampling.md, checked on ratios p_i / p_max (no normaliser):
+// kFast (3 |t_i| + 6) 2^-24, kAccurate 6 * 2^-24, plus 2 * 2^-24 for the float outputs.
+TEST(SamplingTest, WeightsWithinTheDocumentedBound) {
+  auto x = ref::test_logits(40000, 41, 12.0, 3, 2000);  // t down to about -100
+  for (Precision prec : {Precision::kFast, Precision::kAccurate}) {
+    for (double tau : {1.0, 0.8, 3.0}) {
+      for (double top_p : {1.0, 0.99}) {
+        const SamplingParams p{.temperature = tau, .top_p = top_p, .precision = prec};
+        SCOPED_TRACE(testing::Message() << "tau=" << tau << " p=" << top_p << " accurate="
+                                        << (prec == Precision::kAccurate));
+        const auto want = ref::distribution(x, p);
+        const auto got = dist(x, p);
+        const std::size_t a = std::max_element(want.begin(), want.end()) - want.begin();
+        const float m = x[a];
+        double worst = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          if (want[i] < 1e-30) continue;
+          const double t = (static_cast<double>(x[i]) - m) / tau;
+          const double err = std::abs((got[i] / got[a]) / (want[i] / want[a]) - 1);
+          const double bound =
+              ((prec == Precision::kFast ? 3 * std::abs(t) : 0.0) + 6 + 2) * 0x1p-24;
+          ASSERT_LE(err, bound) << "token " << i << " t=" << t;
+          worst = std::max(worst, err / bound);
+        }
+        RecordProperty("worst_fraction_of_bound", std::to_string(worst));
       }
     }
   }

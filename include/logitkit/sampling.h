@@ -57,11 +57,18 @@ struct SamplingParams {
   std::span<const TokenBias> logit_bias;   // token ids in [0, vocabulary), bias not NaN
   std::uint64_t seed = 0;
   int top_logprobs = 0;  // >= 0: return this many of the most likely survivors with the result
-  // kAccurate: the shift (x_i - max)/tau in double, each probability within 2^-24 relative.
-  // kFast: the shift rounded in float and a float exp: relative error up to about
-  //   (|x_i - max|/tau + 2) * 2^-24 per probability; about twice as fast when every token is kept.
+  // The weights e_i = exp((x_i - max)/tau) are computed by a float exp (for tau in [1e-30, 1e30];
+  // in double outside), their sums in double (docs/sampling.md):
+  // kFast (the sampler's default): the shift (x_i - max)/tau rounded in float: relative error
+  //   <= (3 |t_i| + 6) * 2^-24 per weight, t_i = (x_i - max)/tau; since the mean of |t| under
+  //   the kept distribution is at most its entropy (<= ln V), the sampling distribution is within
+  //   total variation 2^-23 * (3 ln V + 6) of the exact one (5.2e-6 at V = 256000; some 1e11
+  //   draws would be needed to see it).
+  // kAccurate: the shift carried as a float pair: each weight within 3 float ULP (4e-7); about
+  //   1.4x the time of kFast when every token is kept.
+  // Weights below FLT_MIN are subnormal floats (rounded twice), 0 below 2^-150.
   // Both give the same token on every target, thread count and batch (each its own sequence).
-  Precision precision = Precision::kAccurate;
+  Precision precision = Precision::kFast;
 };
 
 struct TokenLogprob {
@@ -84,17 +91,20 @@ struct SampleResult {
 // token on every SIMD target, thread count, batch composition and operating system.
 // Preconditions (else std::invalid_argument naming the argument): logits non-empty, no NaN, at
 // least one effective logit > -inf; params as documented in SamplingParams.
-// Accuracy (kAccurate): probabilities are exp((x_i - max)/tau) with the shift in double, rounded
-// to float (relative error <= 2^-24), sums in double; logprob within 1e-6 absolute of the exact
-// value for the kept set. The kept set is exact except within the top-p tolerance above (and, at
-// a boundary closer than the sums' rounding, ~1e-15 relative, as the select's sums round).
+// Accuracy: the weights as documented at SamplingParams::precision, summed in double (float
+// trees of 256, relative error <= 4 * 2^-24); logprob = (x - max)/tau - log(sum of the kept
+// weights), within 4e-6 absolute (kAccurate: 1e-6) of the exact value for the kept set. The kept
+// set is exact except within the top-p tolerance above and where the rounding of the weights
+// (above) moves a top-p boundary.
 // The uniform has 53 bits: a token of probability q is drawn with probability q +- 2^-53.
-// Cost: no full sort. One SIMD pass for max and NaN; greedy then searches the first maximum.
-// top-k: a SIMD filter above a rising threshold, then k log k on the survivors. min-p: one SIMD
-// compress pass. top-p without top-k and temperature alone: one exp pass over the row with
-// 256-entry block sums, a mass-weighted quickselect (top-p), one pass of block sums over the kept
-// cut, and a scan of at most 256 entries. Memory: per-thread scratch of a few times n floats,
-// reused across calls. See docs/sampling.md for measured times.
+// Cost: no full sort. Greedy: one SIMD pass for max and NaN, then a search for the first maximum.
+// top-k: the max pass, a SIMD filter above a rising threshold, then k log k on the survivors.
+// min-p: the max pass and one SIMD compress pass. Temperature alone: one fused pass (each
+// 1024-entry block's max, then its exps from L1) that stores nothing but block sums; the draw
+// recomputes one block. top-p alone: the same pass storing the weights, one pass that sums the
+// mass above a bracket estimated from a 512-entry sample of the row and gathers the bracket,
+// a mass-weighted select on the bracket only, and a scan of one block. Memory: per-thread scratch
+// of a few times n floats, reused across calls. See docs/sampling.md for measured times.
 // Example:
 //   SamplingParams p{.temperature = 0.8, .top_k = 40, .top_p = 0.95, .seed = 7};
 //   SampleResult r = sample(logits, p, /*stream=*/request_id, /*step=*/position);

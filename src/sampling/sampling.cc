@@ -30,6 +30,8 @@ constexpr float kMaxF = std::numeric_limits<float>::max();
 // top-p keeps the shortest prefix with mass >= (top_p - kTopPSlack) * total: a prefix whose exact
 // mass equals top_p is not extended by one token because of rounding in the logits or the sums.
 constexpr double kTopPSlack = 1e-6;
+// The nucleus select sorts its candidates once this few remain.
+constexpr std::size_t kNucleusSort = 48;
 // A min-p set up to this size is handled as a candidate list, a larger one as a cut of the row.
 constexpr std::size_t kListMax = 16384;
 // Candidate blocks of the rising-threshold top-k filter.
@@ -56,6 +58,11 @@ struct Scratch {
   std::vector<std::int32_t> idx;
   std::vector<Cand> cand, top;
   std::vector<float> lx, le;
+  std::vector<float> bx, be;        // the top-p bracket's candidates
+  std::vector<std::int32_t> bi;
+  float block_e[kSampleBlock];      // e of the drawn block when the row's e are not stored
+  std::vector<float> bmax, cbf;     // the fused pass's block maxima, their scales as float
+  std::vector<double> cb;           // ... as double
 };
 
 Scratch& scratch() {
@@ -163,14 +170,22 @@ inline bool in_cut(const Cut& c, float x, std::int64_t i) {
 class RowSampler {
  public:
   RowSampler(const char* fn, long row, const SamplingParams& p, Scratch& s)
-      : fn_(fn), row_(row), p_(p), s_(s), k_(internal::sampling_kernels(p.precision == Precision::kFast)) {}
+      : fn_(fn), row_(row), p_(p), s_(s), k_(internal::sampling_kernels(internal::kExpPlain)) {}
 
   SampleResult run(const float* x_in, std::size_t n, std::uint64_t stream, std::uint64_t step,
                    float* probs) {
     prepare(x_in, n);
+    need_e_ = probs != nullptr;
+    const bool k_on = p_.top_k > 0 && static_cast<std::size_t>(p_.top_k) < n_;
+    const bool fusable = !greedy_ && mode_ != internal::kExpDouble && !k_on && p_.min_p <= 0.0;
+    if (!fusable || !fused_pass(p_.top_p < 1.0 || need_e_)) prepare_max();
     SampleResult r{};
     if (greedy_) {
-      const std::size_t tok = k_.find_first_eq(x_, n_, m_);
+      std::size_t b = 0;
+      while (!(s_.bmax[b] == m_)) ++b;
+      const std::size_t begin = b * kSampleBlock;
+      const std::size_t tok =
+          begin + k_.find_first_eq(x_ + begin, std::min(kSampleBlock, n_ - begin), m_);
       r.token = static_cast<std::int32_t>(tok);
       r.logprob = 0.0f;
       if (p_.top_logprobs > 0) r.top.push_back({r.token, 0.0f});
@@ -209,8 +224,25 @@ class RowSampler {
     check_params(fn_, row_, p_);
     n_ = n;
     x_ = effective_logits(fn_, row_, x_in, n, p_, s_);
-    bool has_nan = false;
-    m_ = k_.max(x_, n_, &has_nan);
+    const double tau = p_.temperature;
+    inv_tau_ = std::isinf(tau) ? 0.0 : 1.0 / tau;
+    greedy_ = tau == 0.0 || std::isinf(inv_tau_) || p_.top_p == 0.0 || p_.top_k == 1;
+    // The float exp for every tau in [1e-30, 1e30]: there (x - m) * itf cannot overflow to a
+    // wrong 0 (|x - m| <= 2 FLT_MAX) nor 1/tau overflow a float; the double exp elsewhere.
+    const bool float_ok = inv_tau_ >= 1e-30 && inv_tau_ <= 1e30;
+    const internal::ExpMode mode = !float_ok ? internal::kExpDouble
+                                   : p_.precision == Precision::kAccurate ? internal::kExpComp
+                                                                          : internal::kExpPlain;
+    if (mode != internal::kExpPlain) k_ = internal::sampling_kernels(mode);
+    mode_ = mode;
+    // c = log2(e) / tau as a float pair (the product rounded in double: 2^-53, far below float).
+    const double c = 1.4426950408889634 * inv_tau_;
+    args_.c_hi = float_ok ? static_cast<float>(c) : 0.0f;
+    args_.c_lo = float_ok ? static_cast<float>(c - static_cast<double>(args_.c_hi)) : 0.0f;
+    args_.inv_tau = inv_tau_;
+  }
+
+  void check_max(bool has_nan) {
     if (has_nan) {
       fail_at(fn_, row_, "logits[" + std::to_string(internal::find_nan(x_, n_)) + "] is NaN");
     }
@@ -218,15 +250,65 @@ class RowSampler {
       fail_at(fn_, row_,
               "every logit is -inf (after logit_bias and penalties): there is nothing to sample");
     }
+  }
+
+  // The max pass (every path but the fused one).
+  void prepare_max() {
+    // Per 1024-entry block (the same pass): greedy then searches one block for the first max.
+    const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
+    grow(s_.bmax, blocks);
+    bool has_nan = false;
+    m_ = k_.max(x_, n_, s_.bmax.data(), &has_nan);
+    check_max(has_nan);
     if (m_ == kInf) {  // the limit: only the +inf entries remain, with equal weight
       grow(s_.x, n_);
       for (std::size_t i = 0; i < n_; ++i) s_.x[i] = x_[i] == kInf ? 0.0f : -kInf;
       x_ = s_.x.data();
       m_ = 0.0f;
+      for (std::size_t b = 0; b < blocks; ++b) s_.bmax[b] = s_.bmax[b] == kInf ? 0.0f : -kInf;
     }
-    const double tau = p_.temperature;
-    inv_tau_ = std::isinf(tau) ? 0.0 : 1.0 / tau;
-    greedy_ = tau == 0.0 || std::isinf(inv_tau_) || p_.top_p == 0.0 || p_.top_k == 1;
+    args_.m = m_;
+  }
+
+  // The fused pass for temperature alone and top-p alone: block maxima, e relative to each
+  // block's max (stored when top-p or the distribution needs them) and block sums; then the
+  // blocks' scales exp((m_b - max) * inv_tau). Returns false (nothing done) on a +inf logit.
+  bool fused_pass(bool store) {
+    const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
+    grow(s_.sums, blocks);
+    grow(s_.bmax, blocks);
+    grow(s_.cbf, blocks);
+    grow(s_.cb, blocks);
+    if (store) grow(s_.e, n_);
+    bool has_nan = false;
+    k_.exp_fused(x_, n_, args_, store ? s_.e.data() : nullptr, s_.sums.data(), s_.bmax.data(),
+                 &has_nan);
+    m_ = -kInf;
+    for (std::size_t b = 0; b < blocks; ++b) m_ = std::max(m_, s_.bmax[b]);
+    if (has_nan) check_max(true);
+    if (m_ == kInf) return false;
+    check_max(false);
+    args_.m = m_;
+    k_.exp_blocks(s_.bmax.data(), blocks, args_, s_.cbf.data(), nullptr);
+    for (std::size_t b = 0; b < blocks; ++b) {
+      s_.cb[b] = s_.cbf[b];
+      s_.sums[b] *= s_.cb[b];
+    }
+    fused_ = true;
+    e_stored_ = store;
+    return true;
+  }
+
+  // e_i as the draw and the sums see it.
+  double e_at(const float* e, std::size_t i) const {
+    return fused_ ? static_cast<double>(e[i]) * s_.cb[i / kSampleBlock] : e[i];
+  }
+
+  // Fallback from the fused representation to plain e (relative to the row's max).
+  void unfuse() {
+    if (!fused_) return;
+    for (std::size_t i = 0; i < n_; ++i) s_.e[i] = static_cast<float>(e_at(s_.e.data(), i));
+    fused_ = false;
   }
 
   double log_p(float x, double log_total) const {
@@ -288,7 +370,7 @@ class RowSampler {
     s_.lx.resize(L);
     s_.le.resize(L);
     for (std::size_t j = 0; j < L; ++j) s_.lx[j] = s_.cand[j].x;
-    if (L) k_.exp_blocks(s_.lx.data(), L, m_, inv_tau_, s_.le.data(), nullptr);
+    if (L) k_.exp_blocks(s_.lx.data(), L, args_, s_.le.data(), nullptr);
   }
 
   // e over the whole row and its block sums; returns the total.
@@ -296,7 +378,8 @@ class RowSampler {
     grow(s_.e, n_);
     const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
     grow(s_.sums, blocks);
-    k_.exp_blocks(x_, n_, m_, inv_tau_, s_.e.data(), s_.sums.data());
+    k_.exp_blocks(x_, n_, args_, s_.e.data(), s_.sums.data());
+    e_stored_ = true;
     double t = 0;
     for (std::size_t b = 0; b < blocks; ++b) t += s_.sums[b];
     return t;
@@ -306,29 +389,29 @@ class RowSampler {
   // index order, whose mass reaches t > 0: a mass-weighted quickselect with two pivots taken
   // from a strided sample around the estimated boundary. total_mass only guides the pivots.
   Cut nucleus(const float* x, const float* e, const std::int32_t* ic, std::size_t n,
-              double total_mass, double t) {
+              double total_mass, double t, double above0 = 0, std::size_t count0 = 0) {
     const std::size_t cap = n + kCompressSlack;
     for (int b = 0; b < 2; ++b) {
       grow(s_.xc[b], cap);
       grow(s_.ec[b], cap);
       grow(s_.ic[b], cap);
     }
-    double above = 0;
-    std::size_t count_above = 0;
+    double above = above0;
+    std::size_t count_above = count0;
     double mass = total_mass;
     int buf = 0;
     bool narrow = false;
     auto index = [&](std::size_t j) -> std::int64_t { return ic ? ic[j] : std::int64_t(j); };
     for (;;) {
-      if (n <= 256) {
+      if (n <= kNucleusSort) {
         struct CE {
           float x;
           float e;
           std::int64_t i;
         };
-        std::vector<CE> v(n);
+        CE v[kNucleusSort];
         for (std::size_t j = 0; j < n; ++j) v[j] = {x[j], e[j], index(j)};
-        std::sort(v.begin(), v.end(), [](const CE& a, const CE& b) {
+        std::sort(v, v + n, [](const CE& a, const CE& b) {
           return a.x > b.x || (a.x == b.x && a.i < b.i);
         });
         double cum = above;
@@ -339,7 +422,7 @@ class RowSampler {
         if (n == 0) return Cut{-kInf, -1, count_above, false};
         return Cut{v[n - 1].x, v[n - 1].i, count_above + n, false};
       }
-      constexpr std::size_t kS = 256, kMargin = 8;
+      constexpr std::size_t kS = 64, kMargin = 3;
       Cand smp[kS];
       double smp_e[kS];
       for (std::size_t j = 0; j < kS; ++j) {
@@ -402,6 +485,87 @@ class RowSampler {
         return Cut{hi, INT32_MAX, count_above + n, false};
       }
     }
+  }
+
+  // The top-p cut of the whole row (e stored, total = their sum, target t): a strided sample of
+  // the row estimates where the tail mass total - t ends, in eighth-nat buckets of
+  // (x - max)/tau; one pass over the row sums the mass above the estimated bracket per block and
+  // gathers the bracket's entries; the nucleus select runs on those only. A wrong estimate costs
+  // one more pass (the bracket moves to everything above, or below); the result is the same
+  // whichever bracket is used. Leaves the kept cut's block sums in s_.sums (sums_ready_).
+  Cut nucleus_row(double total, double t) {
+    if (n_ < 8192 || inv_tau_ == 0.0) {
+      unfuse();
+      sums_ready_ = false;
+      return nucleus(x_, s_.e.data(), nullptr, n_, total, t);
+    }
+    constexpr std::size_t kS = 512, kBuckets = 256;
+    constexpr double kPerNat = 8;  // buckets per nat of (max - x)/tau
+    double hist[kBuckets] = {};
+    for (std::size_t j = 0; j < kS; ++j) {
+      const std::size_t at = (2 * j + 1) * n_ / (2 * kS);
+      const double ei = e_at(s_.e.data(), at);
+      if (ei == 0.0) continue;
+      const double tq = (static_cast<double>(m_) - x_[at]) * inv_tau_ * kPerNat;  // >= 0
+      const std::size_t b = tq >= kBuckets - 1 ? kBuckets - 1 : static_cast<std::size_t>(tq);
+      hist[b] += ei;
+    }
+    const double scale = static_cast<double>(n_) / kS;
+    const double outside = total - t;
+    std::size_t b_star = 0;
+    double cum = 0;
+    for (std::size_t b = kBuckets; b-- > 0;) {
+      cum += hist[b] * scale;
+      if (cum >= outside) {
+        b_star = b;
+        break;
+      }
+    }
+    // The bracket: buckets b_star - 1 .. b_star + 1 of (max - x)/tau.
+    const double tau = 1.0 / inv_tau_;
+    float hi = b_star <= 1 ? kInf : static_cast<float>(m_ - (b_star - 1) / kPerNat * tau);
+    float lo = b_star + 2 >= kBuckets - 1 ? -kMaxF
+                                          : static_cast<float>(m_ - (b_star + 2) / kPerNat * tau);
+    if (!(lo <= hi)) lo = hi;
+    const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
+    grow(s_.bi, n_ + kCompressSlack);
+    double above = 0, bracket = 0;
+    std::size_t count_above = 0, c = 0;
+    auto pass = [&](float h, float l) {
+      c = k_.above_bracket(x_, s_.e.data(), n_, h, l, s_.sums.data(), &count_above,
+                           s_.bi.data());
+      above = 0;
+      for (std::size_t b = 0; b < blocks; ++b) {
+        if (fused_) s_.sums[b] *= s_.cb[b];
+        above += s_.sums[b];
+      }
+      grow(s_.bx, c + kCompressSlack);
+      grow(s_.be, c + kCompressSlack);
+      bracket = 0;
+      for (std::size_t j = 0; j < c; ++j) {
+        s_.bx[j] = x_[s_.bi[j]];
+        bracket += s_.be[j] = static_cast<float>(e_at(s_.e.data(), s_.bi[j]));
+      }
+    };
+    pass(hi, lo);
+    if (above >= t && hi != kInf) {  // the boundary is above hi: the bracket is x > hi
+      pass(kInf, std::nextafter(hi, kInf));
+    } else if (above + bracket < t && lo != -kMaxF) {  // below lo: the bracket is x < lo
+      pass(std::nextafter(lo, -kInf), -kMaxF);
+    }
+    if (above >= t || !(c > 0 || above + bracket >= t)) {  // the sums disagree: the plain select
+      unfuse();
+      sums_ready_ = false;
+      return nucleus(x_, s_.e.data(), nullptr, n_, total, t);
+    }
+    const Cut cut = nucleus(s_.bx.data(), s_.be.data(), s_.bi.data(), c, bracket, t, above,
+                            count_above);
+    // The kept cut's block sums: the mass above the bracket, plus the kept bracket entries.
+    for (std::size_t j = 0; j < c; ++j) {
+      if (in_cut(cut, s_.bx[j], s_.bi[j])) s_.sums[s_.bi[j] / kSampleBlock] += s_.be[j];
+    }
+    sums_ready_ = true;
+    return cut;
   }
 
   // Sorts the candidate list by index and returns the nucleus over it.
@@ -504,22 +668,35 @@ class RowSampler {
       return use_cut(cp.count <= cm ? cp : cut_m);
     }
     if (p_on) {
-      const double total = row_exp();
+      double total = 0;
+      if (fused_) {
+        for (std::size_t b = 0; b < (n_ + kSampleBlock - 1) / kSampleBlock; ++b) total += s_.sums[b];
+      } else {
+        total = row_exp();
+      }
       const double t = p_frac * total;
       if (t <= 0) return keep_top(keep);
-      const Cut cp = nucleus(x_, s_.e.data(), nullptr, n_, total, t);
-      if (cp.count < keep) return keep_top(keep);
+      const Cut cp = nucleus_row(total, t);
+      if (cp.count < keep) {
+        sums_ready_ = false;
+        return keep_top(keep);
+      }
       return use_cut(cp);
     }
-    row_exp();
+    // Temperature alone: the fused pass stored nothing but the block sums (unless the
+    // distribution is asked for); the draw recomputes the e of its block.
+    if (!fused_) row_exp();
     use_cut(Cut{-kInf, -1, n_, true});  // every finite entry
   }
 
   // Block sums of the kept cut (the exp pass's sums when everything is kept); returns the total.
   double cut_sums() {
     const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
-    if (cut_.theta != -kInf) {
+    if (cut_.theta != -kInf && !sums_ready_) {
       k_.cut_block_sums(x_, s_.e.data(), n_, cut_.theta, cut_.last, s_.sums.data());
+      if (fused_) {
+        for (std::size_t b = 0; b < blocks; ++b) s_.sums[b] *= s_.cb[b];
+      }
     }
     double t = 0;
     for (std::size_t b = 0; b < blocks; ++b) t += s_.sums[b];
@@ -553,12 +730,21 @@ class RowSampler {
       cum = target;  // rounding: take the last kept entry of the last block with mass
     }
     const std::size_t begin = b * kSampleBlock, end = std::min(begin + kSampleBlock, n_);
+    const float* e = s_.e.data() + begin;
+    if (!e_stored_) {  // the same kernel on the block: the same e as the pass that summed them
+      double sum;
+      float mb;
+      bool nan;
+      k_.exp_fused(x_ + begin, end - begin, args_, s_.block_e, &sum, &mb, &nan);
+      e = s_.block_e;
+    }
+    const double scale = fused_ ? s_.cb[b] : 1.0;
     std::size_t last = begin;
     for (std::size_t i = begin; i < end; ++i) {
-      const float ei = s_.e[i];
+      const float ei = e[i - begin];
       if (ei > 0 && in_cut(cut_, x_[i], static_cast<std::int64_t>(i))) {
         last = i;
-        cum += ei;
+        cum += ei * scale;
         if (cum > target) return i;
       }
     }
@@ -589,7 +775,7 @@ class RowSampler {
     }
     for (std::size_t i = 0; i < n_; ++i) {
       probs[i] = in_cut(cut_, x_[i], static_cast<std::int64_t>(i))
-                     ? static_cast<float>(s_.e[i] * inv)
+                     ? static_cast<float>(e_at(s_.e.data(), i) * inv)
                      : 0.0f;
     }
   }
@@ -598,7 +784,13 @@ class RowSampler {
   long row_;
   const SamplingParams& p_;
   Scratch& s_;
-  internal::SamplingKernels k_;
+  internal::SamplingKernels k_{};
+  internal::ExpArgs args_{};
+  internal::ExpMode mode_ = internal::kExpPlain;
+  bool fused_ = false;      // s_.e and the block sums are relative to the block maxima, scale s_.cb
+  bool need_e_ = false;     // sampling_distribution: the e of every kept entry are needed
+  bool e_stored_ = false;   // s_.e holds the row's e
+  bool sums_ready_ = false; // s_.sums already holds the kept cut's block sums
   const float* x_ = nullptr;
   std::size_t n_ = 0;
   float m_ = 0;

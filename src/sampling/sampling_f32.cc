@@ -14,13 +14,29 @@ namespace logitkit {
 namespace HWY_NAMESPACE {
 namespace {
 
-void SampleExpBlocksF32(const float* x, size_t n, float m, double inv_tau, float* e,
-                        double* block_sums) {
-  sampling::ExpBlocksImpl<false>(x, n, m, inv_tau, e, block_sums);
+void SampleExpCompF32(const float* x, size_t n, const internal::ExpArgs& a, float* e,
+                      double* block_sums) {
+  sampling::ExpSumsImpl<true>(x, n, a, e, block_sums);
 }
-void SampleExpBlocksF32Fast(const float* x, size_t n, float m, double inv_tau, float* e,
-                            double* block_sums) {
-  sampling::ExpBlocksImpl<true>(x, n, m, inv_tau, e, block_sums);
+void SampleExpPlainF32(const float* x, size_t n, const internal::ExpArgs& a, float* e,
+                       double* block_sums) {
+  sampling::ExpSumsImpl<false>(x, n, a, e, block_sums);
+}
+void SampleExpDoubleF32(const float* x, size_t n, const internal::ExpArgs& a, float* e,
+                        double* block_sums) {
+  sampling::ExpBlocksF64Impl(x, n, a.m, a.inv_tau, e, block_sums);
+}
+void SampleExpFusedCompF32(const float* x, size_t n, const internal::ExpArgs& a, float* e,
+                           double* block_sums, float* block_max, bool* has_nan) {
+  sampling::ExpFusedImpl<true>(x, n, a, e, block_sums, block_max, has_nan);
+}
+void SampleExpFusedPlainF32(const float* x, size_t n, const internal::ExpArgs& a, float* e,
+                            double* block_sums, float* block_max, bool* has_nan) {
+  sampling::ExpFusedImpl<false>(x, n, a, e, block_sums, block_max, has_nan);
+}
+size_t SampleAboveBracketF32(const float* x, const float* e, size_t n, float hi, float lo,
+                             double* block_above, size_t* count_above, int32_t* idx) {
+  return sampling::AboveBracketImpl(x, e, n, hi, lo, block_above, count_above, idx);
 }
 void SampleCutBlockSumsF32(const float* x, const float* e, size_t n, float theta, int64_t last,
                            double* block_sums) {
@@ -41,7 +57,9 @@ size_t SampleCompactF32(const float* x, const float* e, const int32_t* ic, size_
                         float hi, float* xo, float* eo, int32_t* io) {
   return sampling::CompactImpl(x, e, ic, n, lo, hi, xo, eo, io);
 }
-float SampleMaxF32(const float* x, size_t n, bool* has_nan) { return MaxAndNaN(x, n, has_nan); }
+float SampleMaxF32(const float* x, size_t n, float* block_max, bool* has_nan) {
+  return sampling::BlockMaxImpl(x, n, block_max, has_nan);
+}
 
 }  // namespace
 }  // namespace HWY_NAMESPACE
@@ -51,8 +69,12 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace logitkit {
 namespace {
-HWY_EXPORT(SampleExpBlocksF32);
-HWY_EXPORT(SampleExpBlocksF32Fast);
+HWY_EXPORT(SampleExpCompF32);
+HWY_EXPORT(SampleExpPlainF32);
+HWY_EXPORT(SampleExpDoubleF32);
+HWY_EXPORT(SampleExpFusedCompF32);
+HWY_EXPORT(SampleExpFusedPlainF32);
+HWY_EXPORT(SampleAboveBracketF32);
 HWY_EXPORT(SampleCutBlockSumsF32);
 HWY_EXPORT(SampleSelectIndicesF32);
 HWY_EXPORT(SampleFindFirstEqF32);
@@ -64,9 +86,13 @@ HWY_EXPORT(SampleMaxF32);
 namespace internal {
 
 // Resolved once per call (Highway 1.0.3 has no HWY_DYNAMIC_POINTER).
-SamplingKernels sampling_kernels(bool fast) {
-  return {fast ? &HWY_DYNAMIC_DISPATCH(SampleExpBlocksF32Fast)
-               : &HWY_DYNAMIC_DISPATCH(SampleExpBlocksF32),
+SamplingKernels sampling_kernels(ExpMode mode) {
+  return {mode == kExpComp    ? &HWY_DYNAMIC_DISPATCH(SampleExpCompF32)
+          : mode == kExpPlain ? &HWY_DYNAMIC_DISPATCH(SampleExpPlainF32)
+                              : &HWY_DYNAMIC_DISPATCH(SampleExpDoubleF32),
+          mode == kExpPlain ? &HWY_DYNAMIC_DISPATCH(SampleExpFusedPlainF32)
+                            : &HWY_DYNAMIC_DISPATCH(SampleExpFusedCompF32),
+          &HWY_DYNAMIC_DISPATCH(SampleAboveBracketF32),
           &HWY_DYNAMIC_DISPATCH(SampleCutBlockSumsF32),
           &HWY_DYNAMIC_DISPATCH(SampleSelectIndicesF32),
           &HWY_DYNAMIC_DISPATCH(SampleFindFirstEqF32), &HWY_DYNAMIC_DISPATCH(SamplePartitionF32),

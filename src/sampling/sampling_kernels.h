@@ -9,7 +9,7 @@
 namespace logitkit::internal {
 
 // Entries per block of the inverse-CDF block sums.
-inline constexpr std::size_t kSampleBlock = 256;
+inline constexpr std::size_t kSampleBlock = 1024;
 // Extra room the compressing kernels need after their output (they store whole vectors).
 inline constexpr std::size_t kCompressSlack = 64;
 
@@ -20,12 +20,34 @@ struct PartitionStats {
   std::size_t count_ge_lo;
 };
 
+// The exp's arguments: e = 2^((x - m) * c), c = log2(e) * inv_tau; c_hi = fl(c), c_lo = fl(c - c_hi)
+// (the float paths); inv_tau for the double path.
+struct ExpArgs {
+  float m;
+  float c_hi;
+  float c_lo;
+  double inv_tau;
+};
+
+// Which exp: kExpComp (Precision::kAccurate, tau in [1e-30, 1e30]): float exp of the compensated
+// shift; kExpPlain (Precision::kFast, same range): the shift rounded in float; kExpDouble (any
+// other tau, +inf included): the shift and the exp in double.
+enum ExpMode { kExpComp = 0, kExpPlain = 1, kExpDouble = 2 };
+
 struct SamplingKernels {
-  // e_i = exp((x_i - m) * inv_tau) rounded to float (0 for x_i = -inf; x_i <= m, no NaN), the
-  // shift in double (or in float for Precision::kFast);
-  // block_sums (nullable) gets the double sum of e over each 256-entry block.
-  void (*exp_blocks)(const float* x, std::size_t n, float m, double inv_tau, float* e,
+  // e_i = exp((x_i - m) * inv_tau) as float (0 for x_i = -inf; x_i <= m, no NaN) into e
+  // (nullable); block_sums (nullable) gets the double sum of e over each 1024-entry block.
+  // Elementwise: e_i depends on x_i and the arguments only.
+  void (*exp_blocks)(const float* x, std::size_t n, const ExpArgs& a, float* e,
                      double* block_sums);
+  // The fused pass: per 1024-entry block b, block_max[b] = m_b, then e^ = exp((x - m_b) * inv_tau)
+  // into e (nullable) and block_sums[b] = their sum; *has_nan: any NaN. (a.m is ignored.)
+  void (*exp_fused)(const float* x, std::size_t n, const ExpArgs& a, float* e, double* block_sums,
+                    float* block_max, bool* has_nan);
+  // block_above[b] = sum of e over {x > hi} in block b, *count_above = |{x > hi}|; indices of
+  // {lo <= x <= hi} in order into idx (n + slack room); returns how many.
+  std::size_t (*above_bracket)(const float* x, const float* e, std::size_t n, float hi, float lo,
+                               double* block_above, std::size_t* count_above, std::int32_t* idx);
   // block_sums[b]: sum of e_i over block b restricted to the cut
   // {x_i > theta} or {x_i == theta and i <= last}.
   void (*cut_block_sums)(const float* x, const float* e, std::size_t n, float theta,
@@ -40,11 +62,11 @@ struct SamplingKernels {
   std::size_t (*compact)(const float* x, const float* e, const std::int32_t* ic, std::size_t n,
                          float lo, float hi, float* xo, float* eo, std::int32_t* io);
   // Max of x[0, n), n >= 1, and whether any entry is NaN.
-  float (*max)(const float* x, std::size_t n, bool* has_nan);
+  // with block_max[b] the max of each 1024-entry block (unspecified where a block holds NaN).
+  float (*max)(const float* x, std::size_t n, float* block_max, bool* has_nan);
 };
 
-// fast: Precision::kFast's exp.
-SamplingKernels sampling_kernels(bool fast);
+SamplingKernels sampling_kernels(ExpMode mode);
 
 }  // namespace logitkit::internal
 
