@@ -43,9 +43,12 @@ const Chain kChains[] = {
     {"k40_p0.95_minp0.05_t0.8", {.temperature = 0.8, .top_k = 40, .top_p = 0.95, .min_p = 0.05}},
     {"top_p0.95", {.top_p = 0.95}},
     {"min_p0.05", {.min_p = 0.05}},
-    // Precision::kAccurate (the compensated shift; the default is kFast).
-    {"temperature_accurate", {.temperature = 0.8, .precision = logitkit::Precision::kAccurate}},
-    {"top_p0.95_accurate", {.top_p = 0.95, .precision = logitkit::Precision::kAccurate}},
+    // Precision::kFast (the shift rounded in float; the default is kAccurate).
+    {"temperature_fast", {.temperature = 0.8, .precision = logitkit::Precision::kFast}},
+    {"k40_p0.95_minp0.05_t0.8_fast",
+     {.temperature = 0.8, .top_k = 40, .top_p = 0.95, .min_p = 0.05,
+      .precision = logitkit::Precision::kFast}},
+    {"top_p0.95_fast", {.top_p = 0.95, .precision = logitkit::Precision::kFast}},
 };
 
 // The common way: sort every (logit, index) pair, softmax in sorted order, cut, cumulative sum.

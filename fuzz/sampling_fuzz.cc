@@ -192,7 +192,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(probs[r.token] > 0, "drawn token has no mass in sampling_distribution");
   if (sp.top_k > 0) check(kept <= static_cast<std::size_t>(sp.top_k), "more than top_k tokens kept");
   if (probs[r.token] > 1e-30f) {
-    // The default precision (kFast) rounds the shift in float: p_i has a relative error up to
+    // The bound of Precision::kFast (the default kAccurate is within it): p_i has a relative error up to
     // (3 |t_i| + 6) 2^-24, t_i = (x_i - max)/tau (sampling.h); logprob uses the exact shift.
     const double t = emax == INFINITY || std::isinf(sp.temperature)
                          ? 0.0

@@ -205,7 +205,7 @@ LOGITKIT_API void distillation_finish(Rows<const float> student, Rows<const floa
 // kFast: in float), with inv_tau = 0 for tau = +inf (e = 1 on finite entries). m must be the
 // row's (global) maximum effective logit, finite, with x_i <= m and no NaN in x (the caller's
 // duty: the sampler checks them first); e_i = 0 where x_i = -inf. e.size() == x.size() (else
-// std::invalid_argument). Returns the sum of e in double (in 256-entry blocks, as sample()).
+// std::invalid_argument). Returns the sum of e in double (in 1024-entry blocks, as sample()).
 LOGITKIT_API double sampling_weights(std::span<const float> x, float m, double inv_tau,
                                      std::span<float> e, Precision precision = Precision::kAccurate);
 

@@ -826,9 +826,21 @@ double sampling_weights(std::span<const float> x, float m, double inv_tau, std::
                                         std::to_string(x.size()));
   }
   if (x.empty()) return 0.0;
-  const auto k = internal::sampling_kernels(precision == Precision::kFast);
+  // The sampler's own choice of exp (sampling.cc): the float exp for tau in [1e-30, 1e30]
+  // (compensated shift for kAccurate, rounded for kFast), the double exp elsewhere.
+  const bool float_ok = inv_tau >= 1e-30 && inv_tau <= 1e30;
+  const internal::ExpMode mode = !float_ok ? internal::kExpDouble
+                                 : precision == Precision::kAccurate ? internal::kExpComp
+                                                                     : internal::kExpPlain;
+  const auto k = internal::sampling_kernels(mode);
+  const double c = 1.4426950408889634 * inv_tau;
+  internal::ExpArgs args{};
+  args.m = m;
+  args.c_hi = float_ok ? static_cast<float>(c) : 0.0f;
+  args.c_lo = float_ok ? static_cast<float>(c - static_cast<double>(args.c_hi)) : 0.0f;
+  args.inv_tau = inv_tau;
   std::vector<double> sums((x.size() + internal::kSampleBlock - 1) / internal::kSampleBlock);
-  k.exp_blocks(x.data(), x.size(), m, inv_tau, e.data(), sums.data());
+  k.exp_blocks(x.data(), x.size(), args, e.data(), sums.data());
   double t = 0.0;
   for (double v : sums) t += v;
   return t;
