@@ -3,6 +3,7 @@
 #ifndef LOGITKIT_LOGITKIT_H_
 #define LOGITKIT_LOGITKIT_H_
 
+#include "logitkit/linear_cross_entropy.h"
 #include "logitkit/loss.h"
 #include "logitkit/rows.h"
 #include "logitkit/sampling.h"
