@@ -335,6 +335,7 @@ TEST(LinearCrossEntropy, VocabModeEveryOptionEveryChunkMatchesMaterialised) {
     const bool fast = c.o.precision == Precision::kFast;
     const Outputs row = run_f32(p, {c.o, 5});
     for (std::size_t cv : {std::size_t{1}, std::size_t{7}, std::size_t{64}, V - 1}) {
+      std::vector<float> first_rl, first_lse;
       for (std::size_t chunk : {std::size_t{0}, std::size_t{5}, std::size_t{36}}) {
         if (cv == 1 && chunk == 0) continue;  // keep the test fast: 301 blocks, one row chunk
         LinearCrossEntropyOptions lo{c.o, chunk};
@@ -344,6 +345,15 @@ TEST(LinearCrossEntropy, VocabModeEveryOptionEveryChunkMatchesMaterialised) {
         const Outputs o = run_f32(p, lo);
         check(p, ref, o, tag, fast, true);
         if (!fast) expect_agree(o, row, p, ref, tag + " vs row mode");
+        // The logits are exact: row losses and lse depend on chunk_vocab, never on chunk_rows.
+        if (first_rl.empty()) {
+          first_rl = o.row_loss;
+          first_lse = o.lse;
+        }
+        for (std::size_t r = 0; r < N; ++r) {
+          EXPECT_TRUE(same_float(o.row_loss[r], first_rl[r])) << tag << " row_loss " << r;
+          EXPECT_TRUE(same_float(o.lse[r], first_lse[r])) << tag << " lse " << r;
+        }
       }
     }
     // chunk_vocab >= V: the row mode's bits.
