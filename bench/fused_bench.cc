@@ -273,9 +273,13 @@ void register_all(bool quick) {
   auto* fv = benchmark::RegisterBenchmark("BM_FusedLinearCE_vocab", BM_FusedLinearCE_vocab);
   setup(fv);
   if (quick) fv->Args({7, 100});
-  if (!quick && !full) fv->Args({0, 4096})->Args({1024, 4096})->Args({1024, 8192})->Args({256, 8192});
+  if (!quick && !full) {
+    fv->Args({0, 4096})->Args({1024, 4096})->Args({1024, 8192})->Args({256, 8192});
+    fv->Args({1024, 1024})->Args({1024, 256});
+  }
   if (full) fv->Args({4096, 8192})->Args({1024, 8192})->Args({2048, 8192});
-  auto* fbv = benchmark::RegisterBenchmark("BM_FusedLinearCE_bf16_vocab", BM_FusedLinearCE_bf16_vocab);
+  auto* fbv =
+      benchmark::RegisterBenchmark("BM_FusedLinearCE_bf16_vocab", BM_FusedLinearCE_bf16_vocab);
   setup(fbv);
   if (quick) fbv->Args({7, 100});
   if (!quick) fbv->Args({1024, 8192});

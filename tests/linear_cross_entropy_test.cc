@@ -298,14 +298,16 @@ void expect_agree(const Outputs& a, const Outputs& b, const Problem& p, const Re
                   const std::string& tag) {
   SCOPED_TRACE(tag);
   for (std::size_t r = 0; r < p.N; ++r) {
-    expect_close_nan(a.row_loss[r], b.row_loss[r], 2 * kVocabRel * std::fabs(ref.row_loss_d[r]) + 1e-30,
+    expect_close_nan(a.row_loss[r], b.row_loss[r],
+                     2 * kVocabRel * std::fabs(ref.row_loss_d[r]) + 1e-30,
                      "row_loss[" + std::to_string(r) + "]");
     expect_close_nan(a.lse[r], b.lse[r], 2 * kVocabRel * std::fabs(ref.lse_d[r]) + 1e-30,
                      "lse[" + std::to_string(r) + "]");
   }
   double scale = 0;
   for (double v : ref.row_loss_d) scale += std::fabs(v);
-  const double den_scale = std::fabs(ref.loss_d) > 0 && scale > 0 ? std::fabs(ref.loss_d) / scale : 1.0;
+  const double den_scale =
+      std::fabs(ref.loss_d) > 0 && scale > 0 ? std::fabs(ref.loss_d) / scale : 1.0;
   expect_close_nan(a.loss, b.loss, 16 * kU * scale * std::max(den_scale, 1.0) + 1e-30, "loss");
   for (std::size_t r = 0; r < p.N; ++r)
     for (std::size_t k = 0; k < p.D; ++k) {

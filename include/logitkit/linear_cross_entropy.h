@@ -80,7 +80,7 @@ struct LinearCrossEntropyOutputs {
 //   weight is bf16 (a block of W converted to f32). With the automatic n: V = 128256 -> n = 256,
 //   125 MiB whatever N (the materialised logits at N = 4096 take 2004 MiB); V = 32000 ->
 //   n = 524, 64 MiB. Vocabulary mode: 4 n cv (8 n cv with softcap) + 4 n D (bf16 hidden) +
-//   4 min(cv, 2048) D (bf16 weight) + 2 n sizeof(shard::CrossEntropyState) (72 bytes per row).
+//   4 min(cv, 2048) D (bf16 weight) + 2 n sizeof(shard::CrossEntropyState) (128 bytes per row).
 // bf16 inputs (either or both) are converted exactly to f32 (block by block) before the products;
 //   all arithmetic is f32 (products) and what cross_entropy() uses; outputs are f32.
 // Preconditions (else std::invalid_argument naming the function, the argument and, for targets,
@@ -101,8 +101,8 @@ struct LinearCrossEntropyOutputs {
 // Accuracy (f32 products): each logit carries the sgemm rounding, up to about
 //   D * 2^-24 * sum_k |H_rk W_jk|; the loss and G then have cross_entropy()'s accuracy on those
 //   logits (4 ULP loss, 2 ULP + 2^-24 |row| gradient; the vocabulary mode: shard.h's, the same
-//   bounds plus 2^-52 relative per merge, not the bits of the row mode). grad_hidden entries: within about
-//   (V + D) * 2^-24 * sum_j |G_rj W_jk|; grad_weight: within about (N + D) * 2^-24 *
+//   bounds plus 2^-52 relative per merge, not the bits of the row mode). grad_hidden entries:
+//   within about (V + D) * 2^-24 * sum_j |G_rj W_jk|; grad_weight: within about (N + D) * 2^-24 *
 //   sum_r |G_rj H_rk| (worst case; typical errors are near sqrt of that). The reduced loss sums
 //   the chunks' row losses in double. Checked against a long double materialised reference in
 //   tests/linear_cross_entropy_test.cc (method in docs/fused_linear.md).
