@@ -3,6 +3,11 @@
 // BLAS sgemm for the [N, V] logits, logitkit::cross_entropy on them (gradient in place), and the
 // two gradient sgemms. Loss and both gradients (d/dhidden, d/dweight) in both.
 //
+// Paths: materialised; fused row mode (BM_FusedLinearCE/<chunk_rows>, bf16 too); fused
+// vocabulary mode (BM_FusedLinearCE_vocab/<chunk_rows>/<chunk_vocab>, bf16 too). The GFLOP/s
+// counter counts three products (the useful work) for every path, so the vocabulary mode's
+// recomputed logits show as a lower rate.
+//
 // Sizes: default N = 1024, D = 1024, V = 32000 (about 0.2 TFLOP of products per iteration);
 // LOGITKIT_FUSED_FULL=1 selects the N = 4096, D = 2048, V = 128256 (6.5 TFLOP; run it
 // with --benchmark_min_time=0 or a single repetition); --quick: tiny sizes for the test suite
@@ -159,6 +164,56 @@ void BM_FusedLinearCE_bf16(benchmark::State& state) {
   set_counters(state, peak);
 }
 
+// The vocabulary-chunk mode. Args: chunk_rows (0: automatic), chunk_vocab.
+void BM_FusedLinearCE_vocab(benchmark::State& state) {
+  const auto [N, D, V] = g_size;
+  Inputs& in = inputs();
+  logitkit::LinearCrossEntropyOptions o;
+  o.chunk_rows = static_cast<std::size_t>(state.range(0));
+  o.chunk_vocab = static_cast<std::size_t>(state.range(1));
+  const logitkit::LinearCrossEntropyOutputs out{Rows<float>{in.dh.data(), N, D, D},
+                                                Rows<float>{in.dw.data(), V, D, D}};
+  std::int64_t peak = 0;
+  for (auto _ : state) {
+    const std::int64_t base = g_live.load();
+    g_peak.store(base);
+    benchmark::DoNotOptimize(linear_cross_entropy(Rows<const float>{in.h.data(), N, D, D},
+                                                  Rows<const float>{in.w.data(), V, D, D}, in.t,
+                                                  o, out));
+    benchmark::ClobberMemory();
+    peak = std::max(peak, g_peak.load() - base);
+  }
+  set_counters(state, peak);
+}
+
+// The vocabulary-chunk mode with bf16 hidden states and weight. Args as above.
+void BM_FusedLinearCE_bf16_vocab(benchmark::State& state) {
+  const auto [N, D, V] = g_size;
+  Inputs& in = inputs();
+  if (in.hb.empty()) {
+    in.hb.resize(in.h.size());
+    in.wb.resize(in.w.size());
+    for (std::size_t i = 0; i < in.h.size(); ++i) in.hb[i] = bfloat16::from_float(in.h[i]);
+    for (std::size_t i = 0; i < in.w.size(); ++i) in.wb[i] = bfloat16::from_float(in.w[i]);
+  }
+  logitkit::LinearCrossEntropyOptions o;
+  o.chunk_rows = static_cast<std::size_t>(state.range(0));
+  o.chunk_vocab = static_cast<std::size_t>(state.range(1));
+  const logitkit::LinearCrossEntropyOutputs out{Rows<float>{in.dh.data(), N, D, D},
+                                                Rows<float>{in.dw.data(), V, D, D}};
+  std::int64_t peak = 0;
+  for (auto _ : state) {
+    const std::int64_t base = g_live.load();
+    g_peak.store(base);
+    benchmark::DoNotOptimize(linear_cross_entropy(Rows<const bfloat16>{in.hb.data(), N, D, D},
+                                                  Rows<const bfloat16>{in.wb.data(), V, D, D},
+                                                  in.t, o, out));
+    benchmark::ClobberMemory();
+    peak = std::max(peak, g_peak.load() - base);
+  }
+  set_counters(state, peak);
+}
+
 #ifdef LOGITKIT_BENCH_WITH_BLAS
 // What a user does without the fused op: the whole [N, V] logits (a fresh vector each step, as
 // a training loop gets them), cross_entropy with its gradient in place, then G W and G^T H.
@@ -214,6 +269,20 @@ void register_all(bool quick) {
   auto* fb = benchmark::RegisterBenchmark("BM_FusedLinearCE_bf16", BM_FusedLinearCE_bf16);
   setup(fb);
   fb->Arg(0);
+  // Vocabulary mode: {chunk_rows, chunk_vocab}.
+  auto* fv = benchmark::RegisterBenchmark("BM_FusedLinearCE_vocab", BM_FusedLinearCE_vocab);
+  setup(fv);
+  if (quick) fv->Args({7, 100});
+  if (!quick && !full) {
+    fv->Args({0, 4096})->Args({1024, 4096})->Args({1024, 8192})->Args({256, 8192});
+    fv->Args({1024, 1024})->Args({1024, 256});
+  }
+  if (full) fv->Args({4096, 8192})->Args({1024, 8192})->Args({2048, 8192});
+  auto* fbv =
+      benchmark::RegisterBenchmark("BM_FusedLinearCE_bf16_vocab", BM_FusedLinearCE_bf16_vocab);
+  setup(fbv);
+  if (quick) fbv->Args({7, 100});
+  if (!quick) fbv->Args({1024, 8192});
 }
 
 }  // namespace

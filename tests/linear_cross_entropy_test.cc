@@ -16,6 +16,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -70,6 +71,7 @@ struct Reference {
   std::vector<double> logits_d;     // exact logits rounded to double
   double loss_f = 0, loss_d = 0;    // public float / double cross_entropy on them
   std::vector<float> row_loss_f, lse_f;
+  std::vector<double> row_loss_d, lse_d;  // the double cross_entropy's
   std::vector<double> G;            // double cross_entropy's gradient
   std::vector<L> dh, dw;            // G W and G^T H in long double
   std::vector<L> bdh, bdw;          // sum |G_rj| |W_jk| + max_j|G_rj| |W_jk| (error scale)
@@ -94,8 +96,11 @@ Reference reference(const Problem& p, const CrossEntropyOptions& o) {
                              LossOutputs<float>{Rows<float>{gf.data(), N, V, V}, ref.row_loss_f,
                                                 ref.lse_f});
   ref.G.resize(N * V);
+  ref.row_loss_d.resize(N);
+  ref.lse_d.resize(N);
   ref.loss_d = cross_entropy(Rows<const double>{ref.logits_d.data(), N, V, V}, p.t, o,
-                             LossOutputs<double>{Rows<double>{ref.G.data(), N, V, V}, {}, {}});
+                             LossOutputs<double>{Rows<double>{ref.G.data(), N, V, V},
+                                                 ref.row_loss_d, ref.lse_d});
   ref.dh.assign(N * D, 0);
   ref.bdh.assign(N * D, 0);
   ref.dw.assign(V * D, 0);
@@ -119,6 +124,9 @@ Reference reference(const Problem& p, const CrossEntropyOptions& o) {
     }
   return ref;
 }
+
+struct Outputs;
+void expect_same_bits(const Outputs& a, const Outputs& b, const std::string& tag);
 
 bool same_float(float a, float b) {
   return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0;
@@ -161,21 +169,39 @@ Outputs run_f32(const Problem& p, const LinearCrossEntropyOptions& lo) {
   });
 }
 
-// Checks one fused result against the reference.
+// The vocabulary mode's row losses and lse (merged shard states, double arithmetic rounded to
+// float) against the double reference: shard.h's bound, each side 2 ULP plus merge slack.
+constexpr double kVocabRel = 8 * kU;
+
+// Checks one fused result against the reference. vocab: the result of the vocabulary mode,
+// whose row losses and lse come from merged states (within kVocabRel of the double reference)
+// instead of the materialised float cross_entropy's bits; it ignores kFast.
 void check(const Problem& p, const Reference& ref, const Outputs& o, const std::string& tag,
-           bool fast = false) {
+           bool fast = false, bool vocab = false) {
   SCOPED_TRACE(tag);
   const std::size_t N = p.N, D = p.D, V = p.V;
-  // Row losses and lse: the logits are exact, so the fused pass must give the materialised bits.
-  for (std::size_t r = 0; r < N; ++r) {
-    EXPECT_TRUE(same_float(o.row_loss[r], ref.row_loss_f[r]))
-        << "row_loss[" << r << "] " << o.row_loss[r] << " vs " << ref.row_loss_f[r];
-    EXPECT_TRUE(same_float(o.lse[r], ref.lse_f[r])) << "lse[" << r << "] " << o.lse[r] << " vs "
-                                                    << ref.lse_f[r];
+  if (!vocab) {
+    // Row losses and lse: the logits are exact, so the fused pass must give the materialised
+    // bits.
+    for (std::size_t r = 0; r < N; ++r) {
+      EXPECT_TRUE(same_float(o.row_loss[r], ref.row_loss_f[r]))
+          << "row_loss[" << r << "] " << o.row_loss[r] << " vs " << ref.row_loss_f[r];
+      EXPECT_TRUE(same_float(o.lse[r], ref.lse_f[r])) << "lse[" << r << "] " << o.lse[r] << " vs "
+                                                      << ref.lse_f[r];
+    }
+    // The loss: equal to the materialised float call up to the order of its double sum.
+    expect_close_nan(o.loss, ref.loss_f, 1e-13 * (1 + std::fabs(ref.loss_f)), "loss vs float");
+  } else {
+    for (std::size_t r = 0; r < N; ++r) {
+      expect_close_nan(o.row_loss[r], ref.row_loss_d[r],
+                       kVocabRel * std::fabs(ref.row_loss_d[r]) + 1e-30,
+                       "row_loss[" + std::to_string(r) + "]");
+      expect_close_nan(o.lse[r], ref.lse_d[r], kVocabRel * std::fabs(ref.lse_d[r]) + 1e-30,
+                       "lse[" + std::to_string(r) + "]");
+    }
+    fast = false;  // the vocabulary mode uses the accurate arithmetic
   }
-  // The loss: equal to the materialised float call up to the order of its double sum, and
-  // within cross_entropy()'s 4 ULP per row of the double reference.
-  expect_close_nan(o.loss, ref.loss_f, 1e-13 * (1 + std::fabs(ref.loss_f)), "loss vs float");
+  // The loss: within cross_entropy()'s 4 ULP per row of the double reference.
   double scale = 0;
   for (float v : ref.row_loss_f) scale += std::fabs(v);
   const double den_scale = std::fabs(ref.loss_d) > 0 && scale > 0 ? std::fabs(ref.loss_d) / scale : 1.0;
@@ -267,6 +293,90 @@ TEST(LinearCrossEntropy, EveryOptionEveryChunkMatchesMaterialised) {
   }
 }
 
+// Row losses, lse and loss of two results within the vocabulary mode's bound of each other.
+void expect_agree(const Outputs& a, const Outputs& b, const Problem& p, const Reference& ref,
+                  const std::string& tag) {
+  SCOPED_TRACE(tag);
+  for (std::size_t r = 0; r < p.N; ++r) {
+    expect_close_nan(a.row_loss[r], b.row_loss[r],
+                     2 * kVocabRel * std::fabs(ref.row_loss_d[r]) + 1e-30,
+                     "row_loss[" + std::to_string(r) + "]");
+    expect_close_nan(a.lse[r], b.lse[r], 2 * kVocabRel * std::fabs(ref.lse_d[r]) + 1e-30,
+                     "lse[" + std::to_string(r) + "]");
+  }
+  double scale = 0;
+  for (double v : ref.row_loss_d) scale += std::fabs(v);
+  const double den_scale =
+      std::fabs(ref.loss_d) > 0 && scale > 0 ? std::fabs(ref.loss_d) / scale : 1.0;
+  expect_close_nan(a.loss, b.loss, 16 * kU * scale * std::max(den_scale, 1.0) + 1e-30, "loss");
+  for (std::size_t r = 0; r < p.N; ++r)
+    for (std::size_t k = 0; k < p.D; ++k) {
+      expect_close_nan(a.dh[r * a.dhs + k], b.dh[r * b.dhs + k],
+                       4 * (p.V + p.D + 8) * kU * ref.bdh[r * p.D + k] + 1e-37L, "grad_hidden");
+    }
+  for (std::size_t j = 0; j < p.V; ++j)
+    for (std::size_t k = 0; k < p.D; ++k) {
+      expect_close_nan(a.dw[j * a.dws + k], b.dw[j * b.dws + k],
+                       4 * (p.N + p.D + 8) * kU * ref.bdw[j * p.D + k] + 1e-37L, "grad_weight");
+    }
+}
+
+// The vocabulary-chunk mode: every option, vocabulary chunks that do not divide V (1, 7, 64,
+// V - 1) with row chunks that do not divide N, against the same materialised reference and
+// against the row mode; chunk_vocab >= V is the row mode, bit for bit.
+TEST(LinearCrossEntropy, VocabModeEveryOptionEveryChunkMatchesMaterialised) {
+  LOGITKIT_SEED_TRACE();
+  Rng rng = test::make_rng(12);
+  const std::size_t N = 37, D = 19, V = 301;
+  std::vector<double> weights;
+  const std::vector<Case> cases = all_cases(V, &weights, rng);
+  for (const Case& c : cases) {
+    const std::int64_t ig = c.o.ignore_index;
+    Problem p = make_problem(N, D, V, rng, true, c.ignore_frac, ig);
+    const Reference ref = reference(p, c.o);
+    const bool fast = c.o.precision == Precision::kFast;
+    const Outputs row = run_f32(p, {c.o, 5});
+    // {vocabulary chunk, row chunks} (kept few for speed; 7 and 64 with two row chunk sizes;
+    // one-column blocks, 301 per row chunk, for every third case and "everything").
+    std::vector<std::pair<std::size_t, std::vector<std::size_t>>> plan{
+        {7, {0, 5}}, {64, {5, 36}}, {V - 1, {0}}};
+    if ((&c - cases.data()) % 3 == 0 || c.name == "everything") {
+      plan.push_back({1, {36}});
+    }
+    for (const auto& [cv, chunks] : plan) {
+      std::vector<float> first_rl, first_lse;
+      for (std::size_t chunk : chunks) {
+        LinearCrossEntropyOptions lo{c.o, chunk};
+        lo.chunk_vocab = cv;
+        const std::string tag = c.name + " vocab " + std::to_string(cv) + " rows " +
+                                std::to_string(chunk);
+        const Outputs o = run_f32(p, lo);
+        check(p, ref, o, tag, fast, true);
+        if (!fast) expect_agree(o, row, p, ref, tag + " vs row mode");
+        // The logits are exact: row losses and lse depend on chunk_vocab, never on chunk_rows.
+        if (first_rl.empty()) {
+          first_rl = o.row_loss;
+          first_lse = o.lse;
+        }
+        for (std::size_t r = 0; r < N; ++r) {
+          EXPECT_TRUE(same_float(o.row_loss[r], first_rl[r])) << tag << " row_loss " << r;
+          EXPECT_TRUE(same_float(o.lse[r], first_lse[r])) << tag << " lse " << r;
+        }
+      }
+    }
+    // chunk_vocab >= V: the row mode's bits.
+    for (std::size_t cv : {V, V + 1000}) {
+      LinearCrossEntropyOptions lo{c.o, 5};
+      lo.chunk_vocab = cv;
+      expect_same_bits(run_f32(p, lo), row, c.name + " vocab " + std::to_string(cv));
+    }
+    LinearCrossEntropyOptions own{c.o, 7};
+    own.chunk_vocab = 30;
+    own.own_matmul = true;
+    check(p, ref, run_f32(p, own), c.name + " own matmul, vocab 30, rows 7", fast, true);
+  }
+}
+
 TEST(LinearCrossEntropy, ZeroTotalWeightFollowsEmptyMean) {
   LOGITKIT_SEED_TRACE();
   Rng rng = test::make_rng(2);
@@ -281,6 +391,11 @@ TEST(LinearCrossEntropy, ZeroTotalWeightFollowsEmptyMean) {
     for (std::size_t chunk : {std::size_t{0}, std::size_t{4}}) {
       check(p, ref, run_f32(p, {o, chunk}),
             std::string(em == EmptyMean::kNaN ? "nan" : "zero") + " chunk " + std::to_string(chunk));
+      LinearCrossEntropyOptions lo{o, chunk};
+      lo.chunk_vocab = 7;
+      check(p, ref, run_f32(p, lo),
+            std::string(em == EmptyMean::kNaN ? "nan" : "zero") + " vocab 7, chunk " +
+                std::to_string(chunk), false, true);
     }
   }
 }
@@ -299,18 +414,23 @@ TEST(LinearCrossEntropy, Bf16InputsEqualTheirF32Values) {
     for (std::size_t i = 0; i < p.h.size(); ++i) hb[i] = bfloat16::from_float(p.h[i]);
     for (std::size_t i = 0; i < p.w.size(); ++i) wb[i] = bfloat16::from_float(p.w[i]);
     const Rows<const bfloat16> H{hb.data(), N, D, p.hs}, W{wb.data(), V, D, p.ws};
-    for (std::size_t chunk : {std::size_t{0}, std::size_t{6}}) {
-      const LinearCrossEntropyOptions lo{o, chunk};
-      const std::string tag = "V " + std::to_string(V) + " chunk " + std::to_string(chunk);
+    // Vocabulary mode: 7 columns; V - 1 (2099 > the 2048-row conversion block: sub-blocks).
+    for (const auto& [chunk, cv] : {std::pair<std::size_t, std::size_t>{0, 0}, {6, 0}, {6, 7},
+                                    {0, V - 1}, {5, 64}}) {
+      LinearCrossEntropyOptions lo{o, chunk};
+      lo.chunk_vocab = cv;
+      const bool vocab = cv != 0;
+      const std::string tag = "V " + std::to_string(V) + " chunk " + std::to_string(chunk) +
+                              " vocab " + std::to_string(cv);
       check(p, ref, run_fused(p, lo, [&](auto& l, auto& out) {
               return linear_cross_entropy(H, W, p.t, l, out);
-            }), "bf16 x bf16, " + tag);
+            }), "bf16 x bf16, " + tag, false, vocab);
       check(p, ref, run_fused(p, lo, [&](auto& l, auto& out) {
               return linear_cross_entropy(H, p.W(), p.t, l, out);
-            }), "bf16 x f32, " + tag);
+            }), "bf16 x f32, " + tag, false, vocab);
       check(p, ref, run_fused(p, lo, [&](auto& l, auto& out) {
               return linear_cross_entropy(p.H(), W, p.t, l, out);
-            }), "f32 x bf16, " + tag);
+            }), "f32 x bf16, " + tag, false, vocab);
     }
   }
 }
@@ -348,7 +468,9 @@ TEST(LinearCrossEntropy, GradientsMatchFiniteDifferences) {
         }
       return cross_entropy(Rows<const double>{x.data(), N, V, V}, p.t, c.o);
     };
-    const Outputs o = run_f32(p, {c.o, 2});
+    LinearCrossEntropyOptions vlo{c.o, 2};
+    vlo.chunk_vocab = 4;  // V = 9: blocks of 4, 4, 1
+    for (const Outputs& o : {run_f32(p, {c.o, 2}), run_f32(p, vlo)}) {
     const double step = 1e-6;
     auto fd = [&](double* v) {
       const double keep = *v;
@@ -371,11 +493,13 @@ TEST(LinearCrossEntropy, GradientsMatchFiniteDifferences) {
         EXPECT_NEAR(o.dw[j * o.dws + k], want, 1e-4 * (1 + std::fabs(want)))
             << c.name << " grad_weight[" << j << "," << k << "]";
       }
+    }
   }
 }
 
 void expect_same_bits(const Outputs& a, const Outputs& b, const std::string& tag) {
-  EXPECT_EQ(a.loss, b.loss) << tag;
+  EXPECT_EQ(0, std::memcmp(&a.loss, &b.loss, sizeof a.loss)) << tag << ": " << a.loss << " vs "
+                                                                << b.loss;
   EXPECT_EQ(0, std::memcmp(a.dh.data(), b.dh.data(), a.dh.size() * 4)) << tag;
   EXPECT_EQ(0, std::memcmp(a.dw.data(), b.dw.data(), a.dw.size() * 4)) << tag;
   EXPECT_EQ(0, std::memcmp(a.row_loss.data(), b.row_loss.data(), a.row_loss.size() * 4)) << tag;
@@ -391,9 +515,14 @@ TEST(LinearCrossEntropy, SameBitsForEveryThreadCount) {
   CrossEntropyOptions o{.label_smoothing = 0.1, .z_loss = 0.01};
   o.threads = 1;
   const Outputs one = run_f32(p, {o, 9});
+  LinearCrossEntropyOptions vlo{o, 9};
+  vlo.chunk_vocab = 100;
+  const Outputs vone = run_f32(p, vlo);
   for (int t : {2, 3, 8}) {
     o.threads = t;
     expect_same_bits(run_f32(p, {o, 9}), one, "threads " + std::to_string(t));
+    vlo.ce.threads = t;
+    expect_same_bits(run_f32(p, vlo), vone, "vocab mode, threads " + std::to_string(t));
   }
 }
 
@@ -408,9 +537,14 @@ TEST(LinearCrossEntropy, OwnProductSameBitsForEveryThreadCount) {
   LinearCrossEntropyOptions lo{o, 33};  // 33 x 1201 x 19 per product: several threads
   lo.own_matmul = true;
   const Outputs one = run_f32(p, lo);
+  LinearCrossEntropyOptions vlo = lo;
+  vlo.chunk_vocab = 250;
+  const Outputs vone = run_f32(p, vlo);
   for (int t : {2, 3, 8}) {
     lo.ce.threads = t;
     expect_same_bits(run_f32(p, lo), one, "threads " + std::to_string(t));
+    vlo.ce.threads = t;
+    expect_same_bits(run_f32(p, vlo), vone, "vocab mode, threads " + std::to_string(t));
   }
 }
 
@@ -423,6 +557,7 @@ TEST(LinearCrossEntropy, AccumulatesTheWeightGradient) {
   LinearCrossEntropyOptions lo{{}, 4};
   lo.accumulate_grad_weight = true;
   for (int i = 0; i < 2; ++i) {
+    lo.chunk_vocab = i == 0 ? 0 : 10;  // one row-mode call, one vocabulary-mode call
     linear_cross_entropy(p.H(), p.W(), p.t, lo,
                          {.grad_weight = Rows<float>{dw.data(), p.V, p.D, p.D}});
   }
@@ -446,6 +581,21 @@ TEST(LinearCrossEntropy, OptionalOutputsAndEmptyShapes) {
   const Reference ref = reference(p, {});
   // Loss only; then only one gradient.
   EXPECT_NEAR(linear_cross_entropy(p.H(), p.W(), p.t, {{}, 4}), ref.loss_f, 1e-13);
+  {
+    LinearCrossEntropyOptions vlo{{}, 4};
+    vlo.chunk_vocab = 6;
+    EXPECT_NEAR(linear_cross_entropy(p.H(), p.W(), p.t, vlo), ref.loss_d,
+                8 * kU * std::fabs(ref.loss_d));
+    std::vector<float> dh(p.N * p.D), rl(p.N);
+    linear_cross_entropy(p.H(), p.W(), p.t, vlo,
+                         {.grad_hidden = Rows<float>{dh.data(), p.N, p.D, p.D}, .row_loss = rl});
+    for (std::size_t i = 0; i < dh.size(); ++i) {
+      EXPECT_LE(std::fabs(dh[i] - ref.dh[i]), 2 * (p.V + p.D + 8) * kU * ref.bdh[i] + 1e-37L);
+    }
+    for (std::size_t r = 0; r < p.N; ++r) {
+      EXPECT_NEAR(rl[r], ref.row_loss_d[r], kVocabRel * std::fabs(ref.row_loss_d[r]));
+    }
+  }
   std::vector<float> dh(p.N * p.D);
   linear_cross_entropy(p.H(), p.W(), p.t, {{}, 4},
                        {.grad_hidden = Rows<float>{dh.data(), p.N, p.D, p.D}});
@@ -472,13 +622,17 @@ TEST(LinearCrossEntropy, NaNInAHiddenRowStaysInThatRow) {
   Rng rng = test::make_rng(9);
   Problem p = make_problem(8, 19, 50, rng);
   p.h[2 * p.hs + 3] = std::numeric_limits<float>::quiet_NaN();
-  const Outputs o = run_f32(p, {{.reduction = Reduction::kSum}, 3});
-  EXPECT_TRUE(std::isnan(o.loss));
-  for (std::size_t r = 0; r < p.N; ++r) {
-    EXPECT_EQ(std::isnan(o.row_loss[r]), r == 2) << r;
-    EXPECT_EQ(std::isnan(o.dh[r * o.dhs]), r == 2) << r;
+  LinearCrossEntropyOptions vlo{{.reduction = Reduction::kSum}, 3};
+  vlo.chunk_vocab = 7;
+  for (const Outputs& o : {run_f32(p, {{.reduction = Reduction::kSum}, 3}), run_f32(p, vlo)}) {
+    EXPECT_TRUE(std::isnan(o.loss));
+    for (std::size_t r = 0; r < p.N; ++r) {
+      EXPECT_EQ(std::isnan(o.row_loss[r]), r == 2) << r;
+      EXPECT_EQ(std::isnan(o.lse[r]), r == 2) << r;
+      EXPECT_EQ(std::isnan(o.dh[r * o.dhs]), r == 2) << r;
+    }
+    EXPECT_TRUE(std::isnan(o.dw[0]));
   }
-  EXPECT_TRUE(std::isnan(o.dw[0]));
 }
 
 template <class Fn>
@@ -529,6 +683,21 @@ TEST(LinearCrossEntropy, BadInputThrowsAndWritesNothing) {
     t[36] = 1000;
     linear_cross_entropy(p.H(), p.W(), t, {{}, 4}, outs(dh, dw, rl));
   }, {"target", "row 36"});
+  // The same in the vocabulary mode (no block written before the check).
+  expect_throws_and_untouched([&](VF& dh, VF& dw, VF& rl) {
+    std::vector<std::int64_t> t = p.t;
+    t[36] = 1000;
+    LinearCrossEntropyOptions lo{{}, 4};
+    lo.chunk_vocab = 10;
+    linear_cross_entropy(p.H(), p.W(), t, lo, outs(dh, dw, rl));
+  }, {"target", "row 36"});
+  expect_throws_and_untouched([&](VF& dh, VF& dw, VF& rl) {
+    std::vector<double> w(301, 1.0);
+    w[300] = -1.0;
+    LinearCrossEntropyOptions lo{{.weight = w}, 4};
+    lo.chunk_vocab = 10;
+    linear_cross_entropy(p.H(), p.W(), p.t, lo, outs(dh, dw, rl));
+  }, {"weight[300]"});
   // Class weights of the wrong length; a negative / NaN weight.
   expect_throws_and_untouched([&](VF& dh, VF& dw, VF& rl) {
     std::vector<double> w(300, 1.0);

@@ -20,11 +20,19 @@ struct LinearCrossEntropyOptions {
   // they have in cross_entropy(). ce.threads sets the threads of the cross-entropy pass and of
   // the bf16 conversions; the matrix products use the BLAS's own threads (OPENBLAS_NUM_THREADS).
   CrossEntropyOptions ce{};
-  // Rows of logits held at a time (the row chunk n). 0: automatic, n = clamp(2^24 / V, 256,
-  // 4096) rows (about 64 MiB of logits, but at least 256 rows, below which the products slow
-  // down; V = 128256: 256 rows, 125 MiB). Results depend on n (the weight gradient is summed
-  // chunk by chunk), never on the thread count.
+  // Rows of logits held at a time (the row chunk n). 0: automatic, n = clamp(2^24 / c, 256,
+  // 4096) rows with c = V in the row mode and c = chunk_vocab in the vocabulary mode (about
+  // 64 MiB of logits, but at least 256 rows, below which the products slow down; row mode at
+  // V = 128256: 256 rows, 125 MiB; vocabulary mode with chunk_vocab = 8192: 2048 rows, 64 MiB).
+  // Results depend on n (the weight gradient is summed chunk by chunk), never on the thread
+  // count.
   std::size_t chunk_rows = 0;
+  // Vocabulary columns of logits held at a time (the vocabulary chunk cv). 0 (or >= V): the
+  // row mode, n x V logits at a time, three products. 1 <= cv < V: the vocabulary mode, n x cv
+  // logits at a time, two passes over the vocabulary per row chunk with the per-row states
+  // merged in between (shard.h), so about 4/3 of the row mode's products. No automatic value:
+  // the vocabulary mode is for a V so large that n x V logits do not fit (docs/fused_linear.md).
+  std::size_t chunk_vocab = 0;
   // false: grad_weight is overwritten; true: the weight gradient is added to what grad_weight
   // holds (gradient accumulation across micro-batches, in f32).
   bool accumulate_grad_weight = false;
@@ -52,15 +60,27 @@ struct LinearCrossEntropyOutputs {
 // and then, as in cross_entropy(), NaN or 0 gradient rows for counted rows of zero weight).
 // Gradients, with G = d loss / d x ([N, V], cross_entropy()'s gradient, 1/denominator included):
 //   grad_hidden = G W  ([N, D]),   grad_weight (+)= G^T H  ([V, D]).
-// Algorithm: rows are taken n at a time (options.chunk_rows); for each chunk the n x V logits
-// come from one matrix product (BLAS sgemm), cross_entropy() turns them into G in place (its
-// kSum form; the global 1/denominator of kMean is folded into the next two products), then
-// grad_hidden's n rows = G W and grad_weight += G^T H_chunk (sgemm, beta = 1). Three products
-// over the batch, as with materialised logits; no recomputation.
-// Extra memory (bytes): 4 n V (the chunk's logits, turned into G in place; 8 n V with softcap),
-//   + 4 n D when hidden is bf16 (the chunk converted to f32), + 4 min(V, 2048) D when weight is
-//   bf16 (a block of W converted to f32). With the automatic n: V = 128256 -> n = 256, 125 MiB
-//   whatever N (the materialised logits at N = 4096 take 2004 MiB); V = 32000 -> n = 524, 64 MiB.
+// Algorithm, row mode (chunk_vocab 0 or >= V): rows are taken n at a time (chunk_rows); for
+// each chunk the n x V logits come from one matrix product (BLAS sgemm), cross_entropy() turns
+// them into G in place (its kSum form; the global 1/denominator of kMean is folded into the next
+// two products), then grad_hidden's n rows = G W and grad_weight += G^T H_chunk (sgemm,
+// beta = 1). Three products over the batch, as with materialised logits; no recomputation.
+// Vocabulary mode (1 <= chunk_vocab = cv < V): for each chunk of n rows, pass 1 over the
+//   vocabulary chunks [v0, v0 + cv): logits (n x cv) = H_chunk W[v0:v0+cv]^T, then
+//   shard::cross_entropy_states of that block as the shard {v0, V} (class weights
+//   ce.weight[v0:v0+cv]), merged into the rows' states (shard::merge_states); pass 2 over the
+//   vocabulary chunks in reverse order: the block's logits (the last block's are still held;
+//   the others are recomputed), shard::cross_entropy_finish writes its G in place (kSum form),
+//   grad_weight[v0:v0+cv] += G^T H_chunk and grad_hidden rows += G W[v0:v0+cv] (alpha =
+//   1/denominator as above). Products: 3 + (1 - 1/ceil(V/cv)) over the batch. Loss, row_loss
+//   and lse come from the merged states. ce.precision kFast is ignored in this mode (the
+//   shard functions use the accurate arithmetic).
+// Extra memory (bytes): row mode: 4 n V (the chunk's logits, turned into G in place; 8 n V with
+//   softcap), + 4 n D when hidden is bf16 (the chunk converted to f32), + 4 min(V, 2048) D when
+//   weight is bf16 (a block of W converted to f32). With the automatic n: V = 128256 -> n = 256,
+//   125 MiB whatever N (the materialised logits at N = 4096 take 2004 MiB); V = 32000 ->
+//   n = 524, 64 MiB. Vocabulary mode: 4 n cv (8 n cv with softcap) + 4 n D (bf16 hidden) +
+//   4 min(cv, 2048) D (bf16 weight) + 2 n sizeof(shard::CrossEntropyState) (128 bytes per row).
 // bf16 inputs (either or both) are converted exactly to f32 (block by block) before the products;
 //   all arithmetic is f32 (products) and what cross_entropy() uses; outputs are f32.
 // Preconditions (else std::invalid_argument naming the function, the argument and, for targets,
@@ -80,8 +100,9 @@ struct LinearCrossEntropyOutputs {
 //   meaningful with non-finite inputs; it is defined so that it never hangs or throws.
 // Accuracy (f32 products): each logit carries the sgemm rounding, up to about
 //   D * 2^-24 * sum_k |H_rk W_jk|; the loss and G then have cross_entropy()'s accuracy on those
-//   logits (4 ULP loss, 2 ULP + 2^-24 |row| gradient). grad_hidden entries: within about
-//   (V + D) * 2^-24 * sum_j |G_rj W_jk|; grad_weight: within about (N + D) * 2^-24 *
+//   logits (4 ULP loss, 2 ULP + 2^-24 |row| gradient; the vocabulary mode: shard.h's, the same
+//   bounds plus 2^-52 relative per merge, not the bits of the row mode). grad_hidden entries:
+//   within about (V + D) * 2^-24 * sum_j |G_rj W_jk|; grad_weight: within about (N + D) * 2^-24 *
 //   sum_r |G_rj H_rk| (worst case; typical errors are near sqrt of that). The reduced loss sums
 //   the chunks' row losses in double. Checked against a long double materialised reference in
 //   tests/linear_cross_entropy_test.cc (method in docs/fused_linear.md).
@@ -93,7 +114,11 @@ struct LinearCrossEntropyOutputs {
 //   that measurement (docs/fused_linear.md), which is not a promise. own_matmul: the same bits
 //   for every thread count.
 //   A different chunk_rows changes grad_weight's summation order (and may change the products'
-//   blocking), so results agree only within the bounds above.
+//   blocking), so results agree only within the bounds above. Vocabulary mode: row_loss, lse
+//   and the loss depend on chunk_vocab (the order in which the blocks' states are merged) and
+//   agree with the row mode within the bounds, not bitwise; with the same logits bits they do
+//   not depend on chunk_rows or thread counts. grad_hidden is summed over the vocabulary blocks
+//   in f32 (within the bound above). chunk_vocab >= V is the row mode, bit for bit.
 // Returns the reduced loss (kNone: the sum of row losses, and G is the gradient of that sum).
 LOGITKIT_API double linear_cross_entropy(Rows<const float> hidden, Rows<const float> weight,
                                          std::span<const std::int64_t> target,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "logitkit/loss.h"
+#include "logitkit/shard.h"
 #include "src/internal/check.h"
 #include "src/parallel/parallel.h"
 
@@ -168,6 +169,149 @@ void check_not_input(const char* name, const void* p, Rows<const A> hidden, Rows
   }
 }
 
+// G rows of counted rows for an empty mean: NaN (kNaN) or 0 (kZero), as cross_entropy() gives.
+void empty_mean_rows(float* g, std::size_t m, std::size_t cols, std::size_t ld,
+                     const std::int64_t* target, std::int64_t ignore_index, bool nan) {
+  for (std::size_t i = 0; i < m; ++i) {
+    if (target[i] == ignore_index) continue;
+    float* gi = g + i * ld;
+    for (std::size_t j = 0; j < cols; ++j) {
+      gi[j] = nan ? std::numeric_limits<float>::quiet_NaN() : gi[j] * 0.0f;
+    }
+  }
+}
+
+struct VocabPlan {
+  std::size_t n, cv;  // row chunk, vocabulary chunk (cv < V)
+  float alpha;
+  double den;
+  bool fill_counted_nan, zero_counted, need_grad;
+};
+
+// The vocabulary-chunk mode: for each chunk of n rows, pass 1 over the vocabulary chunks
+// (logits of n x cv, shard::cross_entropy_states, merged into the rows' states), then pass 2 over
+// them in reverse order (the last chunk's logits are still in the buffer; the others are
+// recomputed), shard::cross_entropy_finish turning each into G in place, and the two gradient
+// products on that chunk. Arguments already validated by run().
+template <class TH, class TW>
+double run_vocab(Rows<const TH> hidden, Rows<const TW> weight,
+                 std::span<const std::int64_t> target, const LinearCrossEntropyOptions& options,
+                 const LinearCrossEntropyOutputs& out, const VocabPlan& plan,
+                 const CrossEntropyOptions& co) {
+  const CrossEntropyOptions& o = options.ce;
+  const std::size_t N = hidden.rows, D = hidden.cols, V = weight.rows;
+  const std::size_t n = plan.n, cv = plan.cv;
+  const bool own = options.own_matmul;
+  const int threads = o.threads;
+  const bool softcap = o.softcap != 0.0;
+  const bool want_gh = out.grad_hidden.data != nullptr;
+  const bool want_gw = out.grad_weight.data != nullptr;
+  constexpr bool kHiddenF32 = std::is_same_v<TH, float>;
+  constexpr bool kWeightF32 = std::is_same_v<TW, float>;
+
+  std::vector<float> logits(n * cv), grad_buf(softcap && plan.need_grad ? n * cv : 0);
+  std::vector<float> hbuf(kHiddenF32 ? 0 : n * D);
+  const std::size_t wblock = std::min(cv, kWeightBlock);
+  std::vector<float> wbuf(kWeightF32 ? 0 : wblock * D);
+  std::size_t wbuf_at = V, wbuf_rows = 0;  // rows of W held converted in wbuf
+  auto load_w = [&](std::size_t v0, std::size_t rows) {
+    if (wbuf_at == v0 && wbuf_rows == rows) return;
+    to_f32(weight, v0, rows, wbuf.data(), threads);
+    wbuf_at = v0;
+    wbuf_rows = rows;
+  };
+  std::vector<shard::CrossEntropyState> global(n), local(n);
+  const std::size_t chunks = (V + cv - 1) / cv;
+
+  double total = 0.0;
+  for (std::size_t r0 = 0; r0 < N; r0 += n) {
+    const std::size_t m = std::min(n, N - r0);
+    const std::span<const std::int64_t> tc = target.subspan(r0, m);
+    const std::span<shard::CrossEntropyState> gst(global.data(), m), lst(local.data(), m);
+    Operand hc{nullptr, D, false};
+    if constexpr (kHiddenF32) {
+      hc.p = hidden.row(r0);
+      hc.ld = m > 1 ? hidden.row_stride : D;
+    } else {
+      to_f32(hidden, r0, m, hbuf.data(), threads);
+      hc.p = hbuf.data();
+    }
+    // The logits of vocabulary columns [v0, v0 + vb) into logits (m x vb, contiguous).
+    auto chunk_logits = [&](std::size_t v0, std::size_t vb) {
+      if constexpr (kWeightF32) {
+        gemm(own, threads, m, vb, D, 1.0f, hc,
+             Operand{weight.row(v0), vb > 1 ? weight.row_stride : D, true}, 0.0f, logits.data(),
+             vb);
+      } else {
+        for (std::size_t u0 = 0; u0 < vb; u0 += wblock) {
+          const std::size_t ub = std::min(wblock, vb - u0);
+          load_w(v0 + u0, ub);
+          gemm(own, threads, m, ub, D, 1.0f, hc, Operand{wbuf.data(), D, true}, 0.0f,
+               logits.data() + u0, vb);
+        }
+      }
+    };
+    auto chunk_options = [&](std::size_t v0, std::size_t vb) {
+      CrossEntropyOptions c = co;
+      if (!o.weight.empty()) c.weight = o.weight.subspan(v0, vb);
+      return c;
+    };
+    // Pass 1: the rows' states, merged over the vocabulary chunks.
+    std::fill(gst.begin(), gst.end(), shard::CrossEntropyState{});
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const std::size_t v0 = c * cv, vb = std::min(cv, V - v0);
+      chunk_logits(v0, vb);
+      shard::cross_entropy_states(Rows<const float>{logits.data(), m, vb, vb}, tc,
+                                  shard::Shard{v0, V}, chunk_options(v0, vb), lst);
+      shard::merge_states(gst, std::span<const shard::CrossEntropyState>(lst));
+    }
+    // Pass 2, last chunk first (its logits are in the buffer): the loss from the merged states,
+    // then each chunk's G and its two products.
+    float* dh = want_gh ? out.grad_hidden.row(r0) : nullptr;
+    const std::size_t lddh = m > 1 ? out.grad_hidden.row_stride : D;
+    for (std::size_t c = chunks; c-- > 0;) {
+      const std::size_t v0 = c * cv, vb = std::min(cv, V - v0);
+      const bool last = c + 1 == chunks;
+      if (!last) chunk_logits(v0, vb);
+      float* g = softcap ? grad_buf.data() : logits.data();
+      LossOutputs<float> lo;
+      if (plan.need_grad) lo.grad = Rows<float>{g, m, vb, vb};
+      if (last && !out.row_loss.empty()) lo.row_loss = out.row_loss.subspan(r0, m);
+      if (last && !out.lse.empty()) lo.lse = out.lse.subspan(r0, m);
+      const double s = shard::cross_entropy_finish(Rows<const float>{logits.data(), m, vb, vb}, tc,
+                                                   shard::Shard{v0, V}, chunk_options(v0, vb),
+                                                   std::span<const shard::CrossEntropyState>(gst),
+                                                   lo);
+      if (last) total += s;
+      if (!plan.need_grad) break;
+      if (plan.fill_counted_nan || plan.zero_counted) {
+        empty_mean_rows(g, m, vb, vb, tc.data(), o.ignore_index, plan.fill_counted_nan);
+      }
+      if (want_gw) {
+        gemm(own, threads, vb, D, m, plan.alpha, Operand{g, vb, true}, hc, 1.0f,
+             out.grad_weight.row(v0), vb > 1 ? out.grad_weight.row_stride : D);
+      }
+      if (want_gh) {
+        const float beta = last ? 0.0f : 1.0f;
+        if constexpr (kWeightF32) {
+          gemm(own, threads, m, D, vb, plan.alpha, Operand{g, vb, false},
+               Operand{weight.row(v0), vb > 1 ? weight.row_stride : D, false}, beta, dh, lddh);
+        } else {
+          for (std::size_t u0 = 0; u0 < vb; u0 += wblock) {
+            const std::size_t ub = std::min(wblock, vb - u0);
+            load_w(v0 + u0, ub);
+            gemm(own, threads, m, D, ub, plan.alpha, Operand{g + u0, vb, false},
+                 Operand{wbuf.data(), D, false}, u0 == 0 ? beta : 1.0f, dh, lddh);
+          }
+        }
+      }
+    }
+  }
+  if (o.reduction != Reduction::kMean) return total;
+  if (plan.den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+  return total / plan.den;
+}
+
 template <class TH, class TW>
 double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::int64_t> target,
            const LinearCrossEntropyOptions& options, const LinearCrossEntropyOutputs& out) {
@@ -252,9 +396,11 @@ double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::in
     return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
   }
 
+  // The vocabulary chunk: chunk_vocab >= V (or 0) is the row mode.
+  const std::size_t cv = options.chunk_vocab == 0 ? V : std::min(options.chunk_vocab, V);
   std::size_t n = options.chunk_rows;
   if (n == 0) {
-    n = std::clamp<std::size_t>(kAutoChunkFloats / std::max<std::size_t>(V, 1), kMinAutoRows,
+    n = std::clamp<std::size_t>(kAutoChunkFloats / std::max<std::size_t>(cv, 1), kMinAutoRows,
                                 kMaxAutoRows);
   }
   n = std::min(n, N);
@@ -262,6 +408,11 @@ double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::in
   CrossEntropyOptions co = o;
   co.reduction = Reduction::kSum;
   co.empty_mean = EmptyMean::kZero;
+  const bool need_grad = want_gh || want_gw;
+  if (cv < V) {
+    return run_vocab(hidden, weight, target, options, out, VocabPlan{n, cv, alpha, den,
+                     fill_counted_nan, zero_counted, need_grad}, co);
+  }
 
   std::vector<float> logits(n * V), grad_buf(softcap && (want_gh || want_gw) ? n * V : 0);
   // f32 views of the operands: the inputs themselves when f32, converted blocks when bf16.
@@ -270,7 +421,6 @@ double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::in
   std::vector<float> hbuf(kHiddenF32 ? 0 : n * D);
   const std::size_t wblock = kWeightF32 ? V : std::min(V, kWeightBlock);
   std::vector<float> wbuf(kWeightF32 ? 0 : wblock * D);
-  const bool need_grad = want_gh || want_gw;
 
   double total = 0.0;
   for (std::size_t r0 = 0; r0 < N; r0 += n) {
@@ -305,13 +455,7 @@ double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::in
     total += cross_entropy(Rows<const float>{logits.data(), m, V, V}, target.subspan(r0, m), co, lo);
     if (!need_grad) continue;
     if (fill_counted_nan || zero_counted) {
-      for (std::size_t i = 0; i < m; ++i) {
-        if (target[r0 + i] == o.ignore_index) continue;
-        float* gi = g + i * V;
-        for (std::size_t j = 0; j < V; ++j) {
-          gi[j] = fill_counted_nan ? std::numeric_limits<float>::quiet_NaN() : gi[j] * 0.0f;
-        }
-      }
+      empty_mean_rows(g, m, V, V, target.data() + r0, o.ignore_index, fill_counted_nan);
     }
     // grad_weight (+)= alpha G^T H_c.
     if (want_gw) {
