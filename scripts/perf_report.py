@@ -412,7 +412,7 @@ def loss_section(runs, md):
         elif base == "BM_ContrastiveFwdBwd" and len(a) >= 5:
             cons[tuple(a)] = t
         elif base == "BM_ContrastiveBlasProducts" and len(a) >= 3:
-            prods[a[2]] = t
+            prods[a[2]] = t  # a[2]: 3 whole-matrix products or 4 blocked ones
     if not ours:
         return
     md.append("## Losses beside libtorch (forward + backward, ns per logit)\n")
@@ -440,12 +440,53 @@ def loss_section(runs, md):
                   "BLAS products it needs (target ≤ 1.3× the 3 whole-matrix products):\n")
         md.append("| case | time | ÷ 3 whole-matrix products | ÷ the 4 blocked products it runs |")
         md.append("|---|---|---|---|")
-        p3 = prods.get("4096")
-        p4 = prods.get("512")
+        p3 = prods.get("3")
+        p4 = prods.get("4")
         for a, t in sorted(cons.items()):
-            md.append(f"| {'/'.join(a)} | {t / 1e6:.1f} ms | {fmt(ratio(t, p3))} | "
+            # B, D, own matmul, block (0: automatic), with the backward pass
+            what = (f"B = {a[0]}, D = {a[1]}, {'own kernel' if a[2] != '0' else 'BLAS'}, "
+                    f"block {a[3] if a[3] != '0' else 'auto'}, "
+                    f"{'forward + backward' if a[4] != '0' else 'forward only'}")
+            md.append(f"| {what} | {t / 1e6:.1f} ms | {fmt(ratio(t, p3))} | "
                       f"{fmt(ratio(t, p4))} |")
         md.append("")
+
+
+SAMPLING_CHAINS = ["greedy", "temperature", "k40_p0.95_minp0.05_t0.8", "top_p0.95", "min_p0.05",
+                   "temperature_fast", "k40_p0.95_minp0.05_t0.8_fast", "top_p0.95_fast"]
+
+
+def sampling_section(runs, md):
+    """Per-token time of every chain against issue 4's targets and the sort-based baseline."""
+    t = {}
+    for run, b in runs.items():
+        parts = run.split("/")
+        if len(parts) >= 3 and parts[0] in ("sample", "sort_baseline"):
+            t[(parts[0], parts[1], parts[2])] = to_ns(b["real_time"], b["time_unit"]) / 1e3
+    vs = sorted({int(v) for (_, _, v) in t if v.isdigit()})
+    if not vs:
+        return
+    md.append("## Sampling, one token (batch 1, 1 thread), µs\n")
+    md.append("Logits N(0, 3²) with a few spikes and a flat tail (the top-p nucleus holds "
+              "thousands of tokens). Target at V = 128256: greedy ≤ 10 µs, every other chain "
+              "≤ 30 µs. The default precision is kAccurate; `_fast` rows use Precision::kFast. "
+              "sort = the in-repo sort-based baseline (std::sort + cumulative sum), same run.\n")
+    head = "| chain | " + " | ".join(f"V = {v} | sort" for v in vs) + " | target (128256) |"
+    md.append(head)
+    md.append("|---|" + "---|---|" * len(vs) + "---|")
+    for c in SAMPLING_CHAINS:
+        if not any(("sample", c, str(v)) in t for v in vs):
+            continue
+        cells = []
+        for v in vs:
+            cells.append(fmt(t.get(("sample", c, str(v)))))
+            cells.append(fmt(t.get(("sort_baseline", c, str(v)))))
+        target = 10 if c == "greedy" else 30
+        got = t.get(("sample", c, "128256"))
+        verdict = "–" if got is None else (f"≤ {target}: met" if got <= target
+                                           else f"**≤ {target}: {got / target:.2f}× over**")
+        md.append(f"| {c} | " + " | ".join(cells) + f" | {verdict} |")
+    md.append("")
 
 
 def main():
@@ -528,6 +569,8 @@ def main():
     callgrind_section(os.path.join(args.results, "callgrind.tsv"), md)
     if "loss_bench" in docs:
         loss_section(medians(docs["loss_bench"][0]), md)
+    if "sampling_bench" in docs:
+        sampling_section(medians(docs["sampling_bench"][0]), md)
     for name, (doc, complete) in docs.items():
         if name != "softmax_bench":
             other_section(name + ("" if complete else " (partial: stopped at its time budget)"),
