@@ -575,6 +575,10 @@ def main():
         if name != "softmax_bench":
             other_section(name + ("" if complete else " (partial: stopped at its time budget)"),
                           medians(doc), md)
+    notes = os.path.join(os.path.dirname(os.path.abspath(args.out)), "perf_notes.md")
+    if os.path.exists(notes):  # hand-written: what was tried and did not pay
+        with open(notes) as f:
+            md.append(f.read())
     with open(args.out, "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"wrote {args.out}" + (f" and {args.svg}" if sm else ""))
