@@ -194,13 +194,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (probs[r.token] > 1e-30f) {
     // The bound of Precision::kFast (the default kAccurate is within it): p_i has a relative error up to
     // (3 |t_i| + 6) 2^-24, t_i = (x_i - max)/tau (sampling.h); logprob uses the exact shift.
-    const double t = emax == INFINITY || std::isinf(sp.temperature)
+    // (Greedy, tau = 0 included: logprob is 0 and p is 1, checked above; 0/0 must not make the
+    // tolerance NaN.)
+    const double t = greedy || emax == INFINITY || std::isinf(sp.temperature)
                          ? 0.0
                          : (static_cast<double>(et) - emax) / sp.temperature;
     const double tol = 2e-6 + (3 * std::fabs(t) + 6) * 0x1p-24;
     check(std::fabs(r.logprob - std::log(static_cast<double>(probs[r.token]))) <= tol,
-          "logprob " + std::to_string(r.logprob) + " vs log p " +
-              std::to_string(std::log(probs[r.token])));
+          [&] {
+            char buf[200];
+            std::snprintf(buf, sizeof buf,
+                          "logprob %.9g vs log p %.9g (p %.9g, token %d, t %.9g, tol %.3g)",
+                          r.logprob, std::log(static_cast<double>(probs[r.token])),
+                          probs[r.token], r.token, t, tol);
+            return std::string(buf);
+          }());
   }
   // Survivors whose probability underflows to 0 in float still count, hence the range.
   const std::size_t want_top = std::min<std::size_t>(sp.top_logprobs, greedy ? 1 : kept);
