@@ -20,10 +20,12 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <string>
 
 #include "logitkit/export.h"
 #include "logitkit/loss.h"
 #include "logitkit/rows.h"
+#include "logitkit/sampling.h"
 #include "logitkit/softmax.h"
 
 namespace logitkit::shard {
@@ -201,13 +203,21 @@ LOGITKIT_API void distillation_finish(Rows<const float> student, Rows<const floa
 
 // ---------------------------------------------------------------------------------------------
 // Sampling over shards: the sampler's probability weights, bit for bit those sample() uses:
-// e_i = exp((x_i - m) * inv_tau) rounded to float (kAccurate: the shift and exp in double;
-// kFast: in float), with inv_tau = 0 for tau = +inf (e = 1 on finite entries). m must be the
+// e_i = exp((x_i - m) * inv_tau) rounded to float (the sampler's float exp: kAccurate with the
+// shift carried as a float pair, kFast with it rounded; the double exp for tau outside
+// [1e-30, 1e30]), with inv_tau = 0 for tau = +inf (e = 1 on finite entries). m must be the
 // row's (global) maximum effective logit, finite, with x_i <= m and no NaN in x (the caller's
 // duty: the sampler checks them first); e_i = 0 where x_i = -inf. e.size() == x.size() (else
 // std::invalid_argument). Returns the sum of e in double (in 1024-entry blocks, as sample()).
 LOGITKIT_API double sampling_weights(std::span<const float> x, float m, double inv_tau,
-                                     std::span<float> e, Precision precision = Precision::kAccurate);
+                                     std::span<float> e,
+                                     Precision precision = Precision::kAccurate);
+
+// The rules of SamplingParams' scalar fields (sampling.h), as sample() checks them: an empty
+// string when they all hold, else "params.<field> must be <rule>, got <value>" for the first
+// broken one (temperature, top_p, min_p, min_tokens_to_keep, the penalties, top_logprobs), for a
+// transport that must find every local error before it communicates.
+LOGITKIT_API std::string sampling_params_problem(const SamplingParams& params);
 
 }  // namespace logitkit::shard
 

@@ -39,22 +39,10 @@ constexpr auto before = [](const Cand& a, const Cand& b) {
 
 [[noreturn]] void fail(const std::string& what) { detail::fail(kFn, what); }
 
+// The sampler's own rules and messages (shard.h).
 void check_params(const SamplingParams& p) {
-  auto bad = [&](const char* name, const char* rule, double v) {
-    std::ostringstream got;
-    got << v;
-    fail(std::string("params.") + name + " must be " + rule + ", got " + got.str());
-  };
-  if (std::isnan(p.temperature) || p.temperature < 0) bad("temperature", ">= 0", p.temperature);
-  if (!(p.top_p >= 0 && p.top_p <= 1)) bad("top_p", "in [0, 1]", p.top_p);
-  if (!(p.min_p >= 0 && p.min_p <= 1)) bad("min_p", "in [0, 1]", p.min_p);
-  if (p.min_tokens_to_keep < 1) bad("min_tokens_to_keep", ">= 1", p.min_tokens_to_keep);
-  if (!(p.repetition_penalty > 0 && std::isfinite(p.repetition_penalty))) {
-    bad("repetition_penalty", "> 0 and finite", p.repetition_penalty);
-  }
-  if (!std::isfinite(p.presence_penalty)) bad("presence_penalty", "finite", p.presence_penalty);
-  if (!std::isfinite(p.frequency_penalty)) bad("frequency_penalty", "finite", p.frequency_penalty);
-  if (p.top_logprobs < 0) bad("top_logprobs", ">= 0", p.top_logprobs);
+  const std::string problem = shard::sampling_params_problem(p);
+  if (!problem.empty()) fail(problem);
 }
 
 std::uint64_t params_hash(const SamplingParams& p) {

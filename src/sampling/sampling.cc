@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "logitkit/sampling.h"
+#include "logitkit/shard.h"
 #include "src/internal/check.h"
 #include "src/parallel/parallel.h"
 #include "src/sampling/sampling_kernels.h"
@@ -80,21 +81,8 @@ void grow(V& v, std::size_t n) {
 }
 
 void check_params(const char* fn, long row, const SamplingParams& p) {
-  auto bad = [&](const char* name, const char* rule, double v) {
-    std::ostringstream got;
-    got << v;
-    fail_at(fn, row, std::string("params.") + name + " must be " + rule + ", got " + got.str());
-  };
-  if (std::isnan(p.temperature) || p.temperature < 0) bad("temperature", ">= 0", p.temperature);
-  if (!(p.top_p >= 0 && p.top_p <= 1)) bad("top_p", "in [0, 1]", p.top_p);
-  if (!(p.min_p >= 0 && p.min_p <= 1)) bad("min_p", "in [0, 1]", p.min_p);
-  if (p.min_tokens_to_keep < 1) bad("min_tokens_to_keep", ">= 1", p.min_tokens_to_keep);
-  if (!(p.repetition_penalty > 0 && std::isfinite(p.repetition_penalty))) {
-    bad("repetition_penalty", "> 0 and finite", p.repetition_penalty);
-  }
-  if (!std::isfinite(p.presence_penalty)) bad("presence_penalty", "finite", p.presence_penalty);
-  if (!std::isfinite(p.frequency_penalty)) bad("frequency_penalty", "finite", p.frequency_penalty);
-  if (p.top_logprobs < 0) bad("top_logprobs", ">= 0", p.top_logprobs);
+  const std::string problem = shard::sampling_params_problem(p);
+  if (!problem.empty()) fail_at(fn, row, problem);
 }
 
 // Applies logit bias and penalties (in double, rounded once); returns the effective logits.
@@ -873,4 +861,32 @@ void sampling_distribution(std::span<const float> logits, const SamplingParams& 
              probs.data());
 }
 
+namespace shard {
+
+std::string sampling_params_problem(const SamplingParams& p) {
+  auto bad = [](const char* name, const char* rule, double v) {
+    std::ostringstream got;
+    got << v;
+    return std::string("params.") + name + " must be " + rule + ", got " + got.str();
+  };
+  if (std::isnan(p.temperature) || p.temperature < 0) {
+    return bad("temperature", ">= 0", p.temperature);
+  }
+  if (!(p.top_p >= 0 && p.top_p <= 1)) return bad("top_p", "in [0, 1]", p.top_p);
+  if (!(p.min_p >= 0 && p.min_p <= 1)) return bad("min_p", "in [0, 1]", p.min_p);
+  if (p.min_tokens_to_keep < 1) return bad("min_tokens_to_keep", ">= 1", p.min_tokens_to_keep);
+  if (!(p.repetition_penalty > 0 && std::isfinite(p.repetition_penalty))) {
+    return bad("repetition_penalty", "> 0 and finite", p.repetition_penalty);
+  }
+  if (!std::isfinite(p.presence_penalty)) {
+    return bad("presence_penalty", "finite", p.presence_penalty);
+  }
+  if (!std::isfinite(p.frequency_penalty)) {
+    return bad("frequency_penalty", "finite", p.frequency_penalty);
+  }
+  if (p.top_logprobs < 0) return bad("top_logprobs", ">= 0", p.top_logprobs);
+  return {};
+}
+
+}  // namespace shard
 }  // namespace logitkit
