@@ -23,6 +23,7 @@
 #include "logitkit/loss.h"
 #include "logitkit/sampling.h"
 #include "logitkit/softmax.h"
+#include "tests/test_util.h"  // Rng (SplitMix64)
 
 namespace logitkit::test {
 namespace {
@@ -33,23 +34,6 @@ constexpr double kUlps = 8 * 0x1.0p-24;
 
 int g_rank = 0, g_size = 1;
 std::uint64_t g_seed = 0;
-
-class Rng {
- public:
-  explicit Rng(std::uint64_t s) : s_(s) {}
-  std::uint64_t next() {
-    std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  float uniform(double lo, double hi) { return static_cast<float>(lo + (hi - lo) * unit()); }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-
- private:
-  std::uint64_t s_;
-};
 
 bool close(double got, double want, double rel, double abs) {
   if (std::isnan(want)) return std::isnan(got);
