@@ -225,6 +225,83 @@ TEST(LossTest, CrossEntropyAccurateWithinFourUlp) {
   });
 }
 
+// Every gradient entry against the contract (2 ULP + 2^-24 x the row's gradient scale, here
+// 1/tau), and the loss within 4 ULP, on rows longer than a chunk (chunks with their own maxima),
+// logits spread so that (x - max)/tau reaches the underflow range (where a float shift would be
+// off by tens of ULP), with and without label smoothing, on every target.
+TEST(LossTest, CrossEntropyEveryGradientEntryWithinTwoUlp) {
+  const std::size_t c = 40000;
+  std::mt19937_64 rng(29);
+  struct Case {
+    std::vector<float> x;
+    std::int64_t t;
+  };
+  std::vector<Case> cases;
+  for (float sigma : {3.0f, 30.0f}) {
+    std::normal_distribution<float> nd(0.0f, sigma);
+    for (int k = 0; k < 2; ++k) {
+      Case cs{std::vector<float>(c), static_cast<std::int64_t>(rng() % c)};
+      for (float& v : cs.x) v = nd(rng);
+      if (k == 1) cs.x[static_cast<std::size_t>(cs.t)] = 4.0f * sigma;  // a confident row
+      cs.x[17] = std::nextafter(cs.x[static_cast<std::size_t>(cs.t)], 0.0f);  // near the max
+      cases.push_back(cs);
+    }
+  }
+  for (double tau : {1.0, 0.7, 20.0, 0.05}) {
+    for (double eps : {0.0, 0.1}) {
+      for (const Case& cs : cases) {
+        const std::vector<double> xd(cs.x.begin(), cs.x.end());
+        const ref::RowResult want = ref::row(xd, tau);
+        const std::size_t t = static_cast<std::size_t>(cs.t);
+        // PyTorch's smoothing: q_j = (1 - eps) [j == t] + eps / C; loss = sum_j q_j (-log p_j).
+        long double want_loss = 0;
+        for (std::size_t j = 0; j < c; ++j) {
+          const long double q = (j == t ? 1.0L - eps : 0.0L) + eps / static_cast<long double>(c);
+          want_loss -= q * want.log_softmax[j];
+        }
+        testing::for_each_target([&](const std::string& target_name) {
+          CrossEntropyOptions o;
+          o.temperature = tau;
+          o.label_smoothing = eps;
+          std::vector<float> grad(c), row_loss(1);
+          cross_entropy(one_row<const float>(cs.x.data(), c), std::span(&cs.t, 1), o,
+                        LossOutputs<float>{Rows<float>{grad.data(), 1, c, c}, row_loss, {}});
+          const double le = ref::ulp_error_f32(row_loss[0], want_loss);
+          EXPECT_LE(le, 4.0) << target_name << " tau " << tau << " eps " << eps;
+          const long double slack = 0x1p-24L / tau;
+          double worst = 0;
+          std::size_t worst_j = 0;
+          for (std::size_t j = 0; j < c; ++j) {
+            const long double q = (j == t ? 1.0L - eps : 0.0L) + eps / static_cast<long double>(c);
+            const long double g = (want.softmax[j] - q) / tau;
+            const long double excess = std::fabs(static_cast<long double>(grad[j]) - g) - slack;
+            // In ULPs of the exact value, beyond the absolute slack.
+            const double e = excess <= 0 ? 0.0
+                                         : static_cast<double>(
+                                               excess / std::ldexp(1.0L, std::ilogb(std::max(
+                                                            std::fabs(g), 0x1p-126L)) - 23));
+            if (e > worst) worst = e, worst_j = j;
+          }
+          EXPECT_LE(worst, 2.0) << target_name << " tau " << tau << " eps " << eps << " entry "
+                                << worst_j << " got " << grad[worst_j];
+          // Without the slack, the entries whose probability matters: p_j >= 2^-20.
+          double worst_ulp = 0;
+          for (std::size_t j = 0; j < c; ++j) {
+            if (want.softmax[j] < 0x1p-20L) continue;
+            const long double q = (j == t ? 1.0L - eps : 0.0L) + eps / static_cast<long double>(c);
+            worst_ulp = std::max(worst_ulp, ref::ulp_error_f32(grad[j], (want.softmax[j] - q) / tau));
+          }
+          if (target_name == "AVX3" || target_name == "SCALAR") {
+            std::printf("[%s] tau %g eps %g: loss %.2f ULP, gradient %.2f ULP beyond the slack, "
+                        "%.2f ULP where p >= 2^-20\n",
+                        target_name.c_str(), tau, eps, le, worst, worst_ulp);
+          }
+        });
+      }
+    }
+  }
+}
+
 TEST(LossTest, CrossEntropyBitwiseAcrossTargetsAndThreads) {
   const std::size_t n = 3, c = 70000;  // rows longer than a chunk, split across threads
   std::mt19937_64 rng(3);

@@ -374,7 +374,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     Example:
       >>> x = np.array([[2.0, 0.5, -1.0]], np.float32)
       >>> logitkit.cross_entropy(x, np.array([0]), return_grad=True)
-      (0.24131129665556778, array([[-0.21440296,  0.17529039,  0.03911257]], dtype=float32))
+      (0.24131130049967212, array([[-0.21440297,  0.17529039,  0.03911257]], dtype=float32))
     """
     x = _float_array(logits, "logits")
     dtype = _result_dtype(x.dtype)

@@ -150,6 +150,109 @@ HWY_INLINE void ExpNonPositiveF32(DF df, VF* HWY_RESTRICT t) {
   }
 }
 
+// 2^(j/16) = kExp2Split.hi[j] + kExp2Split.lo[j] (hi: the float nearest; lo: the float nearest
+// to the rest, from the double table): together within 2^-52 relative of 2^(j/16).
+struct Exp2SixteenthsSplit {
+  alignas(64) float hi[16];
+  alignas(64) float lo[16];
+  constexpr Exp2SixteenthsSplit() : hi(), lo() {
+    for (int j = 0; j < 16; ++j) {
+      hi[j] = static_cast<float>(kExp2Sixteenths[j]);
+      lo[j] = static_cast<float>(kExp2Sixteenths[j] - static_cast<double>(hi[j]));
+    }
+  }
+};
+inline constexpr Exp2SixteenthsSplit kExp2Split{};
+
+template <class DF, class VI>
+HWY_INLINE hn::Vec<DF> LookupSixteenF32(DF df, const float* table, VI idx) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  (void)df;
+  return hn::Vec<DF>{_mm512_permutexvar_ps(idx.raw, hn::LoadU(df, table).raw)};
+#else
+  return hn::GatherIndex(df, table, hn::And(idx, hn::Set(hn::RebindToSigned<DF>(), 15)));
+#endif
+}
+
+// The arguments of ExpCompF32: e = 2^((x - m) * c) with c = log2(e) / tau split as c_hi = fl(c),
+// c_lo = fl(c - c_hi). Valid for |c| in [2^-100, 2^100] (tau within about [1e-30, 1e30]).
+template <class DF>
+struct ExpCompArgs {
+  hn::Vec<DF> m, neg_m, c_hi, c_lo;
+};
+
+// e[k] <- exp((x[k] - m) / tau) in float, for x[k] <= m (x = -inf allowed; NaN not), with the
+// shift carried exactly: u = (x - m) * c is held as uh + (rounding errors of the subtraction
+// (TwoSum), of the product (FMA) and of c_hi), so the exp sees u to about 2^-40 absolute.
+// u = n/16 + r, n = round(16 u) (by a shifter addition: exact on every target), |r| <= 1/32;
+// 2^(n/16) = 2^(n >> 4) * (T_hi + T_lo) from kExp2Split; 2^r - 1 = q by the degree-4 Taylor
+// polynomial of exp(r ln2) (truncation 4e-11); e = 2^(n >> 4) * (T_hi + fma(T_hi, q, T_lo)):
+// a single rounding of a value in [0.97, 2] plus ~0.05 ULP, i.e. within 0.56 ULP of the exact
+// exp down to FLT_MIN; below it (u in [-151, -126)) one rounding into the subnormals (absolute
+// error within half a subnormal step plus 0.56 ULP of the value); u < -151 (x = -inf, an x - m
+// that overflows) gives exactly 0. 9 multiply-class operations per vector (the bottleneck where
+// 512-bit FMA issues once per cycle), against 14 for ExpNonPositiveF64 on the two halves; a batch
+// with a result below 2^-125 takes ~5 more operations per vector.
+template <size_t K, class DF, class VF = hn::Vec<DF>>
+HWY_INLINE void ExpCompF32(DF d, const ExpCompArgs<DF>& a, const VF* HWY_RESTRICT x,
+                           VF* HWY_RESTRICT e) {
+  const hn::RebindToSigned<DF> di;
+  using VI = hn::Vec<decltype(di)>;
+  const VF shifter = hn::Set(d, 0x1.8p19f);  // ulp 1/16: uh + shifter rounds uh to sixteenths
+  VF uh[K], r[K], p[K];
+  VI n[K];
+  for (size_t k = 0; k < K; ++k) {
+    const VF dk = hn::Sub(x[k], a.m);
+    uh[k] = hn::Mul(dk, a.c_hi);
+    const VF kf = hn::Add(uh[k], shifter);
+    n[k] = hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, shifter));
+    const VF r0 = hn::Sub(uh[k], hn::Sub(kf, shifter));  // exact
+    // TwoSum: x - m = dk + err exactly.
+    const VF z = hn::Sub(dk, x[k]);
+    const VF err = hn::Add(hn::Sub(x[k], hn::Sub(dk, z)), hn::Sub(a.neg_m, z));
+    VF lo = MulAddExact(d, dk, a.c_hi, hn::Neg(uh[k]));  // dk * c_hi - uh, exactly
+    lo = MulAddExact(d, dk, a.c_lo, lo);
+    r[k] = hn::Add(r0, MulAddExact(d, err, a.c_hi, lo));
+    p[k] = hn::Set(d, 0.00961812910762847716f);  // ln2^4 / 24
+  }
+  constexpr float kCoef[] = {0.0555041086648215800f, 0.240226506959100712f,
+                             0.693147180559945309f};  // ln2^3 / 6, ln2^2 / 2, ln2
+  for (float cf : kCoef) {
+    const VF vc = hn::Set(d, cf);
+    for (size_t k = 0; k < K; ++k) p[k] = MulAddExact(d, p[k], r[k], vc);
+  }
+  VF e1[K];
+  for (size_t k = 0; k < K; ++k) {
+    const VF q = hn::Mul(p[k], r[k]);
+    const VF t_hi = LookupSixteenF32(d, kExp2Split.hi, n[k]);
+    const VF t_lo = LookupSixteenF32(d, kExp2Split.lo, n[k]);
+    e1[k] = hn::Add(t_hi, MulAddExact(d, t_hi, q, t_lo));
+  }
+  // 2^(n >> 4) goes into the exponent field (e1 in [0.97, 2]: the result is normal for
+  // u >= -125). One test for the batch: is any u below -125? Usually not.
+  const VF lowest = hn::Set(d, -125.0f);
+  VF umin = uh[0];
+  for (size_t k = 1; k < K; ++k) umin = hn::Min(umin, uh[k]);
+  if (HWY_LIKELY(hn::AllFalse(d, hn::Lt(umin, lowest)))) {
+    for (size_t k = 0; k < K; ++k) {
+      const VI scale = hn::ShiftLeft<23>(hn::ShiftRight<4>(n[k]));
+      e[k] = hn::BitCast(d, hn::Add(hn::BitCast(di, e1[k]), scale));
+    }
+    return;
+  }
+  // u in [-151, -125): e1 * 2^((n >> 4) + 64) (exact, normal), times 2^-64: one rounding into
+  // the subnormals. u < -151 (below half the least subnormal; x = -inf; an x - m that overflows):
+  // exactly 0 (the lanes' other values are garbage, never NaN-propagating into the result).
+  for (size_t k = 0; k < K; ++k) {
+    const auto low = hn::Lt(uh[k], lowest);
+    const VI nk = hn::IfThenElse(hn::RebindMask(di, low), hn::Add(n[k], hn::Set(di, 64 * 16)), n[k]);
+    const VI scale = hn::ShiftLeft<23>(hn::ShiftRight<4>(nk));
+    VF v = hn::BitCast(d, hn::Add(hn::BitCast(di, e1[k]), scale));
+    v = hn::IfThenElse(low, hn::Mul(v, hn::Set(d, 0x1p-64f)), v);
+    e[k] = hn::IfThenZeroElse(hn::Not(hn::Ge(uh[k], hn::Set(d, -151.0f))), v);
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace logitkit
 HWY_AFTER_NAMESPACE();

@@ -417,7 +417,7 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
   }
   Fused k{};
   if constexpr (std::is_same_v<T, float>) {
-    k.sk = internal::softmax_kernels(o.precision == Precision::kFast);
+    k.sk = internal::loss_softmax_kernels(o.precision == Precision::kFast);
     k.lk = internal::loss_kernels(o.precision == Precision::kFast);
   }
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {

@@ -340,7 +340,8 @@ double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
   const bool stream = out.grad.data != nullptr && n * c * sizeof(T) >= kStreamBytes;
   if constexpr (std::is_same_v<T, float>) {
     k.sk = internal::softmax_kernels(o.precision == Precision::kFast);
-    k.lk = internal::loss_kernels(o.precision == Precision::kFast);
+    k.lk = internal::loss_kernels(o.precision == Precision::kFast,
+                                  o.divergence == Divergence::kForwardKL);
   }
   if (c > 0) {
     const int threads = internal::threads_for(o.threads, n * c * 3);

@@ -129,7 +129,8 @@ HWY_INLINE void MapN(size_t n, const float* const (&in)[kIn], const float (&pad)
 }
 
 // out = e * k - b0 (GradAffine without weights or probability targets), optionally streamed.
-// The same bits as GradAffineVec<kFast> with w = y = null.
+// kFast: the same bits as GradAffineVec<true> with w = y = null; accurate: e * k - b0 rounded
+// once (b0 == 0: through k = k_hi + k_lo in float, up to 2^-48 relative; else in double).
 template <bool kFast>
 HWY_INLINE void GradScaleImpl(const float* e, size_t n, double k, double b0, float* out,
                               bool stream) {
@@ -142,7 +143,17 @@ HWY_INLINE void GradScaleImpl(const float* e, size_t n, double k, double b0, flo
     MapN<1>(n, in, pad, out, stream, [&](const VF* v) HWY_ATTR {
       return hn::Sub(hn::Mul(v[0], kf), bf);
     });
+  } else if (b0 == 0.0) {
+    // k = k_hi + k_lo (to 2^-48); out = fma(e, k_hi, e * k_lo): e * k rounded once (up to
+    // 2^-48 relative), in float: cheaper than widening to double.
+    const float k_hi = static_cast<float>(k);
+    const VF khi = hn::Set(d, k_hi);
+    const VF klo = hn::Set(d, static_cast<float>(k - static_cast<double>(k_hi)));
+    MapN<1>(n, in, pad, out, stream, [&](const VF* v) HWY_ATTR {
+      return MulAddExact(d, v[0], khi, hn::Mul(v[0], klo));
+    });
   } else {
+    // With label smoothing e * k - b0 may cancel: in double, rounded once.
     const VD kd = hn::Set(dd, k), bd = hn::Set(dd, b0);
     MapN<1>(n, in, pad, out, stream, [&](const VF* v) HWY_ATTR {
       VD p[kParts];
@@ -194,11 +205,12 @@ HWY_INLINE float MaxNaNNegInf(const float* HWY_RESTRICT x, size_t n, bool* has_n
 // float, a block's four lane groups added pairwise in float per logical lane (as StatsBlock
 // does), then widened into the double lanes. kNegInf: the block may hold -inf entries (masks
 // and flags are needed); chunks without any skip that work.
-template <bool kFast, bool kNegInf, size_t KV>
+template <bool kFast, bool kComp, bool kNegInf, size_t KV>
 HWY_INLINE void DualBlock(const float* HWY_RESTRICT t, const float* HWY_RESTRICT s,
                           float* HWY_RESTRICT et_out, float* HWY_RESTRICT es_out, float mt,
-                          float ms, double itt, double its, VD* HWY_RESTRICT acc,
-                          VF* HWY_RESTRICT tie_acc, hn::Mask<DF>* HWY_RESTRICT flags) {
+                          float ms, double itt, double its, const ExpCompArgs<DF>* cargs,
+                          VD* HWY_RESTRICT acc, VF* HWY_RESTRICT tie_acc,
+                          hn::Mask<DF>* HWY_RESTRICT flags) {
   const DF d;
   const DD dd;
   constexpr size_t N = hn::MaxLanes(d);
@@ -273,12 +285,27 @@ HWY_INLINE void DualBlock(const float* HWY_RESTRICT t, const float* HWY_RESTRICT
       e_t[j] = at[j];
       e_s[j] = as[j];
     }
-    ExpNonPositiveF64<KD>(dd, e_t);
-    ExpNonPositiveF64<KD>(dd, e_s);
+    if constexpr (kComp) {
+      // The exps in float with the shifts carried exactly (ExpCompF32), widened for the sums.
+      VF eft[KV], efs[KV];
+      ExpCompF32<KV>(d, cargs[0], vt, eft);
+      ExpCompF32<KV>(d, cargs[1], vs, efs);
+      for (size_t k = 0; k < KV; ++k) {
+        if (et_out) hn::StoreU(eft[k], d, et_out + k * N);
+        if (es_out) hn::StoreU(efs[k], d, es_out + k * N);
+        Widen(eft[k], e_t + k * kParts);
+        Widen(efs[k], e_s + k * kParts);
+      }
+    } else {
+      ExpNonPositiveF64<KD>(dd, e_t);
+      ExpNonPositiveF64<KD>(dd, e_s);
+    }
     const VD dinf = hn::Set(dd, -std::numeric_limits<double>::infinity());
     for (size_t k = 0; k < KV; ++k) {
-      if (et_out) hn::StoreU(Narrow(e_t + k * kParts), d, et_out + k * N);
-      if (es_out) hn::StoreU(Narrow(e_s + k * kParts), d, es_out + k * N);
+      if constexpr (!kComp) {
+        if (et_out) hn::StoreU(Narrow(e_t + k * kParts), d, et_out + k * N);
+        if (es_out) hn::StoreU(Narrow(e_s + k * kParts), d, es_out + k * N);
+      }
       const size_t u = k % U;
       for (size_t p = 0; p < kParts; ++p) {
         const size_t i = k * kParts + p, j = u * kParts + p;
@@ -297,8 +324,9 @@ HWY_INLINE void DualBlock(const float* HWY_RESTRICT t, const float* HWY_RESTRICT
 }
 
 // The dual statistics of one chunk of teacher t and student s (n >= 1): see DualStats in
-// loss_kernels.h.
-template <bool kFast>
+// loss_kernels.h. Accurate with kAllowComp: the exps by ExpCompF32 (within 0.56 ULP; the cross
+// sums then carry ~2^-24 relative per term); without: in double (the cross sums to ~2^-40).
+template <bool kFast, bool kAllowComp = true>
 HWY_INLINE internal::DualStats DualStatsImpl(const float* t, const float* s, size_t n, double itt,
                                              double its, float* et_out, float* es_out) {
   internal::DualStats r{};
@@ -327,29 +355,49 @@ HWY_INLINE internal::DualStats DualStatsImpl(const float* t, const float* s, siz
   for (size_t a = 0; a < 4 * A; ++a) acc[a] = hn::Zero(dd);
   VF ties[2] = {hn::Zero(d), hn::Zero(d)};
   hn::Mask<DF> flags[2] = {hn::FirstN(d, 0), hn::FirstN(d, 0)};
-  const auto body = [&](auto neg_inf) HWY_ATTR {
+  // Accurate: the exps by ExpCompF32 where both log2(e)/tau are within its range, else in double.
+  const double ct = 1.4426950408889634 * itt, cs = 1.4426950408889634 * its;
+  const bool comp = !kFast && kAllowComp && ct >= 0x1p-100 && ct <= 0x1p100 && cs >= 0x1p-100 && cs <= 0x1p100;
+  const float ct_hi = static_cast<float>(ct), cs_hi = static_cast<float>(cs);
+  const ExpCompArgs<DF> cargs[2] = {
+      {hn::Set(d, mt), hn::Set(d, -mt), hn::Set(d, ct_hi),
+       hn::Set(d, static_cast<float>(ct - static_cast<double>(ct_hi)))},
+      {hn::Set(d, ms), hn::Set(d, -ms), hn::Set(d, cs_hi),
+       hn::Set(d, static_cast<float>(cs - static_cast<double>(cs_hi)))}};
+  const auto body = [&](auto neg_inf, auto use_comp) HWY_ATTR {
     constexpr bool kNeg = decltype(neg_inf)::value;
+    constexpr bool kC = decltype(use_comp)::value;
     size_t j = 0;
     for (; j + kBlock <= n; j += kBlock) {
-      DualBlock<kFast, kNeg, KV>(t + j, s + j, et_out ? et_out + j : nullptr,
-                                 es_out ? es_out + j : nullptr, mt, ms, itt, its, acc, ties, flags);
+      PrefetchLines<kBlock>(t + n + j);
+      PrefetchLines<kBlock>(s + n + j);
+      DualBlock<kFast, kC, kNeg, KV>(t + j, s + j, et_out ? et_out + j : nullptr,
+                                     es_out ? es_out + j : nullptr, mt, ms, itt, its, cargs, acc,
+                                     ties, flags);
     }
     for (; j + kLaneGroup <= n; j += kLaneGroup) {
-      DualBlock<kFast, kNeg, U>(t + j, s + j, et_out ? et_out + j : nullptr,
-                                es_out ? es_out + j : nullptr, mt, ms, itt, its, acc, ties, flags);
+      DualBlock<kFast, kC, kNeg, U>(t + j, s + j, et_out ? et_out + j : nullptr,
+                                    es_out ? es_out + j : nullptr, mt, ms, itt, its, cargs, acc,
+                                    ties, flags);
     }
-    return j;
+    if (j < n) {  // padded with -inf on both sides: adds exactly zero and sets no flag
+      HWY_ALIGN float tb[kLaneGroup], sb[kLaneGroup], eb0[kLaneGroup], eb1[kLaneGroup];
+      for (size_t q = 0; q < kLaneGroup; ++q) tb[q] = sb[q] = -kInf;
+      std::memcpy(tb, t + j, (n - j) * sizeof(float));
+      std::memcpy(sb, s + j, (n - j) * sizeof(float));
+      DualBlock<kFast, kC, true, U>(tb, sb, et_out ? eb0 : nullptr, es_out ? eb1 : nullptr, mt, ms,
+                                    itt, its, cargs, acc, ties, flags);
+      if (et_out) std::memcpy(et_out + j, eb0, (n - j) * sizeof(float));
+      if (es_out) std::memcpy(es_out + j, eb1, (n - j) * sizeof(float));
+    }
   };
-  size_t i = (neg_t || neg_s) ? body(std::true_type()) : body(std::false_type());
-  if (i < n) {  // padded with -inf on both sides: adds exactly zero and sets no flag
-    HWY_ALIGN float tb[kLaneGroup], sb[kLaneGroup], eb0[kLaneGroup], eb1[kLaneGroup];
-    for (size_t j = 0; j < kLaneGroup; ++j) tb[j] = sb[j] = -kInf;
-    std::memcpy(tb, t + i, (n - i) * sizeof(float));
-    std::memcpy(sb, s + i, (n - i) * sizeof(float));
-    DualBlock<kFast, true, U>(tb, sb, et_out ? eb0 : nullptr, es_out ? eb1 : nullptr, mt, ms, itt,
-                              its, acc, ties, flags);
-    if (et_out) std::memcpy(et_out + i, eb0, (n - i) * sizeof(float));
-    if (es_out) std::memcpy(es_out + i, eb1, (n - i) * sizeof(float));
+  const bool neg = neg_t || neg_s;
+  if (comp) {
+    if (neg) body(std::true_type(), std::true_type());
+    else body(std::false_type(), std::true_type());
+  } else {
+    if (neg) body(std::true_type(), std::false_type());
+    else body(std::false_type(), std::false_type());
   }
   HWY_ALIGN double lanes[kLaneGroup];
   double sums[4];

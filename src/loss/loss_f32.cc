@@ -30,7 +30,11 @@ void GradScaleF32Fast(const float* e, size_t n, double k, double b0, float* out,
 }
 internal::DualStats DualStatsF32(const float* t, const float* s, size_t n, double itt, double its,
                                  float* et, float* es) {
-  return DualStatsImpl<false>(t, s, n, itt, its, et, es);
+  return DualStatsImpl<false, false>(t, s, n, itt, its, et, es);
+}
+internal::DualStats DualStatsF32Comp(const float* t, const float* s, size_t n, double itt,
+                                     double its, float* et, float* es) {
+  return DualStatsImpl<false, true>(t, s, n, itt, its, et, es);
 }
 internal::DualStats DualStatsF32Fast(const float* t, const float* s, size_t n, double itt,
                                      double its, float* et, float* es) {
@@ -71,6 +75,7 @@ HWY_EXPORT(GradScaleF32);
 HWY_EXPORT(GradScaleF32Fast);
 HWY_EXPORT(DualStatsF32);
 HWY_EXPORT(DualStatsF32Fast);
+HWY_EXPORT(DualStatsF32Comp);
 HWY_EXPORT(KlGradF32);
 HWY_EXPORT(KlGradF32Fast);
 HWY_EXPORT(RklGradF32);
@@ -80,11 +85,13 @@ HWY_EXPORT(JsGradF32);
 
 namespace internal {
 
-LossKernels loss_kernels(bool fast) {
+LossKernels loss_kernels(bool fast, bool comp_dual) {
   LossKernels k{};
   k.grad_affine = fast ? &HWY_DYNAMIC_DISPATCH(GradAffineF32Fast) : &HWY_DYNAMIC_DISPATCH(GradAffineF32);
   k.grad_scale = fast ? &HWY_DYNAMIC_DISPATCH(GradScaleF32Fast) : &HWY_DYNAMIC_DISPATCH(GradScaleF32);
-  k.dual_stats = fast ? &HWY_DYNAMIC_DISPATCH(DualStatsF32Fast) : &HWY_DYNAMIC_DISPATCH(DualStatsF32);
+  k.dual_stats = fast        ? &HWY_DYNAMIC_DISPATCH(DualStatsF32Fast)
+                 : comp_dual ? &HWY_DYNAMIC_DISPATCH(DualStatsF32Comp)
+                             : &HWY_DYNAMIC_DISPATCH(DualStatsF32);
   k.kl_grad = fast ? &HWY_DYNAMIC_DISPATCH(KlGradF32Fast) : &HWY_DYNAMIC_DISPATCH(KlGradF32);
   k.rkl_grad = &HWY_DYNAMIC_DISPATCH(RklGradF32);
   k.js_sums = &HWY_DYNAMIC_DISPATCH(JsSumsF32);

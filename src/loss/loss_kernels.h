@@ -38,7 +38,8 @@ struct LossKernels {
   // null; in double, rounded once (kFast without w and y: in float). out may equal e.
   void (*grad_affine)(const float* e, const double* w, const float* y, std::size_t n, double k,
                       double b1, double b0, float* out);
-  // grad_affine without w and y (the same bits): out_i = e_i * k - b0.
+  // grad_affine without w and y: out_i = e_i * k - b0 (accurate: rounded once, in float through
+  // k = k_hi + k_lo when b0 == 0, so not always the bits of grad_affine; fast: the same bits).
   void (*grad_scale)(const float* e, std::size_t n, double k, double b0, float* out, bool stream);
   // DualStats of t[0, n), s[0, n); writes exp(a_t), exp(a_s) to et, es when non-null.
   DualStats (*dual_stats)(const float* t, const float* s, std::size_t n, double itt, double its,
@@ -58,8 +59,12 @@ struct LossKernels {
                   const JsParams& p, double c, double k, float* out, bool stream);
 };
 
-// The kernels of the chosen target; fast selects Precision::kFast.
-LossKernels loss_kernels(bool fast);
+// The kernels of the chosen target; fast selects Precision::kFast. comp_dual (accurate only):
+// dual_stats takes its exps in float with the shifts carried exactly (ExpCompF32, within 0.56
+// ULP each) instead of in double: enough for forward KL, whose gradient is c (q - p) and whose
+// loss has a 1e-7 absolute slack, not for reverse KL and Jensen-Shannon, whose gradients use the
+// row's divergence k itself (an error of 2^-24 k per entry would exceed their 2^-22 c (p + q)).
+LossKernels loss_kernels(bool fast, bool comp_dual = false);
 
 }  // namespace logitkit::internal
 

@@ -24,6 +24,12 @@ struct SoftmaxKernels {
 
 // The kernels of the chosen target; fast selects Precision::kFast.
 SoftmaxKernels softmax_kernels(bool fast);
+// The kernels the losses use: the same, except that the accurate statistics take the exp in
+// float with the shift carried exactly (ExpCompF32: each exponential within 0.56 ULP, rounded
+// once into the subnormals below FLT_MIN; the double exp for 1/tau outside [2^-100, 2^100] x
+// ln 2). Enough for the losses' bounds (4 ULP loss, 2 ULP gradient), not for the softmax
+// family's 2 ULP outputs after a division.
+SoftmaxKernels loss_softmax_kernels(bool fast);
 // Index of the first NaN in x[0, n), or n.
 std::size_t find_nan(const float* x, std::size_t n);
 

@@ -15,6 +15,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "src/common/exp-inl.h"
 #include "src/common/log-inl.h"
@@ -185,12 +186,51 @@ HWY_INLINE void StatsBlock(const float* HWY_RESTRICT src, float* HWY_RESTRICT ds
   }
 }
 
+// StatsBlock with ExpCompF32 (the shift carried exactly, the exp in float: within 0.56 ULP, one
+// rounding into the subnormals below FLT_MIN); each exponential widened to double and added to its logical lane in index order.
+template <size_t KV>
+HWY_INLINE void StatsBlockComp(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst,
+                               const ExpCompArgs<DF>& a, VD* HWY_RESTRICT acc,
+                               size_t* HWY_RESTRICT ties) {
+  const DF d;
+  constexpr size_t N = hn::MaxLanes(d);
+  constexpr size_t U = kLaneGroup / N;
+  static_assert(KV % U == 0, "a block is a whole number of lane groups");
+  VF v[KV], e[KV];
+  for (size_t k = 0; k < KV; ++k) v[k] = hn::LoadU(d, src + k * N);
+  ExpCompF32<KV>(d, a, v, e);
+  for (size_t k = 0; k < KV; ++k) {
+    if (dst) hn::StoreU(e[k], d, dst + k * N);
+    const auto is_max = hn::Eq(v[k], a.m);
+    *ties += hn::CountTrue(d, is_max);
+    VD parts[kParts];
+    Widen(hn::IfThenZeroElse(is_max, e[k]), parts);
+    for (size_t p = 0; p < kParts; ++p) {
+      acc[(k % U) * kParts + p] = hn::Add(acc[(k % U) * kParts + p], parts[p]);
+    }
+  }
+}
+
+// The exp of the statistics kernels: kStatsDouble (Precision::kAccurate for the softmax family:
+// shift and exp in double), kStatsFast (Precision::kFast: shift and exp in float), kStatsComp (the
+// losses' kAccurate: ExpCompF32, for 1/tau in [2^-100, 2^100] x ln 2; kStatsDouble elsewhere).
+enum StatsExp { kStatsDouble = 0, kStatsFast = 1, kStatsComp = 2 };
+
+// Prefetches the cache lines of p[0, kCount) (a hint: it never faults, whatever p is). The
+// statistics kernels call it on x[n + i] while they compute the exponentials of x[i], so that the
+// memory after the chunk (the next chunk of the row, or the next row) streams in from DRAM while
+// the core computes; the next max pass then reads from L2 instead of waiting on memory.
+template <size_t kCount>
+HWY_INLINE void PrefetchLines(const float* p) {
+  for (size_t o = 0; o < kCount; o += 64 / sizeof(float)) hwy::Prefetch(p + o);
+}
+
 // Statistics of one chunk (n >= 1 entries). When e_out is non-null, also writes
 // e_i = exp((x_i - max) * inv_tau) rounded to float (e_out may equal x).
 // kFast: shift and exp in float; otherwise shift and exp in double. Sums in double, in 16 logical lanes (entry i in lane i % 16, added in
 // index order; kFast first adds a 64-entry block's four terms per lane in float) and a fixed
 // tree, so every target gives the same bits.
-template <bool kFast>
+template <int kMode>
 HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, float* e_out) {
   ChunkStats st{};
   bool has_nan = false;
@@ -214,6 +254,7 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
   }
   const float m = m_raw + 0.0f;  // -0 -> +0, so every target reports the same max
   st.max = m;
+  constexpr bool kFast = kMode == kStatsFast;
 
   const DF d;
   const DD dd;
@@ -233,6 +274,7 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
     constexpr bool kUnit = decltype(unit_tau)::value;
     size_t i = 0;
     for (; i + kBlock <= n; i += kBlock) {
+      PrefetchLines<kBlock>(x + n + i);
       StatsBlock<kFast, kUnit, KV>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
     }
     for (; i + kLaneGroup <= n; i += kLaneGroup) {
@@ -247,7 +289,28 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
       if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
     }
   };
-  if (inv_tau == 1.0) {
+  const double c = 1.4426950408889634 * inv_tau;  // log2(e) / tau
+  if (kMode == kStatsComp && c >= 0x1p-100 && c <= 0x1p100) {
+    const float c_hi = static_cast<float>(c);
+    const ExpCompArgs<DF> a{hn::Set(d, m), hn::Set(d, -m), hn::Set(d, c_hi),
+                            hn::Set(d, static_cast<float>(c - static_cast<double>(c_hi)))};
+    size_t i = 0;
+    for (; i + kBlock <= n; i += kBlock) {
+      PrefetchLines<kBlock>(x + n + i);
+      StatsBlockComp<KV>(x + i, e_out ? e_out + i : nullptr, a, acc, &ties);
+    }
+    for (; i + kLaneGroup <= n; i += kLaneGroup) {
+      StatsBlockComp<U>(x + i, e_out ? e_out + i : nullptr, a, acc, &ties);
+    }
+    if (i < n) {  // the last partial group, padded with -inf (adds exactly 0)
+      HWY_ALIGN float buf[kLaneGroup];
+      HWY_ALIGN float ebuf[kLaneGroup];
+      for (size_t j = 0; j < kLaneGroup; ++j) buf[j] = -std::numeric_limits<float>::infinity();
+      std::memcpy(buf, x + i, (n - i) * sizeof(float));
+      StatsBlockComp<U>(buf, e_out ? ebuf : nullptr, a, acc, &ties);
+      if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
+    }
+  } else if (inv_tau == 1.0) {
     pass(std::true_type());
   } else {
     pass(std::false_type());

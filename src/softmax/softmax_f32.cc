@@ -15,10 +15,13 @@ namespace HWY_NAMESPACE {
 namespace {
 
 internal::ChunkStats StatsF32(const float* x, size_t n, double inv_tau, float* e_out) {
-  return ChunkStatsImpl<false>(x, n, inv_tau, e_out);
+  return ChunkStatsImpl<kStatsDouble>(x, n, inv_tau, e_out);
 }
 internal::ChunkStats StatsF32Fast(const float* x, size_t n, double inv_tau, float* e_out) {
-  return ChunkStatsImpl<true>(x, n, inv_tau, e_out);
+  return ChunkStatsImpl<kStatsFast>(x, n, inv_tau, e_out);
+}
+internal::ChunkStats StatsF32Comp(const float* x, size_t n, double inv_tau, float* e_out) {
+  return ChunkStatsImpl<kStatsComp>(x, n, inv_tau, e_out);
 }
 void ScaleF32(const float* e, size_t n, double scale, float* y) {
   ScaleImpl<false>(e, n, scale, y);
@@ -48,6 +51,7 @@ namespace logitkit {
 namespace {
 HWY_EXPORT(StatsF32);
 HWY_EXPORT(StatsF32Fast);
+HWY_EXPORT(StatsF32Comp);
 HWY_EXPORT(ScaleF32);
 HWY_EXPORT(ScaleF32Fast);
 HWY_EXPORT(LogOutF32);
@@ -68,6 +72,12 @@ SoftmaxKernels softmax_kernels(bool fast) {
   }
   return {LOGITKIT_DYNAMIC_POINTER(StatsF32), LOGITKIT_DYNAMIC_POINTER(ScaleF32),
           LOGITKIT_DYNAMIC_POINTER(LogOutF32)};
+}
+
+SoftmaxKernels loss_softmax_kernels(bool fast) {
+  SoftmaxKernels k = softmax_kernels(fast);
+  if (!fast) k.stats = LOGITKIT_DYNAMIC_POINTER(StatsF32Comp);
+  return k;
 }
 
 size_t find_nan(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(FindNaNF32)(x, n); }
