@@ -242,6 +242,60 @@ TEST(LossTest, DistillationFloatPathsMatchDoubleOnLongRows) {
   }
 }
 
+// The accurate float gradient against its contract, entry by entry: within 2 ULP + 2^-22 c (p_j +
+// q_j) of the long-double result (c = the gradient's scale, tau * factor / N), plus FLT_MIN for
+// results below FLT_MIN (DESIGN.md §3) and the subnormal exponentials' term of loss.h; rows of N(0, 3^2) and N(0, 30^2) logits (then
+// (x - max) / tau reaches the subnormal range, where a float shift would be off by far more).
+TEST(LossTest, DistillationAccurateGradientWithinContract) {
+  const std::size_t n = 4, c = 20000;
+  for (float sigma : {3.0f, 30.0f}) {
+    std::mt19937_64 rng(41);
+    std::normal_distribution<float> nd(0.0f, sigma);
+    std::vector<float> s(n * c), t(n * c);
+    for (float& v : s) v = nd(rng);
+    for (float& v : t) v = nd(rng);
+    const std::vector<double> sd(s.begin(), s.end()), td(t.begin(), t.end());
+    for (Divergence dv : {Divergence::kForwardKL, Divergence::kReverseKL, Divergence::kJensenShannon}) {
+      DistillationOptions o;
+      o.divergence = dv;
+      o.temperature = 2.0;
+      o.reduction = Reduction::kSum;  // c = tau * tau^2 / tau = tau
+      std::vector<float> g(n * c), rl(n);
+      std::vector<double> gd(n * c), rld(n);
+      distillation_loss(Rows<const float>{s.data(), n, c, c}, Rows<const float>{t.data(), n, c, c},
+                        o, LossOutputs<float>{Rows<float>{g.data(), n, c, c}, rl, {}});
+      distillation_loss(Rows<const double>{sd.data(), n, c, c},
+                        Rows<const double>{td.data(), n, c, c}, o,
+                        LossOutputs<double>{Rows<double>{gd.data(), n, c, c}, rld, {}});
+      double worst = 0, worst_loss = 0;
+      for (std::size_t r = 0; r < n; ++r) {
+        worst_loss = std::max(worst_loss, std::fabs(rl[r] - rld[r]) / std::fabs(rld[r]));
+        EXPECT_NEAR(rl[r], rld[r], 1e-6 * std::fabs(rld[r]) + 1e-7) << "sigma " << sigma;
+        const std::vector<double> p = probs(td, r, c, 2.0), q = probs(sd, r, c, 2.0);
+        for (std::size_t j = 0; j < c; ++j) {
+          const double want = gd[r * c + j];
+          const double ulp = std::ldexp(1.0, std::max(std::ilogb(std::fabs(want)), -126) - 23);
+          double excess = std::fabs(g[r * c + j] - want) - 2 * ulp;
+          if (std::fabs(want) < 0x1p-126) excess -= 0x1p-126;
+          const double pq = std::min(p[j], q[j]);
+          if (pq < 0x1p-126) {  // a subnormal exponential's rounding carries through (loss.h)
+            excess -= 0x1p-149 * (o.temperature + (pq > 0 ? std::fabs(want) / pq : 0.0));
+          }
+          if (excess <= 0) continue;
+          const double units = excess / (0x1p-24 * o.temperature * (p[j] + q[j]));
+          worst = std::max(worst, units);
+          ASSERT_LE(units, 4.0) << "sigma " << sigma << " divergence " << static_cast<int>(dv)
+                                << " entry " << r << "," << j << " got " << g[r * c + j]
+                                << " want " << want;
+        }
+      }
+      std::printf("sigma %g divergence %d: row loss max relative error %.2g, gradient beyond 2 ULP "
+                  "%.3g x 2^-24 c (p + q) (contract: 4)\n",
+                  sigma, static_cast<int>(dv), worst_loss, worst);
+    }
+  }
+}
+
 // Every divergence gives the same bits on every target and thread count, and a large gradient
 // (written with non-temporal stores, rows not vector-aligned) equals row-by-row calls.
 TEST(LossTest, DistillationDeterministicAndStreamed) {

@@ -160,7 +160,11 @@ struct DistillationOptions {
 // Accuracy (kAccurate, float): row_loss within 1e-6 relative + 1e-7 absolute of the exact value
 // (KL near 0 cancels inherently); each gradient entry within 2 ULP + 2^-22 * c * (p_j + q_j),
 // c = (tau_squared ? tau : 1/tau) times the reduction factor (the two exponentials are kept as
-// floats between the passes, so a difference q_j - p_j carries their rounding).
+// floats between the passes, so a difference q_j - p_j carries their rounding); where m_j =
+// min(p_j, q_j) is below FLT_MIN (a subnormal exponential, rounded to 2^-150 absolute) add
+// 2^-149 * (c + |gradient_j| / m_j), and where the gradient is below FLT_MIN add FLT_MIN. Forward KL takes
+// its exponentials in float with the shift carried exactly (within 0.56 ULP each); reverse KL and
+// Jensen-Shannon in double (their gradients use the row's divergence, summed from them).
 // Passes over memory (float, every divergence and teacher input): per 16384-entry chunk one pass
 // over student and teacher (both exponentials, the statistics and the KL sums, while the chunk
 // is in cache; the exponentials kept in per-thread row buffers), then one pass writing grad from
