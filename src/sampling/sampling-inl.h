@@ -461,7 +461,8 @@ struct BracketPairs {
       const auto gt = hn::Gt(v, vhi);
       cnt += hn::CountTrue(d, gt);
       ea[q] = hn::IfThenElseZero(gt, hn::LoadU(d, es + o));
-      const auto in = hn::And(hn::Ge(v, vlo), hn::Le(v, vhi));
+      // lo <= x <= hi as (x >= lo) and not (x > hi): the same lanes (NaN padding fails both).
+      const auto in = hn::AndNot(gt, hn::Ge(v, vlo));
       wl = AppendIndices(in, static_cast<int32_t>(at + o), idx, wl, iota0);
     }
     above += cnt;
@@ -472,10 +473,14 @@ struct BracketPairs {
 
 // The top-p bracket pass over the stored e: block_above[b] = quad-scheme sum of e over
 // {x > hi} in block b, *count_above = |{x > hi}|; writes the indices of {lo <= x <= hi}, in
-// order, to idx (room for n + kCompressSlack); returns how many.
+// order, to idx (room for n + kCompressSlack); returns how many. Each block's bracket entries
+// are gathered while the block is in L1: bx = x, be = float(e * scale_b) (scale_b = cb[b], or
+// 1 if cb is null), and *bracket_sum = the double sum of the be in order.
 HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY_RESTRICT e,
                                    size_t n, float hi, float lo, double* block_above,
-                                   size_t* count_above, int32_t* HWY_RESTRICT idx) {
+                                   size_t* count_above, int32_t* HWY_RESTRICT idx,
+                                   const double* cb, float* HWY_RESTRICT bx,
+                                   float* HWY_RESTRICT be, double* bracket_sum) {
   const DF d;
   const hn::RebindToSigned<DF> di;
   const VF vhi = hn::Set(d, hi);
@@ -483,6 +488,7 @@ HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY
   const auto iota0 = hn::Iota(di, 0);
   Lanes16 acc;
   size_t w = 0, above = 0;
+  double bracket = 0;
   // One sub-block of 256 (xs, es, first index at).
   auto sub = [&](const float* xs, const float* es, size_t at) HWY_ATTR {
     BracketPairs pairs{xs, es, at, vhi, vlo, iota0, idx, w, above};
@@ -492,6 +498,7 @@ HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY
   };
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
+    const size_t w0 = w;
     acc.Reset();
     size_t j = 0;
     for (; j + kSub <= len; j += kSub) sub(x + b0 + j, e + b0 + j, b0 + j);
@@ -504,8 +511,16 @@ HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY
       sub(xb, eb, b0 + j);
     }
     block_above[b0 / kSampleBlock] = acc.Total();
+    const double scale = cb ? cb[b0 / kSampleBlock] : 1.0;
+    for (size_t k = w0; k < w; ++k) {
+      const size_t i = static_cast<size_t>(idx[k]);
+      bx[k] = x[i];
+      be[k] = static_cast<float>(static_cast<double>(e[i]) * scale);
+      bracket += be[k];
+    }
   }
   *count_above = above;
+  *bracket_sum = bracket;
   return w;
 }
 
