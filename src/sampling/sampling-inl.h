@@ -463,13 +463,35 @@ struct BracketPairs {
       ea[q] = hn::IfThenElseZero(gt, hn::LoadU(d, es + o));
       // lo <= x <= hi as (x >= lo) and not (x > hi): the same lanes (NaN padding fails both).
       const auto in = hn::AndNot(gt, hn::Ge(v, vlo));
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+      // The lanes' indices advance by one vector each time (the pairs come in order): no
+      // broadcast per vector.
+      hn::StoreU(hn::Compress(iota0, hn::RebindMask(di, in)), di, idx + wl);
+      wl += hn::CountTrue(d, in);
+      iota0 = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(kN)));
+#else
       wl = AppendIndices(in, static_cast<int32_t>(at + o), idx, wl, iota0);
+#endif
     }
     above += cnt;
     w = wl;
     for (size_t k = 0; k < kU; ++k) out[k] = hn::Add(ea[k], ea[kU + k]);
   }
 };
+
+// One sub-block of the bracket pass: 256 entries (xs, es), the first at index at.
+HWY_INLINE void BracketSub(const float* HWY_RESTRICT xs, const float* HWY_RESTRICT es, size_t at,
+                           VF vhi, VF vlo, hn::Vec<hn::RebindToSigned<DF>> iota0,
+                           int32_t* HWY_RESTRICT idx, size_t& w, size_t& above, Lanes16& acc) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const hn::RebindToSigned<DF> di;
+  iota0 = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(at)));  // the lanes' indices
+#endif
+  BracketPairs pairs{xs, es, at, vhi, vlo, iota0, idx, w, above};
+  SubTreeSum(pairs, acc);
+  w = pairs.w;
+  above = pairs.above;
+}
 
 // The top-p bracket pass over the stored e: block_above[b] = quad-scheme sum of e over
 // {x > hi} in block b, *count_above = |{x > hi}|; writes the indices of {lo <= x <= hi}, in
@@ -489,26 +511,21 @@ HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY
   Lanes16 acc;
   size_t w = 0, above = 0;
   double bracket = 0;
-  // One sub-block of 256 (xs, es, first index at).
-  auto sub = [&](const float* xs, const float* es, size_t at) HWY_ATTR {
-    BracketPairs pairs{xs, es, at, vhi, vlo, iota0, idx, w, above};
-    SubTreeSum(pairs, acc);
-    w = pairs.w;
-    above = pairs.above;
-  };
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
     const size_t w0 = w;
     acc.Reset();
     size_t j = 0;
-    for (; j + kSub <= len; j += kSub) sub(x + b0 + j, e + b0 + j, b0 + j);
+    for (; j + kSub <= len; j += kSub) {
+      BracketSub(x + b0 + j, e + b0 + j, b0 + j, vhi, vlo, iota0, idx, w, above, acc);
+    }
     if (j < len) {
       HWY_ALIGN float xb[kSub];
       HWY_ALIGN float eb[kSub] = {};
       for (size_t i = 0; i < kSub; ++i) xb[i] = kNaNF;  // fails every comparison
       std::memcpy(xb, x + b0 + j, (len - j) * sizeof(float));
       std::memcpy(eb, e + b0 + j, (len - j) * sizeof(float));
-      sub(xb, eb, b0 + j);
+      BracketSub(xb, eb, b0 + j, vhi, vlo, iota0, idx, w, above, acc);
     }
     block_above[b0 / kSampleBlock] = acc.Total();
     const double scale = cb ? cb[b0 / kSampleBlock] : 1.0;
