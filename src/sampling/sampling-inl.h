@@ -497,12 +497,15 @@ HWY_INLINE void BracketSub(const float* HWY_RESTRICT xs, const float* HWY_RESTRI
 // {x > hi} in block b, *count_above = |{x > hi}|; writes the indices of {lo <= x <= hi}, in
 // order, to idx (room for n + kCompressSlack); returns how many. Each block's bracket entries
 // are gathered while the block is in L1: bx = x, be = float(e * scale_b) (scale_b = cb[b], or
-// 1 if cb is null), and *bracket_sum = the double sum of the be in order.
+// 1 if cb is null), and *bracket_sum = the double sum of the be in order. A block whose max
+// (block_max, nullable) is below lo has nothing above hi nor in the bracket: its sum is +0, the
+// tree's value over all-zero lanes, without reading it.
 HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY_RESTRICT e,
                                    size_t n, float hi, float lo, double* block_above,
                                    size_t* count_above, int32_t* HWY_RESTRICT idx,
                                    const double* cb, float* HWY_RESTRICT bx,
-                                   float* HWY_RESTRICT be, double* bracket_sum) {
+                                   float* HWY_RESTRICT be, double* bracket_sum,
+                                   const float* block_max) {
   const DF d;
   const hn::RebindToSigned<DF> di;
   const VF vhi = hn::Set(d, hi);
@@ -513,6 +516,10 @@ HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY
   double bracket = 0;
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
+    if (block_max && block_max[b0 / kSampleBlock] < lo) {
+      block_above[b0 / kSampleBlock] = 0.0;
+      continue;
+    }
     const size_t w0 = w;
     acc.Reset();
     size_t j = 0;

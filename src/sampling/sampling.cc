@@ -536,11 +536,12 @@ class RowSampler {
     double above = 0, bracket = 0;
     std::size_t count_above = 0, c = 0;
     // The bracket's x and e (as e_at gives them, rounded to float) and their sum are gathered
-    // by the pass, block by block.
+    // by the pass, block by block; blocks whose max (s_.bmax, from the max or fused pass) is
+    // below the bracket are skipped.
     auto pass = [&](float h, float l) {
       c = k_.above_bracket(x_, s_.e.data(), n_, h, l, s_.sums.data(), &count_above,
                            s_.bi.data(), fused_ ? s_.cb.data() : nullptr, s_.bx.data(),
-                           s_.be.data(), &bracket);
+                           s_.be.data(), &bracket, s_.bmax.data());
       above = 0;
       for (std::size_t b = 0; b < blocks; ++b) {
         if (fused_) s_.sums[b] *= s_.cb[b];
