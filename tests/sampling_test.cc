@@ -641,6 +641,16 @@ TEST(SamplingTest, TopPRowBracketFallbacksMatchTheReference) {
       }
     }
   }
+  // Peaked rows: 64 tokens 8 to 18 above N(0, 2^2) hold nearly all the mass and the sample
+  // misses them: the bracket is widened downwards (1, 4, 16 nats, then the whole row).
+  for (std::size_t n : {20000u, 70000u}) {
+    auto x = ref::test_logits(n, 49 + n, 2.0, 0);
+    for (std::size_t s = 0; s < 64; ++s) {
+      x[static_cast<std::size_t>(philox_uniform(50, 2, s) * n)] =
+          static_cast<float>(8.0 + 10.0 * philox_uniform(50, 3, s));
+    }
+    check("peaked", x, chains);
+  }
   // -inf entries: scattered and in whole blocks.
   {
     auto x = ref::test_logits(20000, 46, 3.0, 3, 600);
