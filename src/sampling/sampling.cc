@@ -551,8 +551,23 @@ class RowSampler {
     pass(hi, lo);
     if (above >= t && hi != kInf) {  // the boundary is above hi: the bracket is x > hi
       pass(kInf, std::nextafter(hi, kInf));
-    } else if (above + bracket < t && lo != -kMaxF) {  // below lo: the bracket is x < lo
-      pass(std::nextafter(lo, -kInf), -kMaxF);
+    } else if (above + bracket < t && lo != -kMaxF) {
+      // Below lo: widen the bracket downwards, 1, 4 and 16 nats below lo and then to the
+      // bottom, until it reaches t. Each pass reads only the blocks whose max reaches its
+      // bracket: a row whose mass sits in a few tokens the sample missed (a peaked row) reads a
+      // few blocks instead of gathering and selecting over the whole row.
+      constexpr double kWiden[] = {1, 4, 16};
+      float top = lo;
+      for (std::size_t k = 0; k <= 3 && above + bracket < t && top != -kMaxF; ++k) {
+        float l = -kMaxF;
+        if (k < 3) {
+          const double v = m_ - ((b_star + 2) / kPerNat + kWiden[k]) * tau;
+          if (v > -kMaxF) l = static_cast<float>(v);
+          if (!(l < top)) continue;
+        }
+        pass(std::nextafter(top, -kInf), l);
+        top = l;
+      }
     }
     if (above >= t || !(c > 0 || above + bracket >= t)) {  // the sums disagree: the plain select
       unfuse();
