@@ -32,6 +32,24 @@ std::vector<float> bench_logits(std::size_t n, std::uint64_t seed) {
   return x;
 }
 
+// A peaked row, closer to a language model's: N(0, 2^2) logits and 64 tokens 8 to 18 above them
+// (the top-p 0.95 nucleus holds a few dozen tokens, and most 1024-entry blocks lie entirely
+// below it).
+std::vector<float> peaked_logits(std::size_t n, std::uint64_t seed) {
+  std::vector<float> x(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double u1 = 1.0 - logitkit::philox_uniform(seed, 1, 2 * i);
+    const double u2 = logitkit::philox_uniform(seed, 1, 2 * i + 1);
+    x[i] = static_cast<float>(2.0 * std::sqrt(-2.0 * std::log(u1)) *
+                              std::cos(6.283185307179586 * u2));
+  }
+  for (std::size_t s = 0; s < 64; ++s) {
+    const std::size_t at = static_cast<std::size_t>(logitkit::philox_uniform(seed, 2, s) * n);
+    x[at] = static_cast<float>(8.0 + 10.0 * logitkit::philox_uniform(seed, 3, s));
+  }
+  return x;
+}
+
 struct Chain {
   const char* name;
   SamplingParams params;
@@ -99,12 +117,13 @@ void set_counters(benchmark::State& state, const std::vector<float>& x, const Sa
   state.SetLabel(logitkit::targets().chosen);
 }
 
-void bm_logitkit(benchmark::State& state, Chain chain, std::size_t n, std::string target) {
+void bm_logitkit_on(benchmark::State& state, Chain chain, std::size_t n, std::string target,
+                    bool peaked) {
   if (!target.empty() && !logitkit::force_target(target)) {
     state.SkipWithError("target not supported");
     return;
   }
-  const auto x = bench_logits(n, 7);
+  const auto x = peaked ? peaked_logits(n, 7) : bench_logits(n, 7);
   std::uint64_t step = 0;
   for (auto _ : state) {
     const auto r = logitkit::sample(x, chain.params, 0, step++);
@@ -112,6 +131,14 @@ void bm_logitkit(benchmark::State& state, Chain chain, std::size_t n, std::strin
   }
   set_counters(state, x, chain.params);
   logitkit::reset_target();
+}
+
+void bm_logitkit(benchmark::State& state, Chain chain, std::size_t n, std::string target) {
+  bm_logitkit_on(state, chain, n, target, false);
+}
+
+void bm_peaked(benchmark::State& state, Chain chain, std::size_t n) {
+  bm_logitkit_on(state, chain, n, "", true);
 }
 
 void bm_sort_baseline(benchmark::State& state, Chain chain, std::size_t n) {
@@ -163,6 +190,17 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kMicrosecond)
           ->ComputeStatistics("min", min_of);
       benchmark::RegisterBenchmark(("sort_baseline/" + suffix).c_str(), bm_sort_baseline, c, n)
+          ->Unit(benchmark::kMicrosecond)
+          ->ComputeStatistics("min", min_of);
+    }
+  }
+  // The peaked rows, for the chains that exponentiate the whole row.
+  for (std::size_t n : {32000u, 128256u, 256000u}) {
+    for (const Chain& c : kChains) {
+      const std::string name = c.name;
+      if (name.find("temperature") != 0 && name.find("top_p") != 0) continue;
+      benchmark::RegisterBenchmark(("sample_peaked/" + name + "/" + std::to_string(n)).c_str(),
+                                   bm_peaked, c, n)
           ->Unit(benchmark::kMicrosecond)
           ->ComputeStatistics("min", min_of);
     }

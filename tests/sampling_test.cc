@@ -535,6 +535,140 @@ TEST(SamplingTest, FusedPassAndTopPBracketEdgeCases) {
   }
 }
 
+// sample() on the same row: each drawn token is kept by the reference, sits where the reference's
+// inverse CDF (kept tokens in index order) puts u, and its log-probability is the reference's.
+void expect_draws_match_reference(const std::vector<float>& x, const SamplingParams& p,
+                                  std::uint64_t steps = 6) {
+  const auto want = ref::distribution(x, p);
+  float m = -kInf;
+  for (float v : x) m = std::max(m, v);
+  const bool fast = p.precision == Precision::kFast;
+  for (std::uint64_t s = 0; s < steps; ++s) {
+    const SampleResult r = sample(x, p, 9, s);
+    ASSERT_GE(r.token, 0);
+    ASSERT_LT(static_cast<std::size_t>(r.token), x.size());
+    ASSERT_GT(want[r.token], 0.0) << "step " << s << ": token " << r.token << " is not kept";
+    const double t = (static_cast<double>(m) - x[r.token]) / p.temperature;
+    const double tol = fast ? (3 * t + 6) * 0x1p-23 + 2e-6 : 2e-6;
+    EXPECT_NEAR(r.logprob, std::log(want[r.token]), tol) << "step " << s;
+    const double u = philox_uniform(p.seed, 9, s);
+    double before = 0;
+    for (std::int32_t i = 0; i < r.token; ++i) before += want[i];
+    const double cdf_tol = fast ? 1e-5 : 2e-6;
+    EXPECT_LE(before, u + cdf_tol) << "step " << s << ": token " << r.token;
+    EXPECT_GE(before + want[r.token], u - cdf_tol) << "step " << s << ": token " << r.token;
+  }
+}
+
+// The top-p cut of a long row (a bracket estimated from a sample, one pass over the row): every
+// way the estimate can fail and the special shapes of the boundary, for the distribution and for
+// the drawn tokens and their log-probabilities, against the sort-based reference.
+TEST(SamplingTest, TopPRowBracketFallbacksMatchTheReference) {
+  std::vector<SamplingParams> chains;
+  for (Precision pr : {Precision::kAccurate, Precision::kFast}) {
+    for (double tp : {0.5, 0.9, 0.95}) {
+      chains.push_back({.temperature = 1.0, .top_p = tp, .precision = pr});
+    }
+    chains.push_back({.temperature = 0.7, .top_p = 0.99, .precision = pr});
+  }
+  auto check = [&](const char* what, const std::vector<float>& x,
+                   const std::vector<SamplingParams>& ps) {
+    for (const SamplingParams& p : ps) {
+      SCOPED_TRACE(testing::Message() << what << ", n=" << x.size() << ", tau=" << p.temperature
+                                      << ", top_p=" << p.top_p << ", fast="
+                                      << (p.precision == Precision::kFast));
+      expect_matches_reference(x, p);
+      expect_draws_match_reference(x, p);
+    }
+  };
+  // Miss high: a few spikes between the sample's points hold nearly all the mass, so the
+  // boundary is above the bracket placed from the sample's tail.
+  {
+    auto x = ref::test_logits(20000, 41, 1.0, 0);
+    x[1] = 20.0f;
+    x[2] = 19.5f;
+    x[19999] = 19.0f;
+    check("miss high", x, chains);
+  }
+  // Miss low: half the row in a cluster 8 nats below the other half.
+  {
+    auto x = ref::test_logits(24576, 42, 0.5, 0);
+    for (std::size_t i = 0; i < x.size(); i += 2) x[i] -= 8.0f;
+    check("miss low", x, chains);
+  }
+  // The boundary inside a run of 6000 tied logits that holds most of the mass: the cut keeps
+  // the run's lower indices.
+  {
+    auto x = ref::test_logits(30000, 43, 1.0, 0);
+    for (std::size_t f = 0; f < 6000; ++f) x[(f * 7919) % x.size()] = 5.0f;
+    check("ties at the boundary", x, chains);
+  }
+  // A nucleus of one token (far above the rest).
+  {
+    auto x = ref::test_logits(16384, 44, 1.0, 0);
+    x[8191] = 40.0f;
+    check("one token", x, chains);
+    const auto want = ref::distribution(x, chains[1]);
+    EXPECT_EQ(want[8191], 1.0);
+  }
+  // top_p very close to 1: all but the far tail is kept. There the boundary token's probability
+  // (1e-9 here) is far below the error of the weights (docs/sampling.md), so the cut may differ
+  // from the exact one by tokens of that size: the distribution is checked by its total
+  // variation from the reference, the draws against the sampler's own distribution.
+  {
+    const auto x = ref::test_logits(32000, 45, 3.0, 3, 1000);
+    for (Precision pr : {Precision::kAccurate, Precision::kFast}) {
+      for (double tp : {0.999999, 1 - 1e-7, 0.99999}) {
+        const SamplingParams p{.top_p = tp, .precision = pr};
+        SCOPED_TRACE(testing::Message() << "top_p near 1: " << tp << " fast="
+                                        << (pr == Precision::kFast));
+        const auto want = ref::distribution(x, p);
+        const auto got = dist(x, p);
+        double tv = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          tv += std::abs(got[i] - want[i]);
+          // Only tokens far below the weights' error may change sides.
+          if (want[i] > 1e-7) ASSERT_GT(got[i], 0.0) << "token " << i;
+          if (got[i] > 1e-7) ASSERT_GT(want[i], 0.0) << "token " << i;
+        }
+        // docs/sampling.md: kAccurate 1.5e-6; kFast 2^-23 (3 ln V + 6).
+        EXPECT_LE(tv / 2, pr == Precision::kFast ? 0x1p-23 * (3 * std::log(32000.0) + 6) : 1.5e-6);
+        for (std::uint64_t s = 0; s < 6; ++s) {
+          const SampleResult r = sample(x, p, 9, s);
+          ASSERT_GT(got[r.token], 0.0);
+          EXPECT_NEAR(r.logprob, std::log(got[r.token]), 1e-5 * std::abs(r.logprob) + 1e-6);
+        }
+      }
+    }
+  }
+  // Peaked rows: 64 tokens 8 to 18 above N(0, 2^2) hold nearly all the mass and the sample
+  // misses them: the bracket is widened downwards (1, 4, 16 nats, then the whole row).
+  for (std::size_t n : {20000u, 70000u}) {
+    auto x = ref::test_logits(n, 49 + n, 2.0, 0);
+    for (std::size_t s = 0; s < 64; ++s) {
+      x[static_cast<std::size_t>(philox_uniform(50, 2, s) * n)] =
+          static_cast<float>(8.0 + 10.0 * philox_uniform(50, 3, s));
+    }
+    check("peaked", x, chains);
+  }
+  // -inf entries: scattered and in whole blocks.
+  {
+    auto x = ref::test_logits(20000, 46, 3.0, 3, 600);
+    for (std::size_t i = 0; i < x.size(); i += 3) x[i] = -kInf;
+    for (std::size_t i = 2048; i < 5120; ++i) x[i] = -kInf;
+    check("-inf entries", x, chains);
+  }
+  // The whole row in the bracket: nearly flat logits, and exactly flat ones.
+  {
+    check("nearly flat", ref::test_logits(12000, 47, 0.001, 0), chains);
+    check("flat", std::vector<float>(10000, -2.5f), chains);
+  }
+  // Tiny rows (the candidate-list select, no bracket).
+  for (std::size_t n : {1u, 2u, 3u, 17u}) {
+    check("tiny", ref::test_logits(n, 48 + n, 2.0, 0), chains);
+  }
+}
+
 // The per-weight bound of docs/sampling.md, checked on ratios p_i / p_max (no normaliser):
 // kFast (3 |t_i| + 6) 2^-24, kAccurate 6 * 2^-24, plus 2 * 2^-24 for the float outputs.
 TEST(SamplingTest, WeightsWithinTheDocumentedBound) {

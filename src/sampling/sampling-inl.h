@@ -461,8 +461,17 @@ struct BracketPairs {
       const auto gt = hn::Gt(v, vhi);
       cnt += hn::CountTrue(d, gt);
       ea[q] = hn::IfThenElseZero(gt, hn::LoadU(d, es + o));
-      const auto in = hn::And(hn::Ge(v, vlo), hn::Le(v, vhi));
+      // lo <= x <= hi as (x >= lo) and not (x > hi): the same lanes (NaN padding fails both).
+      const auto in = hn::AndNot(gt, hn::Ge(v, vlo));
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+      // The lanes' indices advance by one vector each time (the pairs come in order): no
+      // broadcast per vector.
+      hn::StoreU(hn::Compress(iota0, hn::RebindMask(di, in)), di, idx + wl);
+      wl += hn::CountTrue(d, in);
+      iota0 = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(kN)));
+#else
       wl = AppendIndices(in, static_cast<int32_t>(at + o), idx, wl, iota0);
+#endif
     }
     above += cnt;
     w = wl;
@@ -470,12 +479,33 @@ struct BracketPairs {
   }
 };
 
+// One sub-block of the bracket pass: 256 entries (xs, es), the first at index at.
+HWY_INLINE void BracketSub(const float* HWY_RESTRICT xs, const float* HWY_RESTRICT es, size_t at,
+                           VF vhi, VF vlo, hn::Vec<hn::RebindToSigned<DF>> iota0,
+                           int32_t* HWY_RESTRICT idx, size_t& w, size_t& above, Lanes16& acc) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const hn::RebindToSigned<DF> di;
+  iota0 = hn::Add(iota0, hn::Set(di, static_cast<int32_t>(at)));  // the lanes' indices
+#endif
+  BracketPairs pairs{xs, es, at, vhi, vlo, iota0, idx, w, above};
+  SubTreeSum(pairs, acc);
+  w = pairs.w;
+  above = pairs.above;
+}
+
 // The top-p bracket pass over the stored e: block_above[b] = quad-scheme sum of e over
 // {x > hi} in block b, *count_above = |{x > hi}|; writes the indices of {lo <= x <= hi}, in
-// order, to idx (room for n + kCompressSlack); returns how many.
+// order, to idx (room for n + kCompressSlack); returns how many. Each block's bracket entries
+// are gathered while the block is in L1: bx = x, be = float(e * scale_b) (scale_b = cb[b], or
+// 1 if cb is null), and *bracket_sum = the double sum of the be in order. A block whose max
+// (block_max, nullable) is below lo has nothing above hi nor in the bracket: its sum is +0, the
+// tree's value over all-zero lanes, without reading it.
 HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY_RESTRICT e,
                                    size_t n, float hi, float lo, double* block_above,
-                                   size_t* count_above, int32_t* HWY_RESTRICT idx) {
+                                   size_t* count_above, int32_t* HWY_RESTRICT idx,
+                                   const double* cb, float* HWY_RESTRICT bx,
+                                   float* HWY_RESTRICT be, double* bracket_sum,
+                                   const float* block_max) {
   const DF d;
   const hn::RebindToSigned<DF> di;
   const VF vhi = hn::Set(d, hi);
@@ -483,29 +513,38 @@ HWY_INLINE size_t AboveBracketImpl(const float* HWY_RESTRICT x, const float* HWY
   const auto iota0 = hn::Iota(di, 0);
   Lanes16 acc;
   size_t w = 0, above = 0;
-  // One sub-block of 256 (xs, es, first index at).
-  auto sub = [&](const float* xs, const float* es, size_t at) HWY_ATTR {
-    BracketPairs pairs{xs, es, at, vhi, vlo, iota0, idx, w, above};
-    SubTreeSum(pairs, acc);
-    w = pairs.w;
-    above = pairs.above;
-  };
+  double bracket = 0;
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
+    if (block_max && block_max[b0 / kSampleBlock] < lo) {
+      block_above[b0 / kSampleBlock] = 0.0;
+      continue;
+    }
+    const size_t w0 = w;
     acc.Reset();
     size_t j = 0;
-    for (; j + kSub <= len; j += kSub) sub(x + b0 + j, e + b0 + j, b0 + j);
+    for (; j + kSub <= len; j += kSub) {
+      BracketSub(x + b0 + j, e + b0 + j, b0 + j, vhi, vlo, iota0, idx, w, above, acc);
+    }
     if (j < len) {
       HWY_ALIGN float xb[kSub];
       HWY_ALIGN float eb[kSub] = {};
       for (size_t i = 0; i < kSub; ++i) xb[i] = kNaNF;  // fails every comparison
       std::memcpy(xb, x + b0 + j, (len - j) * sizeof(float));
       std::memcpy(eb, e + b0 + j, (len - j) * sizeof(float));
-      sub(xb, eb, b0 + j);
+      BracketSub(xb, eb, b0 + j, vhi, vlo, iota0, idx, w, above, acc);
     }
     block_above[b0 / kSampleBlock] = acc.Total();
+    const double scale = cb ? cb[b0 / kSampleBlock] : 1.0;
+    for (size_t k = w0; k < w; ++k) {
+      const size_t i = static_cast<size_t>(idx[k]);
+      bx[k] = x[i];
+      be[k] = static_cast<float>(static_cast<double>(e[i]) * scale);
+      bracket += be[k];
+    }
   }
   *count_above = above;
+  *bracket_sum = bracket;
   return w;
 }
 

@@ -48,11 +48,25 @@ constexpr auto before = [](const Cand& a, const Cand& b) {
   return a.x > b.x || (a.x == b.x && a.i < b.i);
 };
 
+// 64-byte aligned storage: whole-vector stores into the row's e never split a cache line.
+template <class T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <class U>
+  Aligned64(const Aligned64<U>&) {}
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+  }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t{64}); }
+  friend bool operator==(const Aligned64&, const Aligned64&) { return true; }
+};
+
 // Per-thread buffers, grown on demand and reused across calls.
 struct Scratch {
   std::vector<float> conv;  // bf16 converted to float
   std::vector<float> x;     // effective logits when they differ from the input
-  std::vector<float> e;     // exp over the row
+  std::vector<float, Aligned64<float>> e;  // exp over the row
   std::vector<double> sums;
   std::vector<float> xc[2], ec[2];
   std::vector<std::int32_t> ic[2];
@@ -517,29 +531,43 @@ class RowSampler {
     if (!(lo <= hi)) lo = hi;
     const std::size_t blocks = (n_ + kSampleBlock - 1) / kSampleBlock;
     grow(s_.bi, n_ + kCompressSlack);
+    grow(s_.bx, n_ + kCompressSlack);
+    grow(s_.be, n_ + kCompressSlack);
     double above = 0, bracket = 0;
     std::size_t count_above = 0, c = 0;
+    // The bracket's x and e (as e_at gives them, rounded to float) and their sum are gathered
+    // by the pass, block by block; blocks whose max (s_.bmax, from the max or fused pass) is
+    // below the bracket are skipped.
     auto pass = [&](float h, float l) {
       c = k_.above_bracket(x_, s_.e.data(), n_, h, l, s_.sums.data(), &count_above,
-                           s_.bi.data());
+                           s_.bi.data(), fused_ ? s_.cb.data() : nullptr, s_.bx.data(),
+                           s_.be.data(), &bracket, s_.bmax.data());
       above = 0;
       for (std::size_t b = 0; b < blocks; ++b) {
         if (fused_) s_.sums[b] *= s_.cb[b];
         above += s_.sums[b];
       }
-      grow(s_.bx, c + kCompressSlack);
-      grow(s_.be, c + kCompressSlack);
-      bracket = 0;
-      for (std::size_t j = 0; j < c; ++j) {
-        s_.bx[j] = x_[s_.bi[j]];
-        bracket += s_.be[j] = static_cast<float>(e_at(s_.e.data(), s_.bi[j]));
-      }
     };
     pass(hi, lo);
     if (above >= t && hi != kInf) {  // the boundary is above hi: the bracket is x > hi
       pass(kInf, std::nextafter(hi, kInf));
-    } else if (above + bracket < t && lo != -kMaxF) {  // below lo: the bracket is x < lo
-      pass(std::nextafter(lo, -kInf), -kMaxF);
+    } else if (above + bracket < t && lo != -kMaxF) {
+      // Below lo: widen the bracket downwards, 1, 4 and 16 nats below lo and then to the
+      // bottom, until it reaches t. Each pass reads only the blocks whose max reaches its
+      // bracket: a row whose mass sits in a few tokens the sample missed (a peaked row) reads a
+      // few blocks instead of gathering and selecting over the whole row.
+      constexpr double kWiden[] = {1, 4, 16};
+      float top = lo;
+      for (std::size_t k = 0; k <= 3 && above + bracket < t && top != -kMaxF; ++k) {
+        float l = -kMaxF;
+        if (k < 3) {
+          const double v = m_ - ((b_star + 2) / kPerNat + kWiden[k]) * tau;
+          if (v > -kMaxF) l = static_cast<float>(v);
+          if (!(l < top)) continue;
+        }
+        pass(std::nextafter(top, -kInf), l);
+        top = l;
+      }
     }
     if (above >= t || !(c > 0 || above + bracket >= t)) {  // the sums disagree: the plain select
       unfuse();
@@ -549,8 +577,17 @@ class RowSampler {
     const Cut cut = nucleus(s_.bx.data(), s_.be.data(), s_.bi.data(), c, bracket, t, above,
                             count_above);
     // The kept cut's block sums: the mass above the bracket, plus the kept bracket entries.
-    for (std::size_t j = 0; j < c; ++j) {
-      if (in_cut(cut, s_.bx[j], s_.bi[j])) s_.sums[s_.bi[j] / kSampleBlock] += s_.be[j];
+    // In index order, hence block by block: each block's sum in a register, and the entries
+    // outside the cut add +0 (no branch: about half of them are kept, at random). The same
+    // additions in the same order as adding the kept entries one by one.
+    for (std::size_t j = 0; j < c;) {
+      const std::size_t b = static_cast<std::size_t>(s_.bi[j]) / kSampleBlock;
+      const std::int32_t end = static_cast<std::int32_t>(std::min((b + 1) * kSampleBlock, n_));
+      double acc = s_.sums[b];
+      for (; j < c && s_.bi[j] < end; ++j) {
+        acc += in_cut(cut, s_.bx[j], s_.bi[j]) ? static_cast<double>(s_.be[j]) : 0.0;
+      }
+      s_.sums[b] = acc;
     }
     sums_ready_ = true;
     return cut;

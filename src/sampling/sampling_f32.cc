@@ -35,8 +35,11 @@ void SampleExpFusedPlainF32(const float* x, size_t n, const internal::ExpArgs& a
   sampling::ExpFusedImpl<false>(x, n, a, e, block_sums, block_max, has_nan);
 }
 size_t SampleAboveBracketF32(const float* x, const float* e, size_t n, float hi, float lo,
-                             double* block_above, size_t* count_above, int32_t* idx) {
-  return sampling::AboveBracketImpl(x, e, n, hi, lo, block_above, count_above, idx);
+                             double* block_above, size_t* count_above, int32_t* idx,
+                             const double* cb, float* bx, float* be, double* bracket_sum,
+                             const float* block_max) {
+  return sampling::AboveBracketImpl(x, e, n, hi, lo, block_above, count_above, idx, cb, bx, be,
+                                    bracket_sum, block_max);
 }
 void SampleCutBlockSumsF32(const float* x, const float* e, size_t n, float theta, int64_t last,
                            double* block_sums) {

@@ -45,9 +45,14 @@ struct SamplingKernels {
   void (*exp_fused)(const float* x, std::size_t n, const ExpArgs& a, float* e, double* block_sums,
                     float* block_max, bool* has_nan);
   // block_above[b] = sum of e over {x > hi} in block b, *count_above = |{x > hi}|; indices of
-  // {lo <= x <= hi} in order into idx (n + slack room); returns how many.
+  // {lo <= x <= hi} in order into idx (n + slack room); returns how many. The same entries'
+  // x into bx and float(e * scale) into be (scale = cb[block], or 1 if cb is null; n + slack
+  // room each); *bracket_sum = the double sum of those be, in order. block_max (nullable): each
+  // block's max; blocks whose max is below lo are not read.
   std::size_t (*above_bracket)(const float* x, const float* e, std::size_t n, float hi, float lo,
-                               double* block_above, std::size_t* count_above, std::int32_t* idx);
+                               double* block_above, std::size_t* count_above, std::int32_t* idx,
+                               const double* cb, float* bx, float* be, double* bracket_sum,
+                               const float* block_max);
   // block_sums[b]: sum of e_i over block b restricted to the cut
   // {x_i > theta} or {x_i == theta and i <= last}.
   void (*cut_block_sums)(const float* x, const float* e, std::size_t n, float theta,
