@@ -302,6 +302,39 @@ TEST(LossTest, CrossEntropyEveryGradientEntryWithinTwoUlp) {
   }
 }
 
+// Logits that are already log-probabilities (times tau): lse is near 0, max / tau and the log of
+// the sum cancel, and the returned lse must still be within 4 ULP (as the header says).
+TEST(LossTest, CrossEntropyLseOfLogProbabilitiesWithinFourUlp) {
+  std::mt19937_64 rng(31);
+  std::normal_distribution<double> nd(0.0, 3.0);
+  for (std::size_t c : {1000, 40000}) {
+    std::vector<double> z(c);
+    for (double& v : z) v = nd(rng);
+    const std::vector<double> lp = ref::log_softmax(z, 1.0);
+    for (double tau : {1.0, 2.0}) {
+      std::vector<float> x(c);
+      for (std::size_t j = 0; j < c; ++j) x[j] = static_cast<float>(tau * lp[j]);
+      const std::vector<double> xd(x.begin(), x.end());
+      const double want = ref::logsumexp(xd, tau);
+      testing::for_each_target([&](const std::string& target_name) {
+        for (double z_loss : {0.0, 1e-4}) {
+          CrossEntropyOptions o;
+          o.temperature = tau;
+          o.z_loss = z_loss;
+          const std::int64_t t = 3;
+          std::vector<float> lse(1), row_loss(1), grad(c);
+          cross_entropy(one_row<const float>(x.data(), c), std::span(&t, 1), o,
+                        LossOutputs<float>{Rows<float>{grad.data(), 1, c, c}, row_loss, lse});
+          EXPECT_LE(ref::ulp_error_f32(lse[0], want), 4.0)
+              << target_name << " C " << c << " tau " << tau << " lse " << lse[0] << " want " << want;
+          const double want_loss = -ref::log_softmax(xd, tau)[3] + z_loss * want * want;
+          EXPECT_LE(ref::ulp_error_f32(row_loss[0], want_loss), 4.0) << target_name << " C " << c;
+        }
+      });
+    }
+  }
+}
+
 TEST(LossTest, CrossEntropyBitwiseAcrossTargetsAndThreads) {
   const std::size_t n = 3, c = 70000;  // rows longer than a chunk, split across threads
   std::mt19937_64 rng(3);

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "logitkit/loss.h"
 #include "tests/data/loss/loss_golden.h"
+#include "tests/reference/reference.h"
 
 namespace logitkit {
 namespace {
@@ -292,6 +293,35 @@ TEST(LossTest, DistillationAccurateGradientWithinContract) {
       std::printf("sigma %g divergence %d: row loss max relative error %.2g, gradient beyond 2 ULP "
                   "%.3g x 2^-24 c (p + q) (contract: 4)\n",
                   sigma, static_cast<int>(dv), worst_loss, worst);
+    }
+  }
+}
+
+// A student whose logits are already log-probabilities (times tau): the returned lse is near 0
+// (max / tau and the log of the sum cancel) and must still be within 4 ULP.
+TEST(LossTest, DistillationStudentLseOfLogProbabilities) {
+  const std::size_t c = 30000;
+  std::mt19937_64 rng(43);
+  std::normal_distribution<double> nd(0.0, 3.0);
+  std::vector<double> z(c);
+  for (double& v : z) v = nd(rng);
+  const std::vector<double> lp = ref::log_softmax(z, 1.0);
+  std::vector<float> t(c);
+  for (float& v : t) v = static_cast<float>(nd(rng));
+  for (double tau : {1.0, 2.0}) {
+    std::vector<float> s(c);
+    for (std::size_t j = 0; j < c; ++j) s[j] = static_cast<float>(tau * lp[j]);
+    const double want = ref::logsumexp(std::vector<double>(s.begin(), s.end()), tau);
+    for (Divergence dv : {Divergence::kForwardKL, Divergence::kReverseKL}) {
+      DistillationOptions o;
+      o.temperature = tau;
+      o.divergence = dv;
+      std::vector<float> lse(1);
+      distillation_loss(Rows<const float>{s.data(), 1, c, c}, Rows<const float>{t.data(), 1, c, c},
+                        o, LossOutputs<float>{Rows<float>{nullptr, 0, 0, 0}, {}, lse});
+      EXPECT_LE(ref::ulp_error_f32(lse[0], want), 4.0)
+          << "tau " << tau << " divergence " << static_cast<int>(dv) << " lse " << lse[0]
+          << " want " << want;
     }
   }
 }

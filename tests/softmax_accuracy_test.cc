@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -363,6 +364,37 @@ TEST(SoftmaxAccuracyTest, RowSum2To24) {
 
 // The documented logsumexp exception: when m/tau and log(sum) cancel, the absolute error is at
 // most 4e-16 * max(|m/tau|, 1) (the result is then far below 1e-9 in magnitude).
+// Logits that are already log-probabilities (times tau): logsumexp is near 0 (1e-8 here), far
+// above the documented cancellation exception, so 2 ULP must hold. The double exp's ~4e-11
+// relative error alone would be hundreds of ULPs: such rows are summed again in long double.
+TEST(SoftmaxAccuracyTest, TestAllLogSumExpOfLogProbabilities) {
+  std::mt19937_64 rng(77);
+  std::normal_distribution<double> nd(0.0, 3.0);
+  double worst = 0;
+  for (std::size_t n : {17u, 1000u, 40000u}) {
+    std::vector<double> z(n);
+    for (double& v : z) v = nd(rng);
+    const std::vector<double> lp = ref::log_softmax(z, 1.0);
+    for (double tau : {1.0, 0.5, 3.0}) {
+      std::vector<float> x(n);
+      for (std::size_t j = 0; j < n; ++j) x[j] = static_cast<float>(tau * lp[j]);
+      const double want = ref::logsumexp(test::to_double(x.data(), n), tau);
+      test::for_each_target([&](const std::string& target_name) {
+        for (Precision pr : {Precision::kAccurate, Precision::kFast}) {
+          float out = 0;
+          logsumexp(one_row(x.data(), n), std::span<float>(&out, 1),
+                    {.temperature = tau, .precision = pr});
+          const double e = ref::ulp_error_f32(out, want);
+          worst = std::max(worst, e);
+          EXPECT_LE(e, 2.0) << target_name << " n " << n << " tau " << tau << " got " << out
+                            << " want " << want;
+        }
+      });
+    }
+  }
+  std::printf("logsumexp of log-probabilities: max %.2f ULP\n", worst);
+}
+
 TEST(SoftmaxAccuracyTest, TestAllLogSumExpCancellation) {
   struct Row {
     std::vector<float> x;

@@ -68,7 +68,9 @@ struct SoftmaxOptions {
 //   exact value (outputs below FLT_MIN: absolute error <= FLT_MIN); row sums within 2.5e-7 of 1;
 //   log_softmax within 2 ULP, including the winning entry (computed as -log1p(sum_{j != max} e_j));
 //   logsumexp within 2 ULP except where m/tau and log(sum) cancel to below ~1e-9 in magnitude
-//   (absolute error there <= 4e-16 * max(|m/tau|, 1)). Measured figures: docs/accuracy.md.
+//   (absolute error there <= 4e-16 * max(|m/tau|, 1)). Rows whose logsumexp comes out below
+//   2^-8 in magnitude (logits that are log-probabilities, say) are summed again in long double
+//   (scalar, those rows only). Measured figures: docs/accuracy.md.
 // Memory passes: softmax reads x twice and writes y twice (the second pass rescales y in cache;
 //   rows longer than 16384 are processed in 16384-entry chunks whose states are merged);
 //   log_softmax reads x twice and writes y once; logsumexp reads x twice.
@@ -140,8 +142,10 @@ struct LseState {
   double temperature = 1.0;
 
   // The state of one chunk of a row (one pass over x, accurate shift). For float input, rest is
-  // within 1e-10 relative (the f32 kernels' exp; logsumexp to 2 float ULP); for double input it
-  // is summed in long double.
+  // within 1e-10 relative (the f32 kernels' exp; logsumexp to 2 float ULP unless max / tau and
+  // log(sum) cancel to below ~1e-3: a state keeps no data to sum again, so there the error is
+  // about 1e-10 absolute; logsumexp() on the rows does sum again); for double input it is summed
+  // in long double.
   LOGITKIT_API static LseState of(std::span<const float> x, double temperature = 1.0);
   LOGITKIT_API static LseState of(std::span<const double> x, double temperature = 1.0);
   // Combine two chunks' states (order does not matter).

@@ -453,7 +453,7 @@ void states_impl(const char* fn, Rows<const float> x, std::span<const std::int64
     }
   }
   const Setup s = make_setup(o, sh, x.cols, prob);
-  const auto sk = internal::loss_softmax_kernels(false);
+  const auto sk = internal::softmax_kernels(false);
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int) {
     states[r] = row_state(s, sk, rowp(x, r), prob ? -1 : target[r], prob ? rowp(y, r) : nullptr,
                           e_out.data ? rowp(e_out, r) : nullptr);
@@ -487,7 +487,7 @@ double finish_impl(const char* fn, Rows<const float> x, std::span<const std::int
     red = den == 0.0 ? (o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0) : 1.0 / den;
   }
   std::vector<double> row_loss(x.rows);
-  const auto sk = internal::loss_softmax_kernels(false);
+  const auto sk = internal::softmax_kernels(false);
   const auto lk = internal::loss_kernels(false);
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int) {
     const std::int64_t t = prob ? -1 : target[r];

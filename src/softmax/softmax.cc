@@ -24,6 +24,22 @@ double LogNormalizer(double ties, double rest) {
   return ties == 1.0 ? std::log1p(rest) : std::log(ties + rest);
 }
 
+double LseLongDouble(const float* x, std::size_t n, double tau) {
+  long double m = -std::numeric_limits<long double>::infinity();
+  for (std::size_t j = 0; j < n; ++j) m = std::max<long double>(m, x[j]);
+  const long double t = tau;
+  long double ties = 0, rest = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (x[j] == m) {
+      ties += 1;
+    } else {
+      rest += std::exp((static_cast<long double>(x[j]) - m) / t);
+    }
+  }
+  const long double log_norm = ties == 1 ? std::log1p(rest) : std::log(ties + rest);
+  return static_cast<double>(m / t + log_norm);
+}
+
 }  // namespace internal
 
 namespace {
@@ -267,11 +283,23 @@ bool short_rows(Op op, Rows<const float> x, float* y_data, std::size_t y_stride,
 void run_f32(Op op, Rows<const float> x, float* y_data, std::size_t y_stride, float* lse,
              const SoftmaxOptions& o) {
   if (o.nan == NanPolicy::kThrow) throw_on_nan(op, x);
-  if (short_rows(op, x, y_data, y_stride, lse, o)) return;
-  internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
-    const Params p = make_params(op, o, threads);
-    row_f32(p, x.row(r), x.cols, y_data ? y_data + r * y_stride : nullptr, lse ? lse + r : nullptr);
-  });
+  if (!short_rows(op, x, y_data, y_stride, lse, o)) {
+    internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
+      const Params p = make_params(op, o, threads);
+      row_f32(p, x.row(r), x.cols, y_data ? y_data + r * y_stride : nullptr,
+              lse ? lse + r : nullptr);
+    });
+  }
+  if (op == Op::kLogSumExp && std::isfinite(o.temperature) && o.temperature > 0) {
+    // max / tau and log(sum) cancel (|lse| < 2^-8, e.g. logits that are log-probabilities): the
+    // double exp's ~4e-11 relative error in the sum would be many ULPs of the result, so such
+    // rows are summed again in long double (scalar; only these rows).
+    for (std::size_t r = 0; r < x.rows; ++r) {
+      if (std::isfinite(lse[r]) && std::fabs(lse[r]) < 0x1p-8f && x.cols > 0) {
+        lse[r] = static_cast<float>(internal::LseLongDouble(x.row(r), x.cols, o.temperature));
+      }
+    }
+  }
 }
 
 void check_common(Op op, const SoftmaxOptions& o) {

@@ -25,6 +25,10 @@ struct ChunkStats {
   double rest;  // sum of exp((x - max) * inv_tau) over the other entries
 };
 
+// The logsumexp of x[0, n) at temperature tau (finite, > 0; x without NaN or +inf, not all
+// -inf) in long double, scalar: for rows where max / tau and log(sum) cancel.
+double LseLongDouble(const float* x, std::size_t n, double tau);
+
 // log(ties + rest), accurate for a dominant entry (ties == 1, tiny rest).
 double LogNormalizer(double ties, double rest);
 
