@@ -379,6 +379,13 @@ TEST(SoftmaxAccuracyTest, TestAllLogSumExpOfLogProbabilities) {
       std::vector<float> x(n);
       for (std::size_t j = 0; j < n; ++j) x[j] = static_cast<float>(tau * lp[j]);
       const double want = ref::logsumexp(test::to_double(x.data(), n), tau);
+      std::vector<bfloat16> xb(n);
+      std::vector<float> xbf(n);
+      for (std::size_t j = 0; j < n; ++j) {
+        xb[j] = bfloat16::from_float(x[j]);
+        xbf[j] = xb[j].to_float();
+      }
+      const double want_b = ref::logsumexp(test::to_double(xbf.data(), n), tau);
       test::for_each_target([&](const std::string& target_name) {
         for (Precision pr : {Precision::kAccurate, Precision::kFast}) {
           float out = 0;
@@ -389,6 +396,11 @@ TEST(SoftmaxAccuracyTest, TestAllLogSumExpOfLogProbabilities) {
           EXPECT_LE(e, 2.0) << target_name << " n " << n << " tau " << tau << " got " << out
                             << " want " << want;
         }
+        // bf16 input: the same values rounded to bf16, against their own reference.
+        float out_b = 0;
+        logsumexp(Rows<const bfloat16>{xb.data(), 1, n, n}, std::span<float>(&out_b, 1),
+                  {.temperature = tau});
+        EXPECT_LE(ref::ulp_error_f32(out_b, want_b), 2.0) << target_name << " bf16 n " << n;
       });
     }
   }

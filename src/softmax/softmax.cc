@@ -363,6 +363,11 @@ void lse16(Rows<const H> x, std::span<float> out, const SoftmaxOptions& o) {
     std::vector<float> buf(x.cols);
     to_float(x.row(r), x.cols, buf.data());
     row_f32(p, buf.data(), x.cols, nullptr, &out[r]);
+    // As the f32 path: a cancelling result is summed again in long double.
+    if (std::isfinite(o.temperature) && o.temperature > 0 && std::isfinite(out[r]) &&
+        std::fabs(out[r]) < 0x1p-8f && x.cols > 0) {
+      out[r] = static_cast<float>(internal::LseLongDouble(buf.data(), x.cols, o.temperature));
+    }
   });
 }
 
