@@ -159,8 +159,7 @@ RowResult row_scalar(const Setup& s, const T* x, std::int64_t t, const T* y, T* 
 // ---- the fused float row ---------------------------------------------------------------------
 
 struct Fused {
-  internal::SoftmaxKernels sk;     // the losses' statistics (accurate: ExpCompF32)
-  internal::SoftmaxKernels exact;  // the softmax family's (accurate: the double exp)
+  internal::SoftmaxKernels sk;  // the losses' statistics (accurate: ExpCompF32)
   internal::LossKernels lk;
 };
 
@@ -213,15 +212,11 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
   const double Z = st.ties + st.rest;
   const double log_norm = internal::LogNormalizer(st.ties, st.rest);
   double lse = m * s.inv_tau + log_norm;
-  if (s.want_lse && o.precision == Precision::kAccurate && std::fabs(lse) < 0.5) {
-    // max / tau and log_norm cancel (e.g. logits that are already log-probabilities): the float
-    // exponentials' 2^-24 relative error in the sum would be many ULPs of this small lse, so
-    // the row's statistics are taken again with the double exp (lse within 4 ULP; the loss
-    // itself, a sum of non-negative terms, does not need it). Only rows with |lse| < 0.5.
-    const internal::RowStats sd = internal::row_stats(k.exact, src, n, s.inv_tau, nullptr, threads);
-    lse = static_cast<double>(sd.max) * s.inv_tau + internal::LogNormalizer(sd.ties, sd.rest);
-    // Below 2^-8 even the double exp's ~4e-11 would show: long double (as logsumexp does).
-    if (std::fabs(lse) < 0x1p-8) lse = internal::LseLongDouble(src, n, o.temperature);
+  if (s.want_lse && o.precision == Precision::kAccurate) {
+    // A cancelling lse (logits that are log-probabilities, say) is summed again: the float
+    // exponentials' 2^-24 would be many ULPs of it. The loss, a sum of non-negative terms,
+    // does not need it.
+    lse = internal::RetakeCancellingLse(lse, src, n, o.temperature, true);
   }
   const double eps = o.label_smoothing;
   // Row loss = S * log_norm + sum_j a_j d_j + lambda lse^2, d_j = (m - z_j) / tau >= 0: a sum
@@ -431,7 +426,6 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
   Fused k{};
   if constexpr (std::is_same_v<T, float>) {
     k.sk = internal::loss_softmax_kernels(o.precision == Precision::kFast);
-    k.exact = internal::softmax_kernels(o.precision == Precision::kFast);
     k.lk = internal::loss_kernels(o.precision == Precision::kFast);
   }
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {

@@ -350,22 +350,11 @@ double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
       RowResult res;
       if constexpr (std::is_same_v<T, float>) {
         res = row_fused(o, k, s.row(r), t.row(r), c, scale, gr, inner, stream);
-        if (!out.lse.empty() && o.precision == Precision::kAccurate &&
-            o.divergence == Divergence::kForwardKL && std::fabs(res.lse) < 0.5) {
-          // Forward KL's float exponentials (ExpCompF32) leave a 2^-24 relative error in the
-          // student's sum: many ULPs of an lse near 0 (max / tau and log_norm cancelling), so
-          // the student's statistics are taken again with the double exp (4 ULP, as the
-          // softmax family's logsumexp).
-          const internal::RowStats st =
-              internal::row_stats(k.sk, s.row(r), c, 1.0 / o.temperature, nullptr, inner);
-          if (st.status == internal::kChunkOk && st.max != -std::numeric_limits<float>::infinity()) {
-            res.lse = static_cast<double>(st.max) * (1.0 / o.temperature) +
-                      internal::LogNormalizer(st.ties, st.rest);
-          }
-        }
-        if (!out.lse.empty() && std::isfinite(res.lse) && std::fabs(res.lse) < 0x1p-8) {
-          // Below 2^-8 even the double exp's ~4e-11 would show: long double (as logsumexp).
-          res.lse = internal::LseLongDouble(s.row(r), c, o.temperature);
+        if (!out.lse.empty()) {
+          // A cancelling student lse is summed again (forward KL's exponentials are floats).
+          res.lse = internal::RetakeCancellingLse(
+              res.lse, s.row(r), c, o.temperature,
+              o.precision == Precision::kAccurate && o.divergence == Divergence::kForwardKL);
         }
       } else {
         res = row_scalar<T>(o, s.row(r), t.row(r), c, scale, gr);

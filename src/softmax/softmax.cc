@@ -40,6 +40,15 @@ double LseLongDouble(const float* x, std::size_t n, double tau) {
   return static_cast<double>(m / t + log_norm);
 }
 
+double RetakeCancellingLse(double lse, const float* x, std::size_t n, double tau, bool float_exp) {
+  const double band = float_exp ? 0.5 : 0x1p-8;
+  if (!(std::isfinite(lse) && std::fabs(lse) < band) || n == 0 || !std::isfinite(tau) ||
+      !(tau > 0)) {
+    return lse;
+  }
+  return LseLongDouble(x, n, tau);
+}
+
 }  // namespace internal
 
 namespace {
@@ -290,14 +299,12 @@ void run_f32(Op op, Rows<const float> x, float* y_data, std::size_t y_stride, fl
               lse ? lse + r : nullptr);
     });
   }
-  if (op == Op::kLogSumExp && std::isfinite(o.temperature) && o.temperature > 0) {
-    // max / tau and log(sum) cancel (|lse| < 2^-8, e.g. logits that are log-probabilities): the
-    // double exp's ~4e-11 relative error in the sum would be many ULPs of the result, so such
-    // rows are summed again in long double (scalar; only these rows).
+  if (op == Op::kLogSumExp) {
+    // The double exp's ~4e-11 relative error in the sum would be many ULPs of a cancelling
+    // result: such rows are summed again in long double (scalar; only these rows).
     for (std::size_t r = 0; r < x.rows; ++r) {
-      if (std::isfinite(lse[r]) && std::fabs(lse[r]) < 0x1p-8f && x.cols > 0) {
-        lse[r] = static_cast<float>(internal::LseLongDouble(x.row(r), x.cols, o.temperature));
-      }
+      lse[r] = static_cast<float>(
+          internal::RetakeCancellingLse(lse[r], x.row(r), x.cols, o.temperature, false));
     }
   }
 }
@@ -364,10 +371,8 @@ void lse16(Rows<const H> x, std::span<float> out, const SoftmaxOptions& o) {
     to_float(x.row(r), x.cols, buf.data());
     row_f32(p, buf.data(), x.cols, nullptr, &out[r]);
     // As the f32 path: a cancelling result is summed again in long double.
-    if (std::isfinite(o.temperature) && o.temperature > 0 && std::isfinite(out[r]) &&
-        std::fabs(out[r]) < 0x1p-8f && x.cols > 0) {
-      out[r] = static_cast<float>(internal::LseLongDouble(buf.data(), x.cols, o.temperature));
-    }
+    out[r] = static_cast<float>(
+        internal::RetakeCancellingLse(out[r], buf.data(), x.cols, o.temperature, false));
   });
 }
 

@@ -29,6 +29,12 @@ struct ChunkStats {
 // -inf) in long double, scalar: for rows where max / tau and log(sum) cancel.
 double LseLongDouble(const float* x, std::size_t n, double tau);
 
+// The one rule for a logsumexp that may cancel (max / tau against log(sum), e.g. logits that
+// are log-probabilities): a finite lse of row x[0, n) below 2^-8 in magnitude (below 0.5 when
+// it came from float exponentials, float_exp: their 2^-24 relative error) is summed again by
+// LseLongDouble; otherwise lse is returned as it is (also for tau not finite and > 0).
+double RetakeCancellingLse(double lse, const float* x, std::size_t n, double tau, bool float_exp);
+
 // log(ties + rest), accurate for a dominant entry (ties == 1, tiny rest).
 double LogNormalizer(double ties, double rest);
 
