@@ -671,8 +671,23 @@ TEST(SamplingTest, TopPRowBracketFallbacksMatchTheReference) {
 
 // The per-weight bound of docs/sampling.md, checked on ratios p_i / p_max (no normaliser):
 // kFast (3 |t_i| + 6) 2^-24, kAccurate 6 * 2^-24, plus 2 * 2^-24 for the float outputs.
+// Rows: N(0, 12^2) (t down to about -100); the same shifted to negative logits (every block's
+// x - m then takes TwoSum: |x| > |m|); and blocks whose max lies in [8, 16) with entries down
+// to just above -16, the edge of the Fast2Sum condition of the accurate exp (|x| < 2^(e_m + 1)),
+// with blocks holding an entry at -16 exactly (TwoSum again).
 TEST(SamplingTest, WeightsWithinTheDocumentedBound) {
-  auto x = ref::test_logits(40000, 41, 12.0, 3, 2000);  // t down to about -100
+  const auto normal = ref::test_logits(40000, 41, 12.0, 3, 2000);
+  std::vector<float> shifted = normal;
+  for (float& v : shifted) v -= 200.0f;
+  std::vector<float> edge(40000);
+  for (std::size_t i = 0; i < edge.size(); ++i) {
+    const double u = philox_uniform(52, 1, i);
+    edge[i] = static_cast<float>(-15.999 + 27.0 * u * u);  // in (-16, 11]
+  }
+  for (std::size_t i = 0; i < edge.size(); i += 1024) edge[i] = std::nextafter(-16.0f, 0.0f);
+  for (std::size_t i = 5 * 1024 + 7; i < edge.size(); i += 3 * 1024) edge[i] = -16.0f;
+  for (const std::vector<float>* row : std::initializer_list<const std::vector<float>*>{&normal, &shifted, &edge}) {
+  const auto& x = *row;
   for (Precision prec : {Precision::kFast, Precision::kAccurate}) {
     for (double tau : {1.0, 0.8, 3.0}) {
       for (double top_p : {1.0, 0.99}) {
@@ -696,6 +711,7 @@ TEST(SamplingTest, WeightsWithinTheDocumentedBound) {
         RecordProperty("worst_fraction_of_bound", std::to_string(worst));
       }
     }
+  }
   }
 }
 

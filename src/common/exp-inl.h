@@ -15,8 +15,10 @@
 #define LOGITKIT_SRC_COMMON_EXP_INL_H_
 #endif
 
+#include <bit>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include "hwy/highway.h"
 
@@ -172,6 +174,15 @@ HWY_INLINE hn::Vec<DF> LookupSixteenF32(DF df, const float* table, VI idx) {
 #else
   return hn::GatherIndex(df, table, hn::And(idx, hn::Set(hn::RebindToSigned<DF>(), 15)));
 #endif
+}
+
+// 2^(e_m + 1) for m normal (e_m its exponent; +inf for e_m = 127), 0 otherwise. When every x of
+// a batch satisfies -Fast2SumBound(m) < x <= m, |x| < 2^(e_m + 1): the exponent of -m is at
+// least that of x, and Fast2Sum(-m, x) is exact (Dekker).
+HWY_INLINE float Fast2SumBound(float m) {
+  const uint32_t e = std::bit_cast<uint32_t>(m) & 0x7f800000u;
+  if (e == 0) return 0.0f;
+  return std::bit_cast<float>(e + 0x00800000u);
 }
 
 // The arguments of ExpCompF32: e = 2^((x - m) * c) with c = log2(e) / tau split as c_hi = fl(c),

@@ -162,7 +162,10 @@ HWY_INLINE VI ScaleBitsOf(VI n) {
 // v[k] <- e for K vectors of x. u = n/16 + r with n = round(16 u) by the shifter addition (exact
 // on every target), r = u - n/16 exactly, |r| <= 1/32; 2^(n/16) = 2^(n>>4) * 2^((n&15)/16) from
 // the table; 2^r by the degree-3 Taylor polynomial of exp(r ln2) (truncation 9e-9).
-template <size_t K, bool kComp>
+// kF2S (with kComp): the caller guarantees |x| < 2^(e_m + 1) for every finite x of the batch
+// (e_m the exponent of m), so the exponent of -m is at least that of x and Fast2Sum gives the
+// same exact error as TwoSum in 2 operations instead of 5: the same bits.
+template <size_t K, bool kComp, bool kF2S = false>
 HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
   const DF d;
   const hn::RebindToSigned<DF> di;
@@ -180,8 +183,13 @@ HWY_INLINE void ExpShifted(const ExpConsts& c, VF* HWY_RESTRICT v) {
     r[k] = hn::Sub(uh[k], hn::Sub(kf, shifter));  // exact
     if constexpr (kComp) {
       // TwoSum: x - m = dk + err exactly (no overflow: else uh = -inf and the lane is 0 below).
-      const VF z = hn::Sub(dk, v[k]);
-      const VF err = hn::Add(hn::Sub(v[k], hn::Sub(dk, z)), hn::Sub(c.neg_m, z));
+      VF err;
+      if constexpr (kF2S) {
+        err = hn::Sub(v[k], hn::Add(dk, c.m));  // Fast2Sum(-m, x)
+      } else {
+        const VF z = hn::Sub(dk, v[k]);
+        err = hn::Add(hn::Sub(v[k], hn::Sub(dk, z)), hn::Sub(c.neg_m, z));
+      }
       VF lo = MulAddExact(d, dk, c.c_hi, hn::Neg(uh[k]));  // dk * c_hi - uh, exactly
       lo = MulAddExact(d, dk, c.c_lo, lo);
       r[k] = hn::Add(r[k], MulAddExact(d, err, c.c_hi, lo));
@@ -253,7 +261,7 @@ HWY_INLINE void SubTreeSum(PairFn& pair, Lanes16& acc) {
 }
 
 // The pair functor of ExpSub: e of two lane groups (stored if dst), and their sum.
-template <bool kComp>
+template <bool kComp, bool kF2S = false>
 struct ExpPairs {
   const ExpConsts& c;
   const float* HWY_RESTRICT src;
@@ -262,7 +270,7 @@ struct ExpPairs {
     const DF d;
     VF v[kPairV];
     for (size_t q = 0; q < kPairV; ++q) v[q] = hn::LoadU(d, src + (p * kPairV + q) * kN);
-    ExpShifted<kPairV, kComp>(c, v);
+    ExpShifted<kPairV, kComp, kF2S>(c, v);
     if (dst) {
       for (size_t q = 0; q < kPairV; ++q) hn::StoreU(v[q], d, dst + (p * kPairV + q) * kN);
     }
@@ -271,25 +279,25 @@ struct ExpPairs {
 };
 
 // One sub-block: e of src[0, 256) (x <= m, or -inf: e = 0) into dst (nullable), summed into acc.
-template <bool kComp>
+template <bool kComp, bool kF2S = false>
 HWY_INLINE void ExpSub(const ExpConsts& c, const float* HWY_RESTRICT src, float* HWY_RESTRICT dst,
                        Lanes16& acc) {
-  ExpPairs<kComp> pairs{c, src, dst};
+  ExpPairs<kComp, kF2S> pairs{c, src, dst};
   SubTreeSum(pairs, acc);
 }
 
 // Runs ExpSub over block [0, len): whole sub-blocks in place, the rest through a -inf padded
 // buffer (which adds exactly 0).
-template <bool kComp>
+template <bool kComp, bool kF2S = false>
 HWY_INLINE void ExpBlock(const ExpConsts& c, const float* HWY_RESTRICT x, size_t len,
                          float* HWY_RESTRICT e, Lanes16& acc) {
   size_t j = 0;
-  for (; j + kSub <= len; j += kSub) ExpSub<kComp>(c, x + j, e ? e + j : nullptr, acc);
+  for (; j + kSub <= len; j += kSub) ExpSub<kComp, kF2S>(c, x + j, e ? e + j : nullptr, acc);
   if (j < len) {
     HWY_ALIGN float buf[kSub];
     for (size_t i = 0; i < kSub; ++i) buf[i] = -kInfF;
     std::memcpy(buf, x + j, (len - j) * sizeof(float));
-    ExpSub<kComp>(c, buf, e ? buf : nullptr, acc);
+    ExpSub<kComp, kF2S>(c, buf, e ? buf : nullptr, acc);
     if (e) std::memcpy(e + j, buf, (len - j) * sizeof(float));
   }
 }
@@ -314,13 +322,17 @@ HWY_INLINE void ExpSumsImpl(const float* HWY_RESTRICT x, size_t n, const interna
 // with one unaligned load at each end and aligned loads between (an unaligned 512-bit load
 // touches two cache lines); overlaps do not matter. Unspecified where the block holds NaN.
 // kNaN = false: no NaN tracking (the fused pass finds NaN through its sums instead).
-template <bool kNaN = true, class VI>
-HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, VI& a1) {
+// kMin: *min_out receives the block's min too (unspecified where the block holds NaN).
+template <bool kNaN = true, bool kMin = false, class VI>
+HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, VI& a1,
+                             float* min_out = nullptr) {
   const DF d;
   const hn::RebindToSigned<DF> di;
   const VF neg_inf = hn::Set(d, -kInfF);
+  const VF pos_inf = hn::Set(d, kInfF);
   const VI abs_mask = hn::Set(di, 0x7fffffff);
   VF m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
+  VF n0 = pos_inf, n1 = pos_inf;
   if (len < 4 * kN || reinterpret_cast<uintptr_t>(xb) % sizeof(float) != 0) {
     for (size_t i = 0; i < len; i += kN) {
       HWY_ALIGN float buf[kN];
@@ -328,11 +340,17 @@ HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, V
       std::memcpy(buf, xb + i, (len - i < kN ? len - i : kN) * sizeof(float));
       const VF v = hn::Load(d, buf);
       m0 = hn::Max(m0, v);
+      if (kMin) {  // the padding's -inf must not count: pad with +inf for the min
+        for (size_t j = 0; j < kN; ++j) buf[j] = kInfF;
+        std::memcpy(buf, xb + i, (len - i < kN ? len - i : kN) * sizeof(float));
+        n0 = hn::Min(n0, hn::Load(d, buf));
+      }
       if (kNaN) a0 = hn::Max(a0, hn::And(hn::BitCast(di, v), abs_mask));
     }
   } else {
     const VF h = hn::LoadU(d, xb), t = hn::LoadU(d, xb + len - kN);
     m0 = hn::Max(h, t);
+    if (kMin) n0 = hn::Min(h, t);
     if (kNaN) {
       a0 = hn::Max(a0, hn::And(hn::BitCast(di, h), abs_mask));
       a1 = hn::Max(a1, hn::And(hn::BitCast(di, t), abs_mask));
@@ -346,6 +364,10 @@ HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, V
       m1 = hn::Max(m1, v1);
       m2 = hn::Max(m2, v2);
       m3 = hn::Max(m3, v3);
+      if (kMin) {
+        n0 = hn::Min(n0, hn::Min(v0, v1));
+        n1 = hn::Min(n1, hn::Min(v2, v3));
+      }
       if (kNaN) {
         a0 = hn::Max(a0, hn::And(hn::BitCast(di, v0), abs_mask));
         a1 = hn::Max(a1, hn::And(hn::BitCast(di, v1), abs_mask));
@@ -356,9 +378,11 @@ HWY_INLINE float BlockMaxOne(const float* HWY_RESTRICT xb, size_t len, VI& a0, V
     for (; i + kN <= len; i += kN) {
       const VF v = hn::Load(d, xb + i);
       m1 = hn::Max(m1, v);
+      if (kMin) n1 = hn::Min(n1, v);
       if (kNaN) a0 = hn::Max(a0, hn::And(hn::BitCast(di, v), abs_mask));
     }
   }
+  if (kMin) *min_out = hn::GetLane(hn::MinOfLanes(d, hn::Min(n0, n1)));
   return hn::GetLane(hn::MaxOfLanes(d, hn::Max(hn::Max(m0, m1), hn::Max(m2, m3))));
 }
 
@@ -385,7 +409,8 @@ HWY_INLINE void ExpFusedImpl(const float* HWY_RESTRICT x, size_t n, const intern
   for (size_t b0 = 0; b0 < n; b0 += kSampleBlock) {
     const size_t len = n - b0 < kSampleBlock ? n - b0 : kSampleBlock;
     const float* xb = x + b0;
-    const float mb = BlockMaxOne<false>(xb, len, a0, a1);
+    float mn = 0.0f;
+    const float mb = BlockMaxOne<false, kComp>(xb, len, a0, a1, &mn);
     block_max[b0 / kSampleBlock] = mb;
     if (mb == -kInfF || !(mb == mb) || mb == kInfF) {  // nothing to exponentiate (or garbage)
       if (e) std::memset(e + b0, 0, len * sizeof(float));
@@ -397,7 +422,11 @@ HWY_INLINE void ExpFusedImpl(const float* HWY_RESTRICT x, size_t n, const intern
     ab.m = mb;
     const ExpConsts c = MakeExpConsts(ab);
     acc.Reset();
-    ExpBlock<kComp>(c, xb, len, e ? e + b0 : nullptr, acc);
+    if (kComp && mn > -Fast2SumBound(mb)) {  // ExpShifted's kF2S condition (exp-inl.h)
+      ExpBlock<kComp, true>(c, xb, len, e ? e + b0 : nullptr, acc);
+    } else {
+      ExpBlock<kComp>(c, xb, len, e ? e + b0 : nullptr, acc);
+    }
     // A NaN in a block with a finite max gives a NaN weight (NaN fails the underflow test and
     // stays NaN), hence a NaN sum.
     const double sum = acc.Total();
