@@ -52,15 +52,34 @@ alignas(64) inline constexpr double kExp2Sixteenths[16] = {
     0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
     0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0};
 
-// kExp2Sixteenths[idx] for idx in [0, 16). Exact on every target (only the instruction differs).
+// bits(2^(j/16)) - (j << 48) (double): with n = 16 k + j, (n << 48) + kScaleBits64[j] is
+// bits(2^k 2^(j/16)): the exponent field takes k, the j bits shifted into the mantissa are
+// cancelled. One shift and one add instead of a mask, two shifts and an add.
+struct ScaleBits64Table {
+  alignas(64) int64_t v[16];
+  constexpr ScaleBits64Table() : v() {
+    for (int j = 0; j < 16; ++j) {
+      v[j] = static_cast<int64_t>(std::bit_cast<uint64_t>(kExp2Sixteenths[j])) -
+             (static_cast<int64_t>(j) << 48);
+    }
+  }
+};
+inline constexpr ScaleBits64Table kScaleBits64{};
+
+// bits(2^(n >> 4) * 2^((n & 15)/16)) as int64 lanes, from n = round(16 t / ln2).
 template <class DD, class VI>
-HWY_INLINE hn::Vec<DD> Exp2SixteenthsLookup(DD dd, VI idx) {
+HWY_INLINE VI ScaleFromN64(DD dd, VI n) {
+  const hn::RebindToUnsigned<DD> du;
+  const hn::RebindToSigned<DD> di;
+  const VI shifted = hn::BitCast(di, hn::ShiftLeft<48>(hn::BitCast(du, n)));
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  const hn::Vec<DD> lo = hn::LoadU(dd, kExp2Sixteenths);
-  const hn::Vec<DD> hi = hn::LoadU(dd, kExp2Sixteenths + 8);
-  return hn::Vec<DD>{_mm512_permutex2var_pd(lo.raw, idx.raw, hi.raw)};
+  (void)dd;
+  // permutex2var reads only the low 4 bits of each index.
+  const VI lo = hn::Load(di, kScaleBits64.v), hi = hn::Load(di, kScaleBits64.v + 8);
+  return hn::Add(shifted, VI{_mm512_permutex2var_epi64(lo.raw, n.raw, hi.raw)});
 #else
-  return hn::GatherIndex(dd, kExp2Sixteenths, idx);
+  (void)dd;
+  return hn::Add(shifted, hn::GatherIndex(di, kScaleBits64.v, hn::And(n, hn::Set(di, 15))));
 #endif
 }
 
@@ -84,9 +103,7 @@ HWY_INLINE void ExpNonPositiveF64(DD dd, VD* HWY_RESTRICT t) {
     VD kd = MulAddExact(dd, tk, hn::Set(dd, 16.0 * 1.4426950408889634), shifter);
     // The integer n = round(16 t / ln2) sits in the low bits of kd; n = 16 k + j.
     const VI n = hn::Sub(hn::BitCast(di, kd), hn::BitCast(di, shifter));
-    const VI j = hn::And(n, hn::Set(di, 15));
-    scale[k] = hn::ShiftLeft<52>(hn::ShiftRight<4>(n));
-    scale[k] = hn::Add(scale[k], hn::BitCast(di, Exp2SixteenthsLookup(dd, j)));
+    scale[k] = ScaleFromN64(dd, n);
     kd = hn::Sub(kd, shifter);
     // One FMA with ln2/16 rounded to double: the constant's error moves r by at most
     // |kd| * ln2/16 * 2^-53 < 8e-14, a relative error of 8e-14 in exp, far below a float ULP.
@@ -107,12 +124,29 @@ alignas(64) inline constexpr float kExp2SixteenthsF[16] = {
     0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f,
     0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f};
 
+// bits(2^(j/16)) - (j << 19) (float): (n << 19) + kScaleBits32[n & 15] = bits(2^(n >> 4) *
+// 2^((n & 15)/16)), as kScaleBits64 for double.
+struct ScaleBits32Table {
+  alignas(64) int32_t v[16];
+  constexpr ScaleBits32Table() : v() {
+    for (int j = 0; j < 16; ++j) {
+      v[j] = static_cast<int32_t>(std::bit_cast<uint32_t>(kExp2SixteenthsF[j])) - (j << 19);
+    }
+  }
+};
+inline constexpr ScaleBits32Table kScaleBits32{};
+
 template <class DF, class VI>
-HWY_INLINE hn::Vec<DF> Exp2SixteenthsLookupF32(DF df, VI idx) {
+HWY_INLINE VI ScaleFromN32(DF df, VI n) {
+  const hn::RebindToUnsigned<DF> du;
+  const hn::RebindToSigned<DF> di;
+  (void)df;
+  const VI shifted = hn::BitCast(di, hn::ShiftLeft<19>(hn::BitCast(du, n)));
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  return hn::Vec<DF>{_mm512_permutexvar_ps(idx.raw, hn::LoadU(df, kExp2SixteenthsF).raw)};
+  // permutexvar reads only the low 4 bits of each index.
+  return hn::Add(shifted, VI{_mm512_permutexvar_epi32(n.raw, hn::Load(di, kScaleBits32.v).raw)});
 #else
-  return hn::GatherIndex(df, kExp2SixteenthsF, idx);
+  return hn::Add(shifted, hn::GatherIndex(di, kScaleBits32.v, hn::And(n, hn::Set(di, 15))));
 #endif
 }
 
@@ -132,9 +166,7 @@ HWY_INLINE void ExpNonPositiveF32(DF df, VF* HWY_RESTRICT t) {
     const VF tk = hn::Max(t[k], hn::Set(df, -87.3f));
     VF kf = MulAddExact(df, tk, hn::Set(df, 16.0f * 1.44269504f), shifter);
     const VI n = hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, shifter));
-    const VI j = hn::And(n, hn::Set(di, 15));
-    scale[k] = hn::ShiftLeft<23>(hn::ShiftRight<4>(n));
-    scale[k] = hn::Add(scale[k], hn::BitCast(di, Exp2SixteenthsLookupF32(df, j)));
+    scale[k] = ScaleFromN32(df, n);
     kf = hn::Sub(kf, shifter);
     // 0.693359375 has 9 significant bits: kf * ln2_hi/16 is exact for |kf| < 2^15.
     r[k] = MulAddExact(df, kf, hn::Set(df, -0.693359375f / 16), tk);
