@@ -448,6 +448,21 @@ TEST(SoftmaxAccuracyTest, TestAllFastBound) {
   for (Kind kind : {Kind::kUniform, Kind::kSpread, Kind::kPlus1e4}) {
     cases.push_back(make_case(test::kind_name(kind), 1.0, {test::make_logits(kind, 32000, rng)}));
   }
+  // Chunks whose smallest shifted argument sits at the fast exp's clamp (-87.3): at it and just
+  // above (the kernel leaves the clamp and the underflow test out), just below (it keeps them).
+  for (double tau : {1.0, 0.5}) {
+    std::vector<std::vector<float>> rows;
+    for (float lowest : {-87.3f, std::nextafter(-87.3f, 0.0f), std::nextafter(-87.3f, -100.0f),
+                         -87.4f, -90.0f}) {
+      std::vector<float> r(1000);
+      for (std::size_t i = 0; i < r.size(); ++i) {
+        r[i] = static_cast<float>(tau * (lowest - lowest * ((i * 7919) % 1000) / 999.0));
+      }
+      r[3] = static_cast<float>(tau * lowest);  // the row's max is 0: t = lowest exactly there
+      rows.push_back(r);
+    }
+    cases.push_back(make_case("clamp edge", tau, std::move(rows)));
+  }
   run_all("f32 kFast, n = 1..49 every kind and temperature, and 32000:", cases, Precision::kFast);
 
   // The error by bucket of t on the default target, for docs/accuracy.md.

@@ -74,12 +74,17 @@ HWY_INLINE VF Narrow(const VD* parts) {
 }
 
 // Max over x[0, n) and whether any entry is NaN. n >= 1.
-HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan) {
+// kMin: *min_out receives the min of x too (meaningful when there is no NaN).
+template <bool kMin = false>
+HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan,
+                           float* min_out = nullptr) {
   const hn::ScalableTag<float> d;
   constexpr size_t N = hn::MaxLanes(d);
   using V = hn::Vec<decltype(d)>;
   const V neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  const V pos_inf = hn::Set(d, std::numeric_limits<float>::infinity());
   V m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
+  V n0 = pos_inf, n1 = pos_inf;
   auto nan = hn::FirstN(d, 0);
   size_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
@@ -91,11 +96,16 @@ HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan)
     m1 = hn::Max(m1, v1);
     m2 = hn::Max(m2, v2);
     m3 = hn::Max(m3, v3);
+    if (kMin) {
+      n0 = hn::Min(n0, hn::Min(v0, v1));
+      n1 = hn::Min(n1, hn::Min(v2, v3));
+    }
   }
   for (; i + N <= n; i += N) {
     const V v = hn::LoadU(d, x + i);
     nan = hn::Or(nan, hn::IsNaN(v));
     m0 = hn::Max(m0, v);
+    if (kMin) n0 = hn::Min(n0, v);
   }
   if (i < n) {  // tail through a padded buffer: never touches memory past x + n
     HWY_ALIGN float buf[N];
@@ -104,8 +114,13 @@ HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan)
     const V v = hn::Load(d, buf);
     nan = hn::Or(nan, hn::IsNaN(v));
     m0 = hn::Max(m0, v);
+    if (kMin) {  // padded with +inf for the min
+      for (size_t j = n - i; j < N; ++j) buf[j] = std::numeric_limits<float>::infinity();
+      n0 = hn::Min(n0, hn::Load(d, buf));
+    }
   }
   *has_nan = !hn::AllFalse(d, nan);
+  if (kMin) *min_out = hn::GetLane(hn::MinOfLanes(d, hn::Min(n0, n1)));
   const V m = hn::Max(hn::Max(m0, m1), hn::Max(m2, m3));
   return hn::GetLane(hn::MaxOfLanes(d, m));
 }
@@ -120,7 +135,7 @@ HWY_INLINE double TreeSum16(double* lanes) {
 
 // Accumulates KV float vectors starting at src (KV * N entries, a whole number of lane groups)
 // into the 16 logical lanes `acc` and the tie count; writes exp to dst when non-null.
-template <bool kFast, bool kUnitTau, size_t KV>
+template <bool kFast, bool kUnitTau, size_t KV, bool kInRange = false>
 HWY_INLINE void StatsBlock(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst, float m,
                            double inv_tau, VD* HWY_RESTRICT acc, size_t* HWY_RESTRICT ties) {
   const DF d;
@@ -138,7 +153,7 @@ HWY_INLINE void StatsBlock(const float* HWY_RESTRICT src, float* HWY_RESTRICT ds
       e[k] = hn::Sub(v[k], mf);
       if constexpr (!kUnitTau) e[k] = hn::Mul(e[k], itf);
     }
-    ExpNonPositiveF32<KV>(d, e);
+    ExpNonPositiveF32<KV, kInRange>(d, e);
     for (size_t k = 0; k < KV; ++k) {
       if (dst) hn::StoreU(e[k], d, dst + k * N);
       const auto is_max = hn::Eq(v[k], mf);
@@ -234,7 +249,8 @@ template <int kMode>
 HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, float* e_out) {
   ChunkStats st{};
   bool has_nan = false;
-  const float m_raw = MaxAndNaN(x, n, &has_nan);
+  float x_min = 0.0f;
+  const float m_raw = MaxAndNaN<kMode == kStatsFast>(x, n, &has_nan, &x_min);
   if (has_nan) {
     st.status = internal::kChunkNaN;
     return st;
@@ -273,6 +289,20 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
   const auto pass = [&](auto unit_tau) HWY_ATTR {
     constexpr bool kUnit = decltype(unit_tau)::value;
     size_t i = 0;
+    if (kFast) {
+      // The smallest shifted argument, computed as the kernel computes each (a float
+      // subtraction, then a product; both monotone): when it is >= -87.3 no entry of the chunk
+      // needs the exp's clamp or its underflow test.
+      float t_min = x_min - m;
+      if (!kUnit) t_min *= static_cast<float>(inv_tau);
+      if (t_min >= -87.3f) {
+        for (; i + kBlock <= n; i += kBlock) {
+          PrefetchLines<kBlock>(x + n + i);
+          StatsBlock<kFast, kUnit, KV, true>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc,
+                                             &ties);
+        }
+      }
+    }
     for (; i + kBlock <= n; i += kBlock) {
       PrefetchLines<kBlock>(x + n + i);
       StatsBlock<kFast, kUnit, KV>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
