@@ -2,6 +2,7 @@
 // Cross-entropy: PyTorch golden values, finite differences, MPFR accuracy, edge cases, bad input.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -545,6 +546,70 @@ TEST(LossTest, CrossEntropyStreamedGradientMatchesRowByRow) {
                       LossOutputs<float>{Rows<float>{g1.data(), 1, c, c}, {}, {}});
         for (std::size_t j = 0; j < c; ++j) {
           ASSERT_EQ(g1[j], g0[r * stride + 1 + j]) << "row " << r << " column " << j;
+        }
+      }
+    }
+  }
+}
+
+// The same with 64-byte aligned gradient rows: there the statistics pass of row r + 1 writes row
+// r's gradient (the row pipeline, internal::SideGrad). Rows with NaN, +inf, a masked chunk, an
+// ignored target and targets on chunk edges; both precisions, with and without smoothing,
+// 1 and 2 threads, every SIMD target: bitwise the row-by-row results.
+TEST(LossTest, CrossEntropyPipelinedRowsMatchRowByRow) {
+  const std::size_t n = 110, c = 40003, stride = 40016;  // 17.6 MB of gradient
+  std::mt19937_64 rng(37);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> x(n * stride);
+  for (float& v : x) v = nd(rng);
+  std::vector<std::int64_t> target(n);
+  for (std::size_t r = 0; r < n; ++r) target[r] = static_cast<std::int64_t>((r * 7919) % c);
+  target[1] = 16383;
+  target[2] = 16384;
+  target[3] = static_cast<std::int64_t>(c - 1);
+  target[5] = -100;
+  x[7 * stride + 123] = std::numeric_limits<float>::quiet_NaN();
+  x[8 * stride + 20000] = std::numeric_limits<float>::infinity();
+  for (std::size_t j = 16384; j < 32768; ++j) x[9 * stride + j] = -std::numeric_limits<float>::infinity();
+  std::vector<float> g_store(n * stride + 16), g1(c), rl(n), ls(n), rl1(1), ls1(1);
+  float* g = g_store.data();
+  while (reinterpret_cast<std::uintptr_t>(g) % 64 != 0) ++g;
+  const std::size_t rows_checked[] = {0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 64, n - 1};
+  for (Precision prec : {Precision::kAccurate, Precision::kFast}) {
+    for (double eps : {0.0, 0.1}) {
+      for (int threads : {1, 2}) {
+        CrossEntropyOptions o;
+        o.precision = prec;
+        o.label_smoothing = eps;
+        o.reduction = Reduction::kSum;
+        o.threads = threads;
+        SCOPED_TRACE(::testing::Message() << "fast " << (prec == Precision::kFast) << " eps " << eps
+                                        << " threads " << threads);
+        auto run_batch = [&] {
+          std::fill(g_store.begin(), g_store.end(), -7.0f);
+          cross_entropy(Rows<const float>{x.data(), n, c, stride}, target, o,
+                        LossOutputs<float>{Rows<float>{g, n, c, stride}, rl, ls});
+        };
+        auto check = [&](const std::string& where) {
+          CrossEntropyOptions o1 = o;
+          o1.threads = 1;
+          for (std::size_t r : rows_checked) {
+            const std::int64_t tr[1] = {target[r]};
+            cross_entropy(Rows<const float>{x.data() + r * stride, 1, c, c}, tr, o1,
+                          LossOutputs<float>{Rows<float>{g1.data(), 1, c, c}, rl1, ls1});
+            ASSERT_EQ(std::memcmp(g1.data(), g + r * stride, c * sizeof(float)), 0)
+                << where << " row " << r;
+            ASSERT_EQ(std::memcmp(&rl1[0], &rl[r], sizeof(float)), 0) << where << " row " << r;
+            ASSERT_EQ(std::memcmp(&ls1[0], &ls[r], sizeof(float)), 0) << where << " row " << r;
+          }
+        };
+        run_batch();
+        check("default target");
+        if (eps == 0.0 && threads == 1) {
+          testing::for_each_target([&](const std::string& name) {
+            run_batch();
+            check(name);
+          });
         }
       }
     }

@@ -64,7 +64,8 @@ struct CrossEntropyOptions {
 // with label smoothing); an empty set gives NaN or 0 (empty_mean).
 // Gradient, written in one fused pass (x is read once for the statistics, which keep the
 // exponentials in a per-thread row buffer; grad is written once from it, with non-temporal
-// stores when grad exceeds 16 MiB; grad may be x itself, same row_stride, without softcap):
+// stores when grad exceeds 16 MiB, during the next row's statistics pass; grad may be x
+// itself, same row_stride, without softcap):
 //   d row_loss_r / d x_j = ((S + 2 lambda lse_r) p_j - w_j q_j) / tau * dz_j/dx_j,
 //   S = sum_j w_j q_j, dz/dx = 1 - tanh^2(x/c) with softcap, times 1/denominator for kMean.
 // The target's term p_t - 1 is computed as -sum_{j != t} p_j (no cancellation), and -log p_t as

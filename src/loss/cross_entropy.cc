@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Cross-entropy fused with log-softmax: validation, the fused per-row pass, reductions.
-// Ordinary float rows run on the SIMD kernels (two passes over x: statistics writing the
-// exponentials into grad, then the gradient written in place); special rows, double inputs and
-// limits run in the scalar long double engine below.
+// Ordinary float rows run on the SIMD kernels (the statistics pass reads x and keeps the
+// exponentials in a per-thread row buffer; the gradient pass writes grad from it). In a batch
+// each thread pipelines its rows: row r's gradient chunk c is written while row r + 1's
+// statistics reach chunk c of the same buffer (inside that pass's loop when grad is streamed
+// and aligned), the same values as row by row. Special rows, double inputs and limits run in
+// the scalar long double engine below.
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -17,6 +21,7 @@
 #include "src/loss/loss_kernels.h"
 #include "src/parallel/parallel.h"
 #include "src/softmax/kernels.h"
+#include "src/softmax/softmax_internal.h"
 
 namespace logitkit {
 namespace {
@@ -190,24 +195,43 @@ Gap gap_sums(const Setup& s, const float* z, const float* y, std::size_t n, floa
   return r;
 }
 
-RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t t,
-                    const float* y, float* g, int threads) {
+// The gradient of one fused row, chunk by chunk from the row buffer e: run right after the row's
+// statistics, or (pipelined) chunk c while the next row's statistics pass reaches chunk c of the
+// same buffer, so that the gradient's streamed writes overlap that pass's reads and exps.
+struct GradJob {
+  float* g = nullptr;  // null: nothing pending
+  const float* e = nullptr;
+  const float* y = nullptr;
+  std::size_t n = 0;
+  std::vector<double> kc;  // per chunk: the factor of its exponentials
+  double b1 = 0.0, b0 = 0.0;
+  bool stream = false;
+  std::size_t t = 0;  // the target entry (when has_t), written after its chunk
+  bool has_t = false;
+  float gt = 0.0f;
+};
+
+void grad_chunk(const Setup& s, const Fused& k, const GradJob& j, std::size_t c) {
+  const std::size_t off = c * internal::kChunk;
+  const std::size_t len = internal::chunk_len(j.n, c);
+  if (s.w == nullptr && j.y == nullptr) {
+    // The common case (class-index targets, no weights): e * k - b0, in one kernel.
+    k.lk.grad_scale(j.e + off, len, j.kc[c], j.b0, j.g + off, j.stream);
+  } else {
+    k.lk.grad_affine(j.e + off, s.w ? s.w + off : nullptr, j.y ? j.y + off : nullptr, len,
+                     j.kc[c], j.b1, j.b0, j.g + off);
+  }
+  // p_t - 1, computed without cancellation, replaces the kernel's value.
+  if (j.has_t && j.t >= off && j.t < off + len) j.g[j.t] = j.gt;
+}
+
+// Loss and lse of a fused row from its statistics; with g, fills `job` with its gradient (the
+// exponentials are in e).
+RowResult finish_row(const Setup& s, const float* src, std::int64_t t, const float* y,
+                     const internal::RowStats& st, float* g, const float* e, GradJob& job) {
   const std::size_t n = s.C;
   const CrossEntropyOptions& o = *s.o;
-  const float* src = x;
-  if (o.softcap > 0) {
-    float* zb = internal::scratch(n);
-    for (std::size_t j = 0; j < n; ++j) zb[j] = static_cast<float>(softcapped(s, x[j]));
-    src = zb;
-  }
   const float zt = s.prob ? 0.0f : src[t];
-  // The exponentials go to a per-thread row buffer (it stays in cache for the gradient pass),
-  // not to grad: grad is then written once, streamed when large, and may alias x.
-  float* e = g ? internal::scratch(n, 1) : nullptr;
-  const internal::RowStats st = internal::row_stats(k.sk, src, n, s.inv_tau, e, threads);
-  if (st.status != internal::kChunkOk || st.max == -std::numeric_limits<float>::infinity()) {
-    return row_scalar<float>(s, x, t, y, g);
-  }
   const double m = st.max;
   const double Z = st.ties + st.rest;
   const double log_norm = internal::LogNormalizer(st.ties, st.rest);
@@ -249,33 +273,57 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
   if (g) {
     const double Sz = S + 2.0 * o.z_loss * lse;
     const double scale = s.red * s.inv_tau;
-    const double b1 = scale * (1.0 - eps), b0 = scale * s.s_coef;
-    const bool stream = s.stream && o.softcap == 0.0;
-    auto body = [&](std::size_t cb, std::size_t ce) {
-      for (std::size_t c = cb; c < ce; ++c) {
-        const std::size_t off = c * internal::kChunk;
-        const double kc = scale * Sz * st.factors[c] / Z;
-        if (s.w == nullptr && y == nullptr) {
-          // The common case (class-index targets, no weights): e * k - b0, in one kernel.
-          k.lk.grad_scale(e + off, internal::chunk_len(n, c), kc, b0, g + off, stream);
-        } else {
-          k.lk.grad_affine(e + off, s.w ? s.w + off : nullptr, y ? y + off : nullptr,
-                           internal::chunk_len(n, c), kc, b1, b0, g + off);
-        }
-      }
-    };
+    job.g = g;
+    job.e = e;
+    job.y = y;
+    job.n = n;
+    job.b1 = scale * (1.0 - eps);
+    job.b0 = scale * s.s_coef;
+    job.stream = s.stream && o.softcap == 0.0;
     const std::size_t chunks = internal::chunk_count(n);
-    if (chunks > 1 && threads > 1) {
-      internal::parallel_for(chunks, threads, body);
-    } else {
-      body(0, chunks);
-    }
-    if (!s.prob) {
+    job.kc.resize(chunks);
+    for (std::size_t c = 0; c < chunks; ++c) job.kc[c] = scale * Sz * st.factors[c] / Z;
+    job.has_t = !s.prob;
+    if (job.has_t) {
       // p_t - 1 = -sum_{j != t} p_j: the rest of the sum when t is the unique max, else Z - e_t
       // (then e_t <= Z - 1, no cancellation).
       const double other = (zt == st.max) ? (st.ties - 1.0) + st.rest : Z - et;
       const double smooth_t = s.megatron ? 0.0 : s.s_coef * weight(s, static_cast<std::size_t>(t));
-      g[t] = static_cast<float>(scale * (-at * other / Z + (Sz - at) * et / Z - smooth_t));
+      job.t = static_cast<std::size_t>(t);
+      job.gt = static_cast<float>(scale * (-at * other / Z + (Sz - at) * et / Z - smooth_t));
+    }
+  }
+  return {loss, lse};
+}
+
+RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t t,
+                    const float* y, float* g, int threads) {
+  const std::size_t n = s.C;
+  const CrossEntropyOptions& o = *s.o;
+  const float* src = x;
+  if (o.softcap > 0) {
+    float* zb = internal::scratch(n);
+    for (std::size_t j = 0; j < n; ++j) zb[j] = static_cast<float>(softcapped(s, x[j]));
+    src = zb;
+  }
+  // The exponentials go to a per-thread row buffer (it stays in cache for the gradient pass),
+  // not to grad: grad is then written once, streamed when large, and may alias x.
+  float* e = g ? internal::scratch(n, 1) : nullptr;
+  const internal::RowStats st = internal::row_stats(k.sk, src, n, s.inv_tau, e, threads);
+  if (st.status != internal::kChunkOk || st.max == -std::numeric_limits<float>::infinity()) {
+    return row_scalar<float>(s, x, t, y, g);
+  }
+  GradJob job;
+  const RowResult res = finish_row(s, src, t, y, st, g, e, job);
+  if (g) {
+    const std::size_t chunks = internal::chunk_count(n);
+    auto body = [&](std::size_t cb, std::size_t ce) {
+      for (std::size_t c = cb; c < ce; ++c) grad_chunk(s, k, job, c);
+    };
+    if (chunks > 1 && threads > 1) {
+      internal::parallel_for(chunks, threads, body);
+    } else {
+      body(0, chunks);
     }
     if (o.softcap > 0) {
       for (std::size_t j = 0; j < n; ++j) {
@@ -283,7 +331,74 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
       }
     }
   }
-  return {loss, lse};
+  return res;
+}
+
+// Rows [b, e) of a float batch on one thread, each row's gradient written while the next row's
+// statistics run (GradJob). The same kernels on the same data in the same order per row: the
+// same bits as row_fused. Needs a gradient, 1 thread per row and no soft cap (its slope pass
+// reads the row again after the gradient).
+template <class PlainRow, class Store>
+void rows_pipelined(const Setup& s, const Fused& k, Rows<const float> xs,
+                    std::span<const std::int64_t> target, Rows<const float> ys, Rows<float> gs,
+                    std::size_t b, std::size_t e_row, PlainRow&& plain_row, Store&& store) {
+  const std::size_t n = s.C;
+  const std::size_t chunks = internal::chunk_count(n);
+  float* buf = internal::scratch(n, 1);
+  GradJob job;
+  auto flush_from = [&](std::size_t c0) {
+    if (job.g == nullptr) return;
+    for (std::size_t c = c0; c < chunks; ++c) grad_chunk(s, k, job, c);
+    job.g = nullptr;
+  };
+  internal::RowStats st;
+  st.chunks.resize(chunks);
+  for (std::size_t r = b; r < e_row; ++r) {
+    const std::int64_t t = s.prob ? -1 : target[r];
+    if (!s.prob && t == s.o->ignore_index) {
+      flush_from(0);
+      store(r, plain_row(r));
+      continue;
+    }
+    const float* x = xs.row(r);
+    int status = internal::kChunkOk;
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const std::size_t off = c * internal::kChunk;
+      const std::size_t len = internal::chunk_len(n, c);
+      // The statistics kernel writes the previous row's gradient chunk inside its pass
+      // (internal::SideGrad, grad_scale's formula): the streamed stores overlap the exps.
+      // kAccurate with smoothing (grad_scale in double) keeps the separate pass.
+      const bool fast = s.o->precision == Precision::kFast;
+      const bool side = job.g && k.sk.stats_side && s.w == nullptr && job.y == nullptr &&
+                        job.stream && (fast || job.b0 == 0.0);
+      if (side) {
+        const float k_hi = static_cast<float>(job.kc[c]);
+        const internal::SideGrad sg{job.g + off, k_hi, static_cast<float>(job.b0),
+                                    static_cast<float>(job.kc[c] - static_cast<double>(k_hi)),
+                                    !fast};
+        st.chunks[c] = k.sk.stats_side(x + off, len, s.inv_tau, buf + off, sg);
+        if (job.has_t && job.t >= off && job.t < off + len) job.g[job.t] = job.gt;
+      } else {
+        if (job.g) grad_chunk(s, k, job, c);
+        st.chunks[c] = k.sk.stats(x + off, len, s.inv_tau, buf + off);
+      }
+      if (st.chunks[c].status != internal::kChunkOk) {
+        status = st.chunks[c].status;
+        flush_from(c + 1);
+        break;
+      }
+    }
+    job.g = nullptr;
+    float* g = gs.row(r);
+    const float* y = s.prob ? ys.row(r) : nullptr;
+    if (status == internal::kChunkOk) internal::merge_row_stats(st, s.inv_tau);
+    if (status != internal::kChunkOk || st.max == -std::numeric_limits<float>::infinity()) {
+      store(r, row_scalar<float>(s, x, t, y, g));
+      continue;
+    }
+    store(r, finish_row(s, x, t, y, st, g, buf, job));
+  }
+  flush_from(0);
 }
 
 // ---- validation --------------------------------------------------------------------------
@@ -428,14 +543,18 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
     k.sk = internal::loss_softmax_kernels(o.precision == Precision::kFast);
     k.lk = internal::loss_kernels(o.precision == Precision::kFast);
   }
-  internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
+  auto store = [&](std::size_t r, const RowResult& res) {
+    row_loss[r] = res.loss;
+    if (!out.row_loss.empty()) out.row_loss[r] = static_cast<T>(res.loss);
+    if (!out.lse.empty()) out.lse[r] = static_cast<T>(res.lse);
+  };
+  auto one_row = [&](std::size_t r, int threads) {
     const T* xr = x.row(r);
     T* gr = out.grad.data ? out.grad.row(r) : nullptr;
     const T* yr = prob ? y.row(r) : nullptr;
     const std::int64_t t = prob ? -1 : target[r];
     RowResult res;
     if (!prob && t == o.ignore_index) {
-      // Ignored: loss 0, gradient 0; lse still reported.
       res.loss = 0.0;
       res.lse = 0.0;
       if (!out.lse.empty()) {
@@ -452,10 +571,29 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
     } else {
       res = row_scalar<T>(s, xr, t, yr, gr);
     }
-    row_loss[r] = res.loss;
-    if (!out.row_loss.empty()) out.row_loss[r] = static_cast<T>(res.loss);
-    if (!out.lse.empty()) out.lse[r] = static_cast<T>(res.lse);
-  });
+    return res;
+  };
+  const int threads = internal::threads_for(o.threads, x.rows * x.cols);
+  bool pipelined = false;
+  if constexpr (std::is_same_v<T, float>) {
+    pipelined = out.grad.data != nullptr && o.softcap == 0.0 &&
+                (threads <= 1 || x.rows >= static_cast<std::size_t>(threads));
+    if (pipelined) {
+      auto range = [&](std::size_t b, std::size_t e) {
+        rows_pipelined(s, k, x, target, y, out.grad, b, e,
+                       [&](std::size_t r) { return one_row(r, 1); }, store);
+      };
+      if (threads > 1) {
+        internal::parallel_for(x.rows, threads, range);
+      } else {
+        range(0, x.rows);
+      }
+    }
+  }
+  if (!pipelined) {
+    internal::for_each_row(x.rows, x.cols, o.threads,
+                           [&](std::size_t r, int th) { store(r, one_row(r, th)); });
+  }
   return reduce(o, row_loss, den);
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -29,6 +30,33 @@ struct RowStats {
 inline std::size_t chunk_count(std::size_t n) { return (n + kChunk - 1) / kChunk; }
 inline std::size_t chunk_len(std::size_t n, std::size_t c) { return std::min(kChunk, n - c * kChunk); }
 
+// Merges r.chunks (their statistics, in order) into r's status, max, ties, rest and factors.
+inline void merge_row_stats(RowStats& r, double inv_tau) {
+  r.status = kChunkOk;
+  r.max = -std::numeric_limits<float>::infinity();
+  r.ties = r.rest = 0.0;
+  for (const auto& s : r.chunks) {
+    if (s.status != kChunkOk) {
+      r.status = s.status;
+      return;
+    }
+    r.max = std::max(r.max, s.max);
+  }
+  r.factors.assign(r.chunks.size(), 0.0);
+  for (std::size_t c = 0; c < r.chunks.size(); ++c) {
+    const ChunkStats& s = r.chunks[c];
+    if (s.max == -std::numeric_limits<float>::infinity()) continue;
+    const double f = s.max == r.max ? 1.0 : std::exp((static_cast<double>(s.max) - r.max) * inv_tau);
+    r.factors[c] = f;
+    if (f == 1.0) {
+      r.ties += s.ties;
+      r.rest += s.rest;
+    } else {
+      r.rest += (s.ties + s.rest) * f;
+    }
+  }
+}
+
 // Runs the stats kernel on every chunk of x[0, n) (n >= 1), writing exponentials relative to each
 // chunk's max to e_out when non-null, and merges. Chunks run on up to `threads` threads.
 inline RowStats row_stats(const SoftmaxKernels& k, const float* x, std::size_t n, double inv_tau,
@@ -47,34 +75,18 @@ inline RowStats row_stats(const SoftmaxKernels& k, const float* x, std::size_t n
   } else {
     body(0, chunks);
   }
-  for (const auto& s : r.chunks) {
-    if (s.status != kChunkOk) {
-      r.status = s.status;
-      return r;
-    }
-    r.max = std::max(r.max, s.max);
-  }
-  r.factors.assign(chunks, 0.0);
-  for (std::size_t c = 0; c < chunks; ++c) {
-    const ChunkStats& s = r.chunks[c];
-    if (s.max == -std::numeric_limits<float>::infinity()) continue;
-    const double f = s.max == r.max ? 1.0 : std::exp((static_cast<double>(s.max) - r.max) * inv_tau);
-    r.factors[c] = f;
-    if (f == 1.0) {
-      r.ties += s.ties;
-      r.rest += s.rest;
-    } else {
-      r.rest += (s.ties + s.rest) * f;
-    }
-  }
+  merge_row_stats(r, inv_tau);
   return r;
 }
 
-// A per-thread float buffer of at least n entries.
+// A per-thread float buffer of at least n entries, 64-byte aligned (the kernels' vector loads
+// and stores of the buffer then never split a cache line).
 inline float* scratch(std::size_t n, int which = 0) {
+  constexpr std::size_t kAlignFloats = 64 / sizeof(float);
   thread_local std::vector<float> buf[2];
-  if (buf[which].size() < n) buf[which].resize(n);
-  return buf[which].data();
+  if (buf[which].size() < n + kAlignFloats) buf[which].resize(n + kAlignFloats);
+  const auto addr = reinterpret_cast<std::uintptr_t>(buf[which].data());
+  return buf[which].data() + (64 - addr % 64) % 64 / sizeof(float);
 }
 
 // Sums in 16 logical lanes (entry j in lane j % 16), combined by a fixed tree: the same bits

@@ -15,6 +15,11 @@ struct SoftmaxKernels {
   // (e_out may equal x). Nothing is written when the status is not kChunkOk or when every entry
   // is -inf (max == -inf).
   ChunkStats (*stats)(const float* x, std::size_t n, double inv_tau, float* e_out);
+  // stats with a SideGrad over the same n entries (e_out non-null; also written when the status
+  // is not kChunkOk or the max is -inf). Null where not available (only the losses' sets have
+  // it).
+  ChunkStats (*stats_side)(const float* x, std::size_t n, double inv_tau, float* e_out,
+                           const SideGrad& side);
   // y_i = e_i * scale. y may equal e.
   void (*scale)(const float* e, std::size_t n, double scale, float* y);
   // y_i = (x_i - max) * inv_tau - log_norm. y may equal x.

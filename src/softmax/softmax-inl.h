@@ -245,12 +245,35 @@ HWY_INLINE void PrefetchLines(const float* p) {
 // kFast: shift and exp in float; otherwise shift and exp in double. Sums in double, in 16 logical lanes (entry i in lane i % 16, added in
 // index order; kFast first adds a 64-entry block's four terms per lane in float) and a fixed
 // tree, so every target gives the same bits.
+// side (kStatsFast, e_out non-null): also writes the SideGrad of the n entries (see
+// internal::SideGrad), interleaved with the exponentials, and fences its streamed stores.
 template <int kMode>
-HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, float* e_out) {
+HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, float* e_out,
+                                     const internal::SideGrad* side) {
+  // The side gradient (internal::SideGrad) of e_out[b, e) element by element: the same float
+  // operations as the vector loops (no contraction: -ffp-contract=off; std::fma is exact).
+  const auto side_range = [side, e_out](size_t b, size_t e) {
+    for (size_t j = b; j < e; ++j) {
+      side->g[j] = side->pair ? std::fma(e_out[j], side->k, e_out[j] * side->k_lo)
+                              : e_out[j] * side->k - side->b;
+    }
+  };
+  // The side's first `lead` entries (up to its 64-byte boundary) are written one by one; the
+  // vector loops then run that far ahead of the exponentials.
+  const size_t lead = side ? (64 - reinterpret_cast<uintptr_t>(side->g) % 64) % 64 / sizeof(float) : 0;
+  const auto side_start = [&](size_t l) {
+    const size_t h = l < n ? l : n;
+    side_range(0, h);
+    return h;
+  };
   ChunkStats st{};
   bool has_nan = false;
   float x_min = 0.0f;
   const float m_raw = MaxAndNaN<kMode == kStatsFast>(x, n, &has_nan, &x_min);
+  if (side && (has_nan || m_raw == std::numeric_limits<float>::infinity() ||
+               m_raw == -std::numeric_limits<float>::infinity())) {
+    side_range(0, n);  // nothing is exponentiated: e_out keeps the previous row's values
+  }
   if (has_nan) {
     st.status = internal::kChunkNaN;
     return st;
@@ -295,7 +318,40 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
       // needs the exp's clamp or its underflow test.
       float t_min = x_min - m;
       if (!kUnit) t_min *= static_cast<float>(inv_tau);
-      if (t_min >= -87.3f) {
+      const bool in_range = t_min >= -87.3f;
+      if (side) {
+        // Each block's side gradient is written just before the block's exponentials replace
+        // the values it reads, running `lead` entries ahead so that its streamed stores are
+        // aligned: the stores spread over the arithmetic.
+        const VF sk = hn::Set(d, side->k), sb = hn::Set(d, side->b);
+        size_t done = side_start(lead);
+        const auto side_step = [&]() HWY_ATTR {
+          if (done + kBlock <= n) {
+            for (size_t k = 0; k < KV; ++k) {
+              const VF v = hn::LoadU(d, e_out + done + k * N);
+              hn::Stream(hn::Sub(hn::Mul(v, sk), sb), d, side->g + done + k * N);
+            }
+            done += kBlock;
+          } else if (done < n) {
+            side_range(done, n);
+            done = n;
+          }
+        };
+        if (in_range) {
+          for (; i + kBlock <= n; i += kBlock) {
+            PrefetchLines<kBlock>(x + n + i);
+            side_step();
+            StatsBlock<kFast, kUnit, KV, true>(x + i, e_out + i, m, inv_tau, acc, &ties);
+          }
+        } else {
+          for (; i + kBlock <= n; i += kBlock) {
+            PrefetchLines<kBlock>(x + n + i);
+            side_step();
+            StatsBlock<kFast, kUnit, KV>(x + i, e_out + i, m, inv_tau, acc, &ties);
+          }
+        }
+        side_range(done, n);
+      } else if (in_range) {
         for (; i + kBlock <= n; i += kBlock) {
           PrefetchLines<kBlock>(x + n + i);
           StatsBlock<kFast, kUnit, KV, true>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc,
@@ -325,6 +381,25 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
     const ExpCompArgs<DF> a{hn::Set(d, m), hn::Set(d, -m), hn::Set(d, c_hi),
                             hn::Set(d, static_cast<float>(c - static_cast<double>(c_hi)))};
     size_t i = 0;
+    if (side) {  // as in the kFast pass above, with the accurate gradient's product
+      const VF khi = hn::Set(d, side->k), klo = hn::Set(d, side->k_lo);
+      size_t done = side_start(lead);
+      for (; i + kBlock <= n; i += kBlock) {
+        PrefetchLines<kBlock>(x + n + i);
+        if (done + kBlock <= n) {
+          for (size_t k = 0; k < KV; ++k) {
+            const VF v = hn::LoadU(d, e_out + done + k * N);
+            hn::Stream(MulAddExact(d, v, khi, hn::Mul(v, klo)), d, side->g + done + k * N);
+          }
+          done += kBlock;
+        } else if (done < n) {
+          side_range(done, n);
+          done = n;
+        }
+        StatsBlockComp<KV>(x + i, e_out + i, a, acc, &ties);
+      }
+      side_range(done, n);
+    }
     for (; i + kBlock <= n; i += kBlock) {
       PrefetchLines<kBlock>(x + n + i);
       StatsBlockComp<KV>(x + i, e_out ? e_out + i : nullptr, a, acc, &ties);
@@ -340,15 +415,27 @@ HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, f
       StatsBlockComp<U>(buf, e_out ? ebuf : nullptr, a, acc, &ties);
       if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
     }
-  } else if (inv_tau == 1.0) {
-    pass(std::true_type());
   } else {
-    pass(std::false_type());
+    // The double path (kStatsComp out of its range): the whole side first, then the exps.
+    if (side && !kFast) side_range(0, n);
+    if (inv_tau == 1.0) {
+      pass(std::true_type());
+    } else {
+      pass(std::false_type());
+    }
   }
   HWY_ALIGN double lanes[kLaneGroup];
   for (size_t a = 0; a < A; ++a) hn::Store(acc[a], dd, lanes + a * ND);
   st.rest = TreeSum16(lanes);
   st.ties = static_cast<double>(ties);
+  return st;
+}
+
+template <int kMode>
+HWY_INLINE ChunkStats ChunkStatsImpl(const float* x, size_t n, double inv_tau, float* e_out,
+                                     const internal::SideGrad* side = nullptr) {
+  const ChunkStats st = ChunkStatsBody<kMode>(x, n, inv_tau, e_out, side);
+  if (side) hwy::FlushStream();
   return st;
 }
 

@@ -20,6 +20,14 @@ internal::ChunkStats StatsF32(const float* x, size_t n, double inv_tau, float* e
 internal::ChunkStats StatsF32Fast(const float* x, size_t n, double inv_tau, float* e_out) {
   return ChunkStatsImpl<kStatsFast>(x, n, inv_tau, e_out);
 }
+internal::ChunkStats StatsF32FastSide(const float* x, size_t n, double inv_tau, float* e_out,
+                                      const internal::SideGrad& side) {
+  return ChunkStatsImpl<kStatsFast>(x, n, inv_tau, e_out, &side);
+}
+internal::ChunkStats StatsF32CompSide(const float* x, size_t n, double inv_tau, float* e_out,
+                                      const internal::SideGrad& side) {
+  return ChunkStatsImpl<kStatsComp>(x, n, inv_tau, e_out, &side);
+}
 internal::ChunkStats StatsF32Comp(const float* x, size_t n, double inv_tau, float* e_out) {
   return ChunkStatsImpl<kStatsComp>(x, n, inv_tau, e_out);
 }
@@ -52,6 +60,8 @@ namespace {
 HWY_EXPORT(StatsF32);
 HWY_EXPORT(StatsF32Fast);
 HWY_EXPORT(StatsF32Comp);
+HWY_EXPORT(StatsF32FastSide);
+HWY_EXPORT(StatsF32CompSide);
 HWY_EXPORT(ScaleF32);
 HWY_EXPORT(ScaleF32Fast);
 HWY_EXPORT(LogOutF32);
@@ -67,16 +77,18 @@ namespace internal {
 
 SoftmaxKernels softmax_kernels(bool fast) {
   if (fast) {
-    return {LOGITKIT_DYNAMIC_POINTER(StatsF32Fast), LOGITKIT_DYNAMIC_POINTER(ScaleF32Fast),
+    return {LOGITKIT_DYNAMIC_POINTER(StatsF32Fast), nullptr, LOGITKIT_DYNAMIC_POINTER(ScaleF32Fast),
             LOGITKIT_DYNAMIC_POINTER(LogOutF32Fast)};
   }
-  return {LOGITKIT_DYNAMIC_POINTER(StatsF32), LOGITKIT_DYNAMIC_POINTER(ScaleF32),
+  return {LOGITKIT_DYNAMIC_POINTER(StatsF32), nullptr, LOGITKIT_DYNAMIC_POINTER(ScaleF32),
           LOGITKIT_DYNAMIC_POINTER(LogOutF32)};
 }
 
 SoftmaxKernels loss_softmax_kernels(bool fast) {
   SoftmaxKernels k = softmax_kernels(fast);
-  if (!fast) k.stats = LOGITKIT_DYNAMIC_POINTER(StatsF32Comp);
+  k.stats = fast ? k.stats : LOGITKIT_DYNAMIC_POINTER(StatsF32Comp);
+  k.stats_side = fast ? LOGITKIT_DYNAMIC_POINTER(StatsF32FastSide)
+                      : LOGITKIT_DYNAMIC_POINTER(StatsF32CompSide);
   return k;
 }
 

@@ -38,6 +38,18 @@ double RetakeCancellingLse(double lse, const float* x, std::size_t n, double tau
 // log(ties + rest), accurate for a dominant entry (ties == 1, tiny rest).
 double LogNormalizer(double ties, double rest);
 
+// A gradient chunk the losses' statistics kernels write while they compute (cross-entropy's row
+// pipeline): before a kernel overwrites e_out[i] with its exponential, it writes g[i] from the
+// previous row's value still held there, with the bits of the gradient kernel (grad_scale):
+// pair == false (kFast): g = e * k - b in float; pair == true (kAccurate, no smoothing):
+// g = fma(e, k, e * k_lo). Non-temporal stores from g's first 64-byte boundary on, fenced at the
+// end.
+struct SideGrad {
+  float* g;
+  float k, b, k_lo;
+  bool pair;
+};
+
 }  // namespace logitkit::internal
 
 #endif  // LOGITKIT_SRC_SOFTMAX_SOFTMAX_INTERNAL_H_
