@@ -83,7 +83,8 @@ struct RowResult {
 template <class T>
 RowResult row_scalar(const Setup& s, const T* x, std::int64_t t, const T* y, T* g) {
   const std::size_t n = s.C;
-  const L inv_tau = s.inv_tau;
+  // In long double: 1/tau overflows a double below tau = 2^-1024 (s.inv_tau is then +inf).
+  const L inv_tau = 1.0L / static_cast<L>(s.o->temperature);
   std::vector<L> z(n);
   bool nan = false;
   L m = -static_cast<L>(kInf);
@@ -194,6 +195,9 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
                     const float* y, float* g, int threads) {
   const std::size_t n = s.C;
   const CrossEntropyOptions& o = *s.o;
+  // A temperature whose reciprocal overflows a double (tau < 2^-1024, subnormal) would make the
+  // shifts 0 * inf = NaN: such rows go to the long double engine.
+  if (std::isinf(s.inv_tau)) return row_scalar<float>(s, x, t, y, g);
   const float* src = x;
   if (o.softcap > 0) {
     float* zb = internal::scratch(n);
@@ -425,8 +429,11 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
   }
   Fused k{};
   if constexpr (std::is_same_v<T, float>) {
-    k.sk = internal::loss_softmax_kernels(o.precision == Precision::kFast);
-    k.lk = internal::loss_kernels(o.precision == Precision::kFast);
+    // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
+    const bool fast = o.precision == Precision::kFast &&
+                      s.inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
+    k.sk = internal::loss_softmax_kernels(fast);
+    k.lk = internal::loss_kernels(fast);
   }
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
     const T* xr = x.row(r);

@@ -149,6 +149,9 @@ constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
                     std::size_t n, double scale, float* g, int threads, bool stream) {
   const double its = 1.0 / o.temperature;
+  // A temperature whose reciprocal overflows a double (tau < 2^-1024, subnormal) would make the
+  // shifts 0 * inf = NaN: such rows go to the long double path.
+  if (std::isinf(its)) return row_scalar<float>(o, s, t, n, scale, g);
   const double itt = o.teacher_input == TeacherInput::kLogProbs ? 1.0 : its;
   const Divergence dv = o.divergence;
   const std::size_t chunks = internal::chunk_count(n);
@@ -339,9 +342,11 @@ double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
   Fused k{};
   const bool stream = out.grad.data != nullptr && n * c * sizeof(T) >= kStreamBytes;
   if constexpr (std::is_same_v<T, float>) {
-    k.sk = internal::softmax_kernels(o.precision == Precision::kFast);
-    k.lk = internal::loss_kernels(o.precision == Precision::kFast,
-                                  o.divergence == Divergence::kForwardKL);
+    // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
+    const bool fast = o.precision == Precision::kFast &&
+                      1.0 / o.temperature <= static_cast<double>(std::numeric_limits<float>::max());
+    k.sk = internal::softmax_kernels(fast);
+    k.lk = internal::loss_kernels(fast, o.divergence == Divergence::kForwardKL);
   }
   if (c > 0) {
     const int threads = internal::threads_for(o.threads, n * c * 3);
