@@ -220,7 +220,7 @@ bool finite_f(float v) { return std::isfinite(v); }
 // ULPs of the float spacing at |want| beyond an absolute slack.
 double ulps_beyond(float got, LD want, LD slack) {
   if (std::isnan(want) || std::isinf(want)) return logitkit::ref::ulp_error_f32(got, want);
-  if (std::isnan(got) || std::isinf(got)) return INFINITY;
+  if (std::isnan(got) || std::isinf(got)) return logitkit::ref::ulp_error_f32(got, want);
   const LD excess = std::fabs(static_cast<LD>(got) - want) - slack;
   if (excess <= 0) return 0.0;
   const LD ulp = std::ldexp(1.0L, std::max(std::ilogb(std::max(std::fabs(want), 0x1p-126L)), -126) - 23);
@@ -531,9 +531,21 @@ void run_ce(CeCase& c, FuzzedDataProvider& p) {
     if (c.o.precision != Precision::kAccurate) continue;
     // Against the double overload: row_loss and lse 4 ULP (the double result's own error is
     // ~2^-53 relative, 2^-29 of a float ULP: the 0.01 ULP added covers it).
-    const double le = logitkit::ref::ulp_error_f32(a.rl[r], rld[r]);
+    // With softcap the float path rounds z_j = c tanh(x_j / c) to float before the kernels, so
+    // u_j moves by up to du = 2^-24 max|z| / tau: lse by du, the loss by 2 S du + 2 lambda |lse|
+    // du, p_j by 2 p_j du. loss.h's 4 ULP does not allow for this (found by this fuzzer,
+    // reported in docs/reliability.md); the slack below keeps checking everything else.
+    LD du = 0;
+    if (cap) {
+      LD zm = 0;
+      for (std::size_t j = 0; j < C; ++j) {
+        if (std::isfinite(x[j])) zm = std::max(zm, std::fabs(c.o.softcap * std::tanh(static_cast<LD>(x[j]) / c.o.softcap)));
+      }
+      du = 0x1p-24L * zm / tau;
+    }
+    const double le = ulps_beyond(a.rl[r], rld[r], (2 * S + 2 * lambda * std::fabs(lsed[r])) * du);
     check(le <= 4.01, at + "row_loss " + num(a.rl[r]) + " vs double " + num(rld[r]) + " (" + num(le) + " ULP)");
-    const double se = logitkit::ref::ulp_error_f32(a.lse[r], lsed[r]);
+    const double se = ulps_beyond(a.lse[r], lsed[r], du);
     check(se <= 4.01, at + "lse " + num(a.lse[r]) + " vs double " + num(lsed[r]) + " (" + num(se) + " ULP)");
     if (nan_mean) continue;
     // Gradient: 2 ULP + 2^-24 x the row's gradient scale, the factor of p_j and of the largest
@@ -542,9 +554,10 @@ void run_ce(CeCase& c, FuzzedDataProvider& p) {
     double cmax = 0;
     for (double v : coef) cmax = std::max(cmax, v);
     const LD gscale = static_cast<LD>(red) / tau * (std::fabs(S + 2 * lambda * lsed[r]) + cmax);
+    const LD gcap = static_cast<LD>(red) / tau * std::fabs(S + 2 * lambda * lsed[r]) * 2 * du;
     LD gsum = 0, gabs = 0;
     for (std::size_t j = 0; j < C; ++j) {
-      const double e = ulps_beyond(g[j], gd.row(r)[j], 0x1p-24L * gscale);
+      const double e = ulps_beyond(g[j], gd.row(r)[j], 0x1p-24L * gscale + gcap);
       check(e <= 2.01, at + "gradient entry " + std::to_string(j) + " " + num(g[j]) + " vs double " +
                            num(gd.row(r)[j]) + " (" + num(e) + " ULP beyond 2^-24 x " +
                            num(static_cast<double>(gscale)) + ")");
@@ -865,7 +878,10 @@ void run_di(DiCase& c) {
     }
     check(!std::isnan(a.rl[r]) && !std::isnan(a.lse[r]), at + "NaN from NaN-free rows: row_loss " +
                                                               num(a.rl[r]) + " lse " + num(a.lse[r]));
-    if (si.finite && ti.finite && tau >= 1e-3 && tau <= 1e3 && c.o.alpha <= 1e3) {
+    if (C == 0) {
+      check(a.rl[r] == 0 && a.lse[r] == -INFINITY, at + "no classes: row_loss " + num(a.rl[r]) +
+                                                        " lse " + num(a.lse[r]));
+    } else if (si.finite && ti.finite && tau >= 1e-3 && tau <= 1e3 && c.o.alpha <= 1e3) {
       check(finite_f(a.rl[r]) && finite_f(a.lse[r]), at + "finite rows but row_loss " + num(a.rl[r]) +
                                                          " lse " + num(a.lse[r]));
       if (rows > 0 && C > 0) {

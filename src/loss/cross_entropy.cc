@@ -283,7 +283,27 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
     }
     if (o.softcap > 0) {
       for (std::size_t j = 0; j < n; ++j) {
-        g[j] = static_cast<float>(static_cast<double>(g[j]) * static_cast<double>(softcap_slope(s, x[j])));
+        const L slope = softcap_slope(s, x[j]);
+        if (std::isfinite(g[j])) {
+          g[j] = static_cast<float>(static_cast<double>(g[j]) * static_cast<double>(slope));
+          continue;
+        }
+        // The entry before the slope overflowed float (a tiny tau, a large z-loss): taken again
+        // in long double, where the slope can still bring it back (to 0 where the cap
+        // saturates), instead of inf * 0 = NaN.
+        const L inv_tau = 1.0L / static_cast<L>(o.temperature);
+        const L Zl = static_cast<L>(Z), sc = static_cast<L>(s.red) * inv_tau;
+        const L Szl = S + 2.0L * o.z_loss * (static_cast<L>(m) * inv_tau + log_norm);
+        L v;
+        if (!s.prob && static_cast<std::int64_t>(j) == t) {
+          const double other = (zt == st.max) ? (st.ties - 1.0) + st.rest : Z - et;
+          const double smooth_t = s.megatron ? 0.0 : s.s_coef * weight(s, j);
+          v = sc * (-static_cast<L>(at) * other / Zl + (Szl - at) * et / Zl - smooth_t);
+        } else {
+          const L f = st.factors[j / internal::kChunk];
+          v = sc * Szl * f / Zl * static_cast<L>(e[j]) - sc * coef(s, t, y, j);
+        }
+        g[j] = static_cast<float>(v * slope);
       }
     }
   }

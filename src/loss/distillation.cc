@@ -65,11 +65,14 @@ std::vector<L> log_probs(const T* x, std::size_t n, L inv_tau, bool log_prob_inp
   return lp;
 }
 
-// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a).
+// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a). a_j > 0 wherever la_j > -inf, even when
+// exp(la_j) underflows (la_j below about -11400): such a term is +inf against b_j = 0, and
+// 0 * (la_j - lb_j) otherwise (not 0 * inf = NaN).
 L kl_of(const std::vector<L>& la, const std::vector<L>& lb) {
   L s = 0;
   for (std::size_t j = 0; j < la.size(); ++j) {
     if (la[j] == -kInfL) continue;
+    if (lb[j] == -kInfL) return kInfL;
     s += std::exp(la[j]) * (la[j] - lb[j]);
   }
   return s;
@@ -103,9 +106,14 @@ RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::
     case Divergence::kReverseKL: div = kl_of(lq, lp); break;
     case Divergence::kJensenShannon: {
       lm.resize(n);
+      // log M_j = log(beta p_j + (1 - beta) q_j), summed in the log domain: M_j > 0 wherever
+      // p_j or q_j is, also when both exponentials underflow (a tiny tau).
+      const L lb = std::log(beta), l1b = std::log1p(-beta);
       for (std::size_t j = 0; j < n; ++j) {
-        const L m = beta * std::exp(lp[j]) + (1 - beta) * std::exp(lq[j]);
-        lm[j] = m > 0 ? std::log(m) : -kInfL;
+        const L a = lp[j] == -kInfL ? -kInfL : lb + lp[j];
+        const L b = lq[j] == -kInfL ? -kInfL : l1b + lq[j];
+        const L hi = std::max(a, b), lo = std::min(a, b);
+        lm[j] = hi == -kInfL ? -kInfL : hi + std::log1p(std::exp(lo - hi));
       }
       div = beta * kl_of(lp, lm) + (1 - beta) * kl_of(lq, lm);
       break;
@@ -348,7 +356,14 @@ double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
     k.sk = internal::softmax_kernels(fast);
     k.lk = internal::loss_kernels(fast, o.divergence == Divergence::kForwardKL);
   }
-  if (c > 0) {
+  if (c == 0) {
+    // No classes: each divergence is an empty sum (0) and the student's lse that of an empty
+    // row (-inf), as cross_entropy reports them; the outputs are written all the same.
+    for (std::size_t r = 0; r < n; ++r) {
+      if (!out.row_loss.empty()) out.row_loss[r] = 0;
+      if (!out.lse.empty()) out.lse[r] = -std::numeric_limits<T>::infinity();
+    }
+  } else {
     const int threads = internal::threads_for(o.threads, n * c * 3);
     auto row_fn = [&](std::size_t r, int inner) {
       T* gr = out.grad.data ? out.grad.row(r) : nullptr;
