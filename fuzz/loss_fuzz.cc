@@ -543,7 +543,9 @@ void run_ce(CeCase& c, FuzzedDataProvider& p) {
       }
       du = 0x1p-24L * zm / tau;
     }
-    const double le = ulps_beyond(a.rl[r], rld[r], (2 * S + 2 * lambda * std::fabs(lsed[r])) * du);
+    const LD rl_w = 2 * S + (lambda > 0 ? 2 * lambda * std::fabs(static_cast<LD>(lsed[r])) : 0.0L);
+    const LD rl_slack = cap && rl_w > 0 && du > 0 ? rl_w * du : 0.0L;
+    const double le = ulps_beyond(a.rl[r], rld[r], rl_slack);
     check(le <= 4.01, at + "row_loss " + num(a.rl[r]) + " vs double " + num(rld[r]) + " (" + num(le) + " ULP)");
     const double se = ulps_beyond(a.lse[r], lsed[r], du);
     check(se <= 4.01, at + "lse " + num(a.lse[r]) + " vs double " + num(lsed[r]) + " (" + num(se) + " ULP)");
@@ -553,8 +555,11 @@ void run_ce(CeCase& c, FuzzedDataProvider& p) {
     const double red = mean ? (den == 0 ? 0.0 : 1.0 / den) : 1.0;
     double cmax = 0;
     for (double v : coef) cmax = std::max(cmax, v);
-    const LD gscale = static_cast<LD>(red) / tau * (std::fabs(S + 2 * lambda * lsed[r]) + cmax);
-    const LD gcap = static_cast<LD>(red) / tau * std::fabs(S + 2 * lambda * lsed[r]) * 2 * du;
+    // (0 x inf is 0 here: S = 0, lambda = 0 or red = 0 take their terms out.)
+    const LD sz = std::fabs(S + (lambda > 0 ? 2 * lambda * static_cast<LD>(lsed[r]) : 0.0L));
+    const LD rt = red == 0 ? 0.0L : static_cast<LD>(red) / tau;
+    const LD gscale = sz + cmax == 0 ? 0.0L : rt * (sz + cmax);
+    const LD gcap = cap && sz > 0 && rt > 0 && du > 0 ? rt * sz * 2 * du : 0.0L;
     LD gsum = 0, gabs = 0;
     for (std::size_t j = 0; j < C; ++j) {
       const double e = ulps_beyond(g[j], gd.row(r)[j], 0x1p-24L * gscale + gcap);
@@ -565,7 +570,8 @@ void run_ce(CeCase& c, FuzzedDataProvider& p) {
       gabs += std::fabs(static_cast<LD>(g[j]));
     }
     // sum_j (S p_j - w_j q_j) = 0 without weights (S = sum q = 1), z-loss or softcap.
-    if (c.weight.empty() && lambda == 0 && !cap && ri.finite && !mean && std::isfinite(gscale)) {
+    if (c.weight.empty() && lambda == 0 && !cap && ri.finite && !mean && std::isfinite(gabs) &&
+        gscale < FLT_MAX) {
       const LD tol = 3 * 0x1p-24L * gabs + static_cast<LD>(C) * 0x1p-24L * gscale;
       check(std::fabs(gsum) <= tol, at + "gradient sums to " + num(static_cast<double>(gsum)) +
                                         " (tolerance " + num(static_cast<double>(tol)) + ")");
@@ -881,7 +887,8 @@ void run_di(DiCase& c) {
     if (C == 0) {
       check(a.rl[r] == 0 && a.lse[r] == -INFINITY, at + "no classes: row_loss " + num(a.rl[r]) +
                                                         " lse " + num(a.lse[r]));
-    } else if (si.finite && ti.finite && tau >= 1e-3 && tau <= 1e3 && c.o.alpha <= 1e3) {
+    } else if (si.finite && ti.finite && si.max_abs <= 1e6 && ti.max_abs <= 1e6 && tau >= 1e-3 &&
+               tau <= 1e3 && c.o.alpha <= 1e3) {
       check(finite_f(a.rl[r]) && finite_f(a.lse[r]), at + "finite rows but row_loss " + num(a.rl[r]) +
                                                          " lse " + num(a.lse[r]));
       if (rows > 0 && C > 0) {
@@ -892,14 +899,19 @@ void run_di(DiCase& c) {
       all_checked = false;
       continue;
     }
-    // row_loss: 1e-6 relative + 1e-7 absolute of the exact value.
+    // row_loss: 1e-6 relative + 1e-7 absolute of the exact value. The absolute part is taken
+    // times the tau^2 factor: the divergence near 0 cancels to about 1e-8 (JS, beta near 1,
+    // tau 20: 6.6e-9) before the factor multiplies it; loss.h's plain 1e-7 does not say so
+    // (found by this fuzzer, reported in docs/reliability.md).
+    const LD factor = c.o.tau_squared ? static_cast<LD>(tau) * tau : 1.0L;
+    const LD abs_tol = 1e-7L * std::max(factor, 1.0L);
     const LD want = rld[r];
     const bool ok = std::isinf(want) ? a.rl[r] == want
                     : want > FLT_MAX ? a.rl[r] >= FLT_MAX  // rounds to FLT_MAX or +inf
                                      : std::fabs(static_cast<LD>(a.rl[r]) - want) <=
-                                           1e-6L * std::fabs(want) + 1e-7L;
+                                           1e-6L * std::fabs(want) + abs_tol;
     check(ok, at + "row_loss " + num(a.rl[r]) + " vs double " + num(rld[r]));
-    loss_tol += 1e-6L * std::fabs(want) + 1e-7L;
+    loss_tol += 1e-6L * std::fabs(want) + abs_tol;
     if (c.o.alpha > 0 || C == 0 || s_limit) continue;
     // Gradient: 2 ULP + 2^-22 c (p_j + q_j), c = (tau_squared ? tau : 1/tau) x reduction, plus
     // the subnormal terms of loss.h.

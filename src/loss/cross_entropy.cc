@@ -250,6 +250,13 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
     dsum = (at > 0 ? at * dt : 0.0) + (s.s_coef > 0 ? (ge.inf ? kInf : s.s_coef * ge.g * s.inv_tau) : 0.0);
   }
   const double loss = S * log_norm + dsum + o.z_loss * lse * lse;
+  // The gradient's factors scale * (S + 2 lambda lse) / Z overflow a double only at absurd
+  // temperatures (tau ~ 1e-300) with a z-loss: there e_j * inf = NaN where e_j underflowed.
+  // Such rows (decided whether or not grad is asked for: the same loss either way) are taken
+  // by the long double engine.
+  if (std::isinf(s.red * s.inv_tau * (std::fabs(S + 2.0 * o.z_loss * lse) + S))) {
+    return row_scalar<float>(s, x, t, y, g);
+  }
   if (g) {
     const double Sz = S + 2.0 * o.z_loss * lse;
     const double scale = s.red * s.inv_tau;

@@ -157,9 +157,12 @@ constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
                     std::size_t n, double scale, float* g, int threads, bool stream) {
   const double its = 1.0 / o.temperature;
-  // A temperature whose reciprocal overflows a double (tau < 2^-1024, subnormal) would make the
-  // shifts 0 * inf = NaN: such rows go to the long double path.
-  if (std::isinf(its)) return row_scalar<float>(o, s, t, n, scale, g);
+  // Below tau ~ 3.8e-270 a shift (x - max) / tau, up to 2 FLT_MAX / tau, can overflow a double
+  // (and 1/tau itself below 2^-1024), making the KL sums 0 * inf = NaN: such rows go to the
+  // long double path.
+  constexpr double kMaxInvTau = std::numeric_limits<double>::max() /
+                                (2.0 * std::numeric_limits<float>::max());
+  if (!(its <= kMaxInvTau)) return row_scalar<float>(o, s, t, n, scale, g);
   const double itt = o.teacher_input == TeacherInput::kLogProbs ? 1.0 : its;
   const Divergence dv = o.divergence;
   const std::size_t chunks = internal::chunk_count(n);
