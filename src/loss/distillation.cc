@@ -267,6 +267,10 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
     kq = sq;
     div = o.js_beta * sp + (1.0 - o.js_beta) * sq;
   }
+  // NaN rows never reach this point, so a NaN here is an internal 0 * inf: kFast's float shift
+  // (x - max) / tau overflowing to -inf where its exponential is 0 (logits near +-FLT_MAX at a
+  // small tau). The long double path takes the row again, before anything is written.
+  if (std::isnan(div)) return row_scalar<float>(o, s, t, n, scale, g);
   if (g) {
     auto grad_body = [&](std::size_t cb, std::size_t ce) {
       for (std::size_t c = cb; c < ce; ++c) {
