@@ -23,11 +23,16 @@
 //     number exists);
 //   - Precision::kAccurate against the double overloads (computed in long double): cross_entropy
 //     row_loss and lse within 4 ULP, each gradient entry within 2 ULP + 2^-24 x the row's gradient
-//     scale, the reduced loss within 4 ULP x 2 relative (a sum of non-negative rows); the
+//     scale, the reduced loss within 4 x 2^-23 relative (a sum of non-negative rows); the
 //     gradient of a plain row (no weights, z-loss or softcap; kSum/kNone) sums to 0;
 //     distillation row_loss within 1e-6 relative + 1e-7 absolute and each gradient entry within
 //     2 ULP + 2^-22 c (p_j + q_j) plus the subnormal terms of loss.h (p, q in long double here);
 //     contrastive loss within the matrix product's rounding, D 2^-24 s |a||b|, with a margin.
+//     Two allowances go beyond loss.h, each found here and reported (open): with softcap the
+//     capped logits are rounded to float before the kernels (slack 2^-24 max|z| / tau on u), and
+//     distillation's 1e-7 absolute is taken times the tau^2 factor.
+// The double overloads are a separate code path (the long double engine) but the same library:
+// an error common to both is not seen, except by the exact checks of the special rows.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -535,8 +540,8 @@ void run_ce(CeCase& c, FuzzedDataProvider& p) {
     // ~2^-53 relative, 2^-29 of a float ULP: the 0.01 ULP added covers it).
     // With softcap the float path rounds z_j = c tanh(x_j / c) to float before the kernels, so
     // u_j moves by up to du = 2^-24 max|z| / tau: lse by du, the loss by 2 S du + 2 lambda |lse|
-    // du, p_j by 2 p_j du. loss.h's 4 ULP does not allow for this (found by this fuzzer,
-    // reported in docs/reliability.md); the slack below keeps checking everything else.
+    // du, p_j by 2 p_j du. loss.h's 4 ULP does not allow for this (found by this fuzzer and
+    // reported; a fix or a wider bound in loss.h is open); the slack keeps checking the rest.
     LD du = 0;
     if (cap) {
       LD zm = 0;
@@ -906,7 +911,7 @@ void run_di(DiCase& c) {
     // row_loss: 1e-6 relative + 1e-7 absolute of the exact value. The absolute part is taken
     // times the tau^2 factor: the divergence near 0 cancels to about 1e-8 (JS, beta near 1,
     // tau 20: 6.6e-9) before the factor multiplies it; loss.h's plain 1e-7 does not say so
-    // (found by this fuzzer, reported in docs/reliability.md).
+    // (found by this fuzzer and reported; open).
     const LD factor = c.o.tau_squared ? static_cast<LD>(tau) * tau : 1.0L;
     const LD abs_tol = 1e-7L * std::max(factor, 1.0L);
     const LD want = rld[r];
@@ -1162,6 +1167,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const int kind = fn % 10;  // 0-3 class indices, 4-5 probabilities, 6-8 distillation, 9 contrastive
   if (kind == 9) {
     run_co(p, threads, bad);
+    if (std::getenv("LOSS_FUZZ_VERBOSE")) std::fprintf(stderr, "passed: %s\n", g_name.c_str());
     return 0;
   }
   std::size_t rows, cols;
@@ -1176,5 +1182,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t stride = cols + p.ConsumeIntegralInRange<std::size_t>(0, 3);
   if (kind <= 5) decode_ce(p, kind >= 4, rows, cols, stride, long_row, threads, bad);
   else decode_di(p, rows, cols, stride, long_row, threads, bad);
+  if (std::getenv("LOSS_FUZZ_VERBOSE")) std::fprintf(stderr, "passed: %s\n", g_name.c_str());
   return 0;
 }
