@@ -206,6 +206,30 @@ TEST(FuzzRegression, CrossEntropySoftcapGradientOverflowIsNotNaN) {
   }
 }
 
+// loss_fuzz (ce_grad_factor_beyond_float): at tau = 1e-39 the gradient factor 1/tau exceeds
+// FLT_MAX; the accurate kernel split it into floats (inf) and the fast one rounded it to float,
+// so an entry whose exponential underflowed to 0 got 0 * inf = NaN instead of 0.
+TEST(FuzzRegression, CrossEntropyGradientFactorBeyondFloatIsNotNaN) {
+  const std::vector<float> x = {0.0f, -1.0f, -1.0f, -3.0f, 0.5f};
+  for (const Precision pr : {Precision::kAccurate, Precision::kFast}) {
+    for (const double z : {0.0, 1.0}) {
+      CrossEntropyOptions o;
+      o.temperature = 1e-39;
+      o.precision = pr;
+      o.z_loss = z;
+      const std::vector<std::int64_t> t = {4};
+      std::vector<float> g(5);
+      cross_entropy(one_row(x.data(), 5), t, o, LossOutputs<float>{one_row(g.data(), 5), {}, {}});
+      const std::vector<double> xd(x.begin(), x.end());
+      std::vector<double> gd(5);
+      cross_entropy(one_row(xd.data(), 5), t, o, LossOutputs<double>{one_row(gd.data(), 5), {}, {}});
+      for (std::size_t j = 0; j < 5; ++j) {
+        EXPECT_EQ(g[j], static_cast<float>(gd[j])) << "entry " << j << " z " << z;
+      }
+    }
+  }
+}
+
 // loss_fuzz (ce_zloss_tiny_tau): at tau = 1e-300 with a z-loss the gradient's factor
 // scale (S + 2 lambda lse) overflows a double, and an exponential that underflowed to 0 times it
 // gave NaN; the exact entry is 0 (p_j = exp(-245e300)).

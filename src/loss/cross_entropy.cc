@@ -162,6 +162,7 @@ RowResult row_scalar(const Setup& s, const T* x, std::int64_t t, const T* y, T* 
 struct Fused {
   internal::SoftmaxKernels sk;  // the losses' statistics (accurate: ExpCompF32)
   internal::LossKernels lk;
+  internal::LossKernels lk_double;  // the accurate kernels: factors beyond float go through them
 };
 
 // Sums over finite z_j of c_j (max - z_j) and of c_j, with c_j = w_j (times y_j when y), skipping
@@ -266,7 +267,14 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
       for (std::size_t c = cb; c < ce; ++c) {
         const std::size_t off = c * internal::kChunk;
         const double kc = scale * Sz * st.factors[c] / Z;
-        if (s.w == nullptr && y == nullptr) {
+        // Factors beyond FLT_MAX (a tiny tau): grad_scale's float split of k and kFast's float
+        // factors would overflow to inf, and e = 0 times inf is NaN; the accurate grad_affine
+        // works in double (e * k - b0, rounded once), where 0 * k = 0.
+        constexpr double kFltMax = std::numeric_limits<float>::max();
+        if (!(std::fabs(kc) <= kFltMax && std::fabs(b0) <= kFltMax && std::fabs(b1) <= kFltMax)) {
+          k.lk_double.grad_affine(e + off, s.w ? s.w + off : nullptr, y ? y + off : nullptr,
+                                  internal::chunk_len(n, c), kc, b1, b0, g + off);
+        } else if (s.w == nullptr && y == nullptr) {
           // The common case (class-index targets, no weights): e * k - b0, in one kernel.
           k.lk.grad_scale(e + off, internal::chunk_len(n, c), kc, b0, g + off, stream);
         } else {
@@ -461,6 +469,7 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
                       s.inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
     k.sk = internal::loss_softmax_kernels(fast);
     k.lk = internal::loss_kernels(fast);
+    k.lk_double = internal::loss_kernels(false);
   }
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
     const T* xr = x.row(r);
