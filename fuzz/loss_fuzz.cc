@@ -23,7 +23,9 @@
 //     number exists);
 //   - Precision::kAccurate against the double overloads (computed in long double): cross_entropy
 //     row_loss and lse within 4 ULP, each gradient entry within 2 ULP + 2^-24 x the row's gradient
-//     scale, the reduced loss within 4 x 2^-23 relative (a sum of non-negative rows); the
+//     scale (finite rows of up to 64 entries also against the 256-bit MPFR reference of
+//     tests/reference, independent of the library), the reduced loss within 4 x 2^-23 relative
+//     (a sum of non-negative rows); the
 //     gradient of a plain row (no weights, z-loss or softcap; kSum/kNone) sums to 0;
 //     distillation row_loss within 1e-6 relative + 1e-7 absolute and each gradient entry within
 //     2 ULP + 2^-22 c (p_j + q_j) plus the subnormal terms of loss.h (p, q in long double here);
@@ -32,7 +34,7 @@
 //     capped logits are rounded to float before the kernels (slack 2^-24 max|z| / tau on u), and
 //     distillation's 1e-7 absolute is taken times the tau^2 factor.
 // The double overloads are a separate code path (the long double engine) but the same library:
-// an error common to both is not seen, except by the exact checks of the special rows.
+// an error common to both is seen only by the MPFR check and the exact checks of special rows.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -355,6 +357,60 @@ void check_same_ce(const CeOut& a, const CeOut& b, std::size_t rows, std::size_t
   }
 }
 
+// A finite, counted row of at most 64 entries against the 256-bit MPFR reference
+// (tests/reference), independent of the library: row_loss = sum_j a_j (-log_softmax_j) +
+// lambda lse^2 and lse within 4 ULP, each gradient entry red / tau ((S + 2 lambda lse) p_j - a_j)
+// dz_j/dx_j within 2 ULP + 2^-24 x the row's gradient scale. With softcap the reference takes z
+// rounded to double (slack 2^-53 max|z| / tau on u) besides the float rounding's du.
+void check_ce_mpfr(const CeCase& c, std::size_t r, const std::vector<double>& coef, double S, LD du,
+                   const CeOut& a, const std::string& at) {
+  const std::size_t C = c.x.cols;
+  const float* x = c.x.row(r);
+  const double tau = c.o.temperature, cap = c.o.softcap, lambda = c.o.z_loss;
+  std::vector<double> z(C);
+  LD zm = 0;
+  for (std::size_t j = 0; j < C; ++j) {
+    z[j] = cap > 0 ? static_cast<double>(cap * std::tanh(static_cast<LD>(x[j]) / cap)) : x[j];
+    zm = std::max<LD>(zm, std::fabs(z[j]));
+  }
+  const LD dud = cap > 0 ? 0x1p-53L * zm / tau : 0.0L;
+  const LD dz = du + dud;  // du is 0 without softcap
+  const logitkit::ref::RowResult ref = logitkit::ref::row(z, tau);
+  const LD lse = ref.logsumexp;
+  LD want = 0;
+  for (std::size_t j = 0; j < C; ++j) {
+    if (coef[j] > 0) want -= coef[j] * ref.log_softmax[j];
+  }
+  want += lambda * lse * lse;
+  const LD w = 2 * S + (lambda > 0 ? 2 * lambda * std::fabs(lse) : 0.0L);
+  const double le = ulps_beyond(a.rl[r], want, w > 0 && dz > 0 ? w * dz : 0.0L);
+  check(le <= 4.01, at + "row_loss " + num(a.rl[r]) + " vs MPFR " + num(static_cast<double>(want)) +
+                        " (" + num(le) + " ULP)");
+  const double se = ulps_beyond(a.lse[r], lse, dz);
+  check(se <= 4.01, at + "lse " + num(a.lse[r]) + " vs MPFR " + num(static_cast<double>(lse)) + " (" +
+                        num(se) + " ULP)");
+  if (c.o.reduction == Reduction::kMean) return;  // (the denominator: checked against double)
+  const LD sz = S + (lambda > 0 ? 2 * lambda * lse : 0.0L);
+  double cmax = 0;
+  for (double v : coef) cmax = std::max(cmax, v);
+  const LD rt = 1.0L / tau;
+  const LD gscale = std::fabs(sz) + cmax == 0 ? 0.0L : rt * (std::fabs(sz) + cmax);
+  if (!(0x1p-24L * gscale < FLT_MAX)) return;
+  const LD gslack = 0x1p-24L * gscale + (dz > 0 ? rt * (std::fabs(sz) * 2 * dz + 2 * lambda * dz) : 0.0L);
+  const float* g = a.grad.row(r);
+  for (std::size_t j = 0; j < C; ++j) {
+    LD slope = 1;
+    if (cap > 0) {
+      const LD th = std::tanh(static_cast<LD>(x[j]) / cap);
+      slope = (1 - th) * (1 + th);
+    }
+    const LD want_g = rt * (sz * ref.softmax[j] - coef[j]) * slope;
+    const double e = ulps_beyond(g[j], want_g, gslack);
+    check(e <= 2.01, at + "gradient entry " + std::to_string(j) + " " + num(g[j]) + " vs MPFR " +
+                         num(static_cast<double>(want_g)) + " (" + num(e) + " ULP beyond the slack)");
+  }
+}
+
 void run_ce(CeCase& c, FuzzedDataProvider& p) {
   const std::size_t rows = c.x.rows, C = c.x.cols;
   c.o.weight = c.weight;
@@ -559,6 +615,7 @@ void run_ce(CeCase& c, FuzzedDataProvider& p) {
     check(le <= 4.01, at + "row_loss " + num(a.rl[r]) + " vs double " + num(rld[r]) + " (" + num(le) + " ULP)");
     const double se = ulps_beyond(a.lse[r], lsed[r], du);
     check(se <= 4.01, at + "lse " + num(a.lse[r]) + " vs double " + num(lsed[r]) + " (" + num(se) + " ULP)");
+    if (ri.finite && C <= 64) check_ce_mpfr(c, r, coef, S, du, a, at);
     if (nan_mean) continue;
     // Gradient: 2 ULP + 2^-24 x the row's gradient scale, the factor of p_j and of the largest
     // target term: red / tau (|S + 2 lambda lse| + max_j w_j q_j).
