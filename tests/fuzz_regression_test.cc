@@ -7,9 +7,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <span>
 #include <vector>
 
+#include "logitkit/loss.h"
 #include "logitkit/sampling.h"
 #include "logitkit/softmax.h"
 
@@ -91,6 +93,204 @@ TEST(FuzzRegression, FastSoftmaxAtTinyTemperatureSumsToOne) {
       for (float v : y) sum += v;
       EXPECT_NEAR(sum, 1.0, 2.5e-7) << "tau " << tau << ", n " << n;
     }
+  }
+}
+
+// ---- loss_fuzz (fuzz/regressions/loss_fuzz/) ---------------------------------------------------
+
+// The float and double distillation losses of one row, every output requested.
+struct DistillRow {
+  float loss_f, lse_f;
+  double loss_d;
+  std::vector<float> grad_f;
+  std::vector<double> grad_d;
+};
+DistillRow distill_row(const std::vector<float>& s, const std::vector<float>& t,
+                       const DistillationOptions& o) {
+  const std::size_t n = s.size();
+  DistillRow r{0, 0, 0, std::vector<float>(n), std::vector<double>(n)};
+  std::vector<float> rl(1), lse(1);
+  distillation_loss(one_row(s.data(), n), one_row(t.data(), n), o,
+                    LossOutputs<float>{one_row(r.grad_f.data(), n), rl, lse});
+  const std::vector<double> sd(s.begin(), s.end()), td(t.begin(), t.end());
+  std::vector<double> rld(1);
+  distillation_loss(one_row(sd.data(), n), one_row(td.data(), n), o,
+                    LossOutputs<double>{one_row(r.grad_d.data(), n), rld, {}});
+  r.loss_f = rl[0];
+  r.lse_f = lse[0];
+  r.loss_d = rld[0];
+  return r;
+}
+
+// loss_fuzz (distill_subnormal_tau, distill_js_subnormal_tau, distill_tau_1e-300,
+// distill_fast_tau_1e-39): a valid temperature so small that 1/tau overflows a double (4.9e-324),
+// that (x - max)/tau overflows one (1e-300), or that kFast's float 1/tau overflows (1e-39) gave
+// a NaN row loss (0 * inf in the shifts and KL sums), for a teacher equal to the student, whose
+// divergence is exactly 0.
+TEST(FuzzRegression, DistillationAtTinyTemperatureIsNotNaN) {
+  const std::vector<std::vector<float>> rows = {
+      std::vector<float>(20, -1.6094379f),
+      {5760.0f, -5824.0f, -8192.0f, -8192.0f, -3.6888795f, -7.0f},
+      {0.0f, -1e30f, -31.316406f, 25.988281f, -62.609375f, -128.0f, -128.0f}};
+  for (const double tau : {4.9e-324, 1e-300, 1e-39}) {
+    for (const Divergence dv : {Divergence::kForwardKL, Divergence::kReverseKL,
+                                Divergence::kJensenShannon}) {
+      for (const Precision pr : {Precision::kAccurate, Precision::kFast}) {
+        for (const auto& x : rows) {
+          DistillationOptions o;
+          o.temperature = tau;
+          o.divergence = dv;
+          o.js_beta = 0.1;
+          o.precision = pr;
+          const DistillRow r = distill_row(x, x, o);
+          SCOPED_TRACE("tau " + std::to_string(tau) + " divergence " +
+                       std::to_string(static_cast<int>(dv)) + " n " + std::to_string(x.size()));
+          // 0 up to the rounding of JS's log M (times tau^2, itself tiny here).
+          EXPECT_NEAR(r.loss_d, 0.0, 1e-30);
+          EXPECT_NEAR(r.loss_f, 0.0f, 1e-30);
+          for (std::size_t j = 0; j < x.size(); ++j) {
+            EXPECT_FALSE(std::isnan(r.grad_f[j])) << "entry " << j;
+            EXPECT_FALSE(std::isnan(r.grad_d[j])) << "entry " << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+// loss_fuzz: cross_entropy at tau = 4.9e-324 (1/tau overflows a double) gave NaN in the float
+// and the double overloads alike ((max - x) * inf = 0 * inf at the maximum). The exact values:
+// two tied maxima share the mass, so the loss is log 2; the gradient (p - q) / tau is -inf at
+// the target, +inf at the other maximum and 0 (p = exp(-1/tau) = 0) elsewhere; lse = 1/tau = inf.
+TEST(FuzzRegression, CrossEntropyAtSubnormalTemperatureIsTheExactValue) {
+  CrossEntropyOptions o;
+  o.temperature = 4.9e-324;
+  o.reduction = Reduction::kSum;
+  const std::vector<float> x = {1.0f, 1.0f, 0.0f};
+  const std::vector<std::int64_t> t = {0};
+  std::vector<float> g(3), rl(1), lse(1);
+  const double loss = cross_entropy(one_row(x.data(), 3), t, o, LossOutputs<float>{one_row(g.data(), 3), rl, lse});
+  EXPECT_FLOAT_EQ(rl[0], static_cast<float>(std::log(2.0)));
+  EXPECT_NEAR(loss, std::log(2.0), 1e-7);
+  EXPECT_EQ(lse[0], INFINITY);
+  EXPECT_EQ(g[0], -INFINITY);
+  EXPECT_EQ(g[1], INFINITY);
+  EXPECT_EQ(g[2], 0.0f);
+  const std::vector<double> xd(x.begin(), x.end());
+  std::vector<double> gd(3), rld(1);
+  cross_entropy(one_row(xd.data(), 3), t, o, LossOutputs<double>{one_row(gd.data(), 3), rld, {}});
+  EXPECT_NEAR(rld[0], std::log(2.0), 1e-15);
+  EXPECT_EQ(gd[0], -INFINITY);
+  EXPECT_EQ(gd[1], INFINITY);
+  EXPECT_EQ(gd[2], 0.0);
+}
+
+// loss_fuzz (ce_softcap_grad_overflow): with softcap, a gradient entry whose value before the
+// cap's slope overflows float (tau 1e-39, z-loss 1: 1e75) became inf, and inf * slope 0 (the cap
+// saturated) = NaN. The exact entries are 0 there, as the double overload gives.
+TEST(FuzzRegression, CrossEntropySoftcapGradientOverflowIsNotNaN) {
+  CrossEntropyOptions o;
+  o.temperature = 1e-39;
+  o.z_loss = 1.0;
+  o.softcap = 0.001;
+  const std::vector<float> x = {-663164.0f, -1280000.0f, -1280000.0f, -5.0f};
+  const std::vector<std::int64_t> t = {1};
+  std::vector<float> g(4);
+  cross_entropy(one_row(x.data(), 4), t, o, LossOutputs<float>{one_row(g.data(), 4), {}, {}});
+  const std::vector<double> xd(x.begin(), x.end());
+  std::vector<double> gd(4);
+  cross_entropy(one_row(xd.data(), 4), t, o, LossOutputs<double>{one_row(gd.data(), 4), {}, {}});
+  for (std::size_t j = 0; j < 4; ++j) {
+    EXPECT_FALSE(std::isnan(g[j])) << "entry " << j;
+    EXPECT_EQ(g[j], static_cast<float>(gd[j])) << "entry " << j;
+  }
+}
+
+// loss_fuzz (ce_grad_factor_beyond_float): at tau = 1e-39 the gradient factor 1/tau exceeds
+// FLT_MAX; the accurate kernel split it into floats (inf) and the fast one rounded it to float,
+// so an entry whose exponential underflowed to 0 got 0 * inf = NaN instead of 0.
+TEST(FuzzRegression, CrossEntropyGradientFactorBeyondFloatIsNotNaN) {
+  const std::vector<float> x = {0.0f, -1.0f, -1.0f, -3.0f, 0.5f};
+  for (const Precision pr : {Precision::kAccurate, Precision::kFast}) {
+    for (const double z : {0.0, 1.0}) {
+      CrossEntropyOptions o;
+      o.temperature = 1e-39;
+      o.precision = pr;
+      o.z_loss = z;
+      const std::vector<std::int64_t> t = {4};
+      std::vector<float> g(5);
+      cross_entropy(one_row(x.data(), 5), t, o, LossOutputs<float>{one_row(g.data(), 5), {}, {}});
+      const std::vector<double> xd(x.begin(), x.end());
+      std::vector<double> gd(5);
+      cross_entropy(one_row(xd.data(), 5), t, o, LossOutputs<double>{one_row(gd.data(), 5), {}, {}});
+      for (std::size_t j = 0; j < 5; ++j) {
+        EXPECT_EQ(g[j], static_cast<float>(gd[j])) << "entry " << j << " z " << z;
+      }
+    }
+  }
+}
+
+// loss_fuzz (ce_zloss_tiny_tau): at tau = 1e-300 with a z-loss the gradient's factor
+// scale (S + 2 lambda lse) overflows a double, and an exponential that underflowed to 0 times it
+// gave NaN; the exact entry is 0 (p_j = exp(-245e300)).
+TEST(FuzzRegression, CrossEntropyZLossAtTinyTemperatureIsNotNaN) {
+  CrossEntropyOptions o;
+  o.temperature = 1e-300;
+  o.z_loss = 1e-4;
+  const std::vector<float> x = {117.17578f, -127.98047f, -128.0f};
+  const std::vector<std::int64_t> t = {0};
+  std::vector<float> g(3);
+  cross_entropy(one_row(x.data(), 3), t, o, LossOutputs<float>{one_row(g.data(), 3), {}, {}});
+  EXPECT_EQ(g[0], INFINITY);  // 2 lambda lse / tau = 2.3e598
+  EXPECT_EQ(g[1], 0.0f);
+  EXPECT_EQ(g[2], 0.0f);
+}
+
+// loss_fuzz: forward KL where the teacher's probability underflows long double (exp(-12000))
+// and the student is a +inf limit row (q = 0 there): the long double path computed
+// 0 * (log p - log q) = 0 * inf = NaN; p > 0 and q = 0 make the divergence +inf (loss.h).
+TEST(FuzzRegression, DistillationUnderflowedTeacherAgainstZeroIsInf) {
+  const std::vector<float> s = {INFINITY, 0.0f}, t = {0.0f, -12000.0f};
+  DistillationOptions o;
+  o.tau_squared = false;
+  const DistillRow r = distill_row(s, t, o);
+  EXPECT_EQ(r.loss_f, INFINITY);
+  EXPECT_EQ(r.loss_d, INFINITY);
+}
+
+// loss_fuzz (distill_fast_shift_overflow): kFast's float shift (x - max) / tau overflowed to -inf
+// for logits near -FLT_MAX.. FLT_MAX apart at tau 0.07, and the reverse-KL sum took 0 * inf = NaN
+// for a teacher equal to the student (divergence 0).
+TEST(FuzzRegression, DistillationFastShiftOverflowIsNotNaN) {
+  const std::vector<float> x = {0.0f, 0.0f, -786953.125f, 3e38f, 3e38f, 1.8056333e28f, -1280000.0f};
+  for (const Divergence dv : {Divergence::kForwardKL, Divergence::kReverseKL,
+                              Divergence::kJensenShannon}) {
+    DistillationOptions o;
+    o.temperature = 0.07;
+    o.divergence = dv;
+    o.teacher_input = TeacherInput::kLogProbs;
+    o.precision = Precision::kFast;
+    const DistillRow r = distill_row(x, x, o);
+    // 0, up to JS's cancellation (loss.h: 1e-7 absolute).
+    EXPECT_NEAR(r.loss_f, 0.0f, 1e-7) << "divergence " << static_cast<int>(dv);
+    EXPECT_NEAR(r.loss_d, 0.0, 1e-12) << "divergence " << static_cast<int>(dv);
+  }
+}
+
+// loss_fuzz (distill_zero_cols): with zero columns distillation_loss left row_loss and lse
+// unwritten (whatever the caller's memory held); cross_entropy writes 0 and -inf there.
+TEST(FuzzRegression, DistillationWithoutColumnsWritesItsOutputs) {
+  const float dummy = 0.0f;
+  std::vector<float> rl(3, -7.0f), lse(3, -7.0f);
+  DistillationOptions o;
+  o.reduction = Reduction::kSum;
+  const double loss = distillation_loss(Rows<const float>{&dummy, 3, 0, 0},
+                                        Rows<const float>{&dummy, 3, 0, 0}, o,
+                                        LossOutputs<float>{Rows<float>{nullptr, 0, 0, 0}, rl, lse});
+  EXPECT_EQ(loss, 0.0);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(rl[r], 0.0f);
+    EXPECT_EQ(lse[r], -INFINITY);
   }
 }
 

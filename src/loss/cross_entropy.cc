@@ -88,7 +88,8 @@ struct RowResult {
 template <class T>
 RowResult row_scalar(const Setup& s, const T* x, std::int64_t t, const T* y, T* g) {
   const std::size_t n = s.C;
-  const L inv_tau = s.inv_tau;
+  // In long double: 1/tau overflows a double below tau = 2^-1024 (s.inv_tau is then +inf).
+  const L inv_tau = 1.0L / static_cast<L>(s.o->temperature);
   std::vector<L> z(n);
   bool nan = false;
   L m = -static_cast<L>(kInf);
@@ -166,6 +167,7 @@ RowResult row_scalar(const Setup& s, const T* x, std::int64_t t, const T* y, T* 
 struct Fused {
   internal::SoftmaxKernels sk;  // the losses' statistics (accurate: ExpCompF32)
   internal::LossKernels lk;
+  internal::LossKernels lk_double;  // the accurate kernels: factors beyond float go through them
 };
 
 // Sums over finite z_j of c_j (max - z_j) and of c_j, with c_j = w_j (times y_j when y), skipping
@@ -211,10 +213,21 @@ struct GradJob {
   float gt = 0.0f;
 };
 
+// Whether chunk c's factors fit float (else: grad_scale's float split of k and kFast's float
+// factors would overflow to inf, and e = 0 times inf is NaN, at a tiny tau).
+bool float_factors(const GradJob& j, std::size_t c) {
+  constexpr double kFltMax = std::numeric_limits<float>::max();
+  return std::fabs(j.kc[c]) <= kFltMax && std::fabs(j.b0) <= kFltMax && std::fabs(j.b1) <= kFltMax;
+}
+
 void grad_chunk(const Setup& s, const Fused& k, const GradJob& j, std::size_t c) {
   const std::size_t off = c * internal::kChunk;
   const std::size_t len = internal::chunk_len(j.n, c);
-  if (s.w == nullptr && j.y == nullptr) {
+  if (!float_factors(j, c)) {
+    // The accurate grad_affine works in double (e * k - b0, rounded once), where 0 * k = 0.
+    k.lk_double.grad_affine(j.e + off, s.w ? s.w + off : nullptr, j.y ? j.y + off : nullptr, len,
+                            j.kc[c], j.b1, j.b0, j.g + off);
+  } else if (s.w == nullptr && j.y == nullptr) {
     // The common case (class-index targets, no weights): e * k - b0, in one kernel.
     k.lk.grad_scale(j.e + off, len, j.kc[c], j.b0, j.g + off, j.stream);
   } else {
@@ -227,8 +240,9 @@ void grad_chunk(const Setup& s, const Fused& k, const GradJob& j, std::size_t c)
 
 // Loss and lse of a fused row from its statistics; with g, fills `job` with its gradient (the
 // exponentials are in e).
-RowResult finish_row(const Setup& s, const float* src, std::int64_t t, const float* y,
-                     const internal::RowStats& st, float* g, const float* e, GradJob& job) {
+RowResult finish_row(const Setup& s, const float* x, const float* src, std::int64_t t,
+                     const float* y, const internal::RowStats& st, float* g, const float* e,
+                     GradJob& job) {
   const std::size_t n = s.C;
   const CrossEntropyOptions& o = *s.o;
   const float zt = s.prob ? 0.0f : src[t];
@@ -270,6 +284,13 @@ RowResult finish_row(const Setup& s, const float* src, std::int64_t t, const flo
     dsum = (at > 0 ? at * dt : 0.0) + (s.s_coef > 0 ? (ge.inf ? kInf : s.s_coef * ge.g * s.inv_tau) : 0.0);
   }
   const double loss = S * log_norm + dsum + o.z_loss * lse * lse;
+  // The gradient's factors scale * (S + 2 lambda lse) / Z overflow a double only at absurd
+  // temperatures (tau ~ 1e-300) with a z-loss: there e_j * inf = NaN where e_j underflowed.
+  // Such rows (decided whether or not grad is asked for: the same loss either way) are taken
+  // by the long double engine (job stays empty).
+  if (std::isinf(s.red * s.inv_tau * (std::fabs(S + 2.0 * o.z_loss * lse) + S))) {
+    return row_scalar<float>(s, x, t, y, g);
+  }
   if (g) {
     const double Sz = S + 2.0 * o.z_loss * lse;
     const double scale = s.red * s.inv_tau;
@@ -300,6 +321,13 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
                     const float* y, float* g, int threads) {
   const std::size_t n = s.C;
   const CrossEntropyOptions& o = *s.o;
+  // A temperature whose reciprocal overflows a double (tau < 2^-1024, subnormal) would make the
+  // shifts 0 * inf = NaN; and kAccurate with a soft cap cannot round the capped logits to float
+  // (2^-24 |z| in every shift: 20-100 ULP of a confident row's loss). Both rows go to the long
+  // double engine.
+  if (std::isinf(s.inv_tau) || (o.softcap > 0 && o.precision == Precision::kAccurate)) {
+    return row_scalar<float>(s, x, t, y, g);
+  }
   const float* src = x;
   if (o.softcap > 0) {
     float* zb = internal::scratch(n);
@@ -314,8 +342,8 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
     return row_scalar<float>(s, x, t, y, g);
   }
   GradJob job;
-  const RowResult res = finish_row(s, src, t, y, st, g, e, job);
-  if (g) {
+  const RowResult res = finish_row(s, x, src, t, y, st, g, e, job);
+  if (job.g) {
     const std::size_t chunks = internal::chunk_count(n);
     auto body = [&](std::size_t cb, std::size_t ce) {
       for (std::size_t c = cb; c < ce; ++c) grad_chunk(s, k, job, c);
@@ -326,9 +354,14 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
       body(0, chunks);
     }
     if (o.softcap > 0) {
+      bool finite = true;
       for (std::size_t j = 0; j < n; ++j) {
+        finite &= std::isfinite(g[j]);
         g[j] = static_cast<float>(static_cast<double>(g[j]) * static_cast<double>(softcap_slope(s, x[j])));
       }
+      // An entry that overflowed float before the slope (a tiny tau, a large z-loss) would give
+      // inf * 0 = NaN where the cap saturates: the row is taken again in long double.
+      if (!finite) return row_scalar<float>(s, x, t, y, g);
     }
   }
   return res;
@@ -370,7 +403,7 @@ void rows_pipelined(const Setup& s, const Fused& k, Rows<const float> xs,
       // kAccurate with smoothing (grad_scale in double) keeps the separate pass.
       const bool fast = s.o->precision == Precision::kFast;
       const bool side = job.g && k.sk.stats_side && s.w == nullptr && job.y == nullptr &&
-                        job.stream && (fast || job.b0 == 0.0);
+                        job.stream && (fast || job.b0 == 0.0) && float_factors(job, c);
       if (side) {
         const float k_hi = static_cast<float>(job.kc[c]);
         const internal::SideGrad sg{job.g + off, k_hi, static_cast<float>(job.b0),
@@ -396,7 +429,7 @@ void rows_pipelined(const Setup& s, const Fused& k, Rows<const float> xs,
       store(r, row_scalar<float>(s, x, t, y, g));
       continue;
     }
-    store(r, finish_row(s, x, t, y, st, g, buf, job));
+    store(r, finish_row(s, x, x, t, y, st, g, buf, job));
   }
   flush_from(0);
 }
@@ -540,8 +573,12 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
   }
   Fused k{};
   if constexpr (std::is_same_v<T, float>) {
-    k.sk = internal::loss_softmax_kernels(o.precision == Precision::kFast);
-    k.lk = internal::loss_kernels(o.precision == Precision::kFast);
+    // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
+    const bool fast = o.precision == Precision::kFast &&
+                      s.inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
+    k.sk = internal::loss_softmax_kernels(fast);
+    k.lk = internal::loss_kernels(fast);
+    k.lk_double = internal::loss_kernels(false);
   }
   auto store = [&](std::size_t r, const RowResult& res) {
     row_loss[r] = res.loss;
@@ -576,7 +613,7 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
   const int threads = internal::threads_for(o.threads, x.rows * x.cols);
   bool pipelined = false;
   if constexpr (std::is_same_v<T, float>) {
-    pipelined = out.grad.data != nullptr && o.softcap == 0.0 &&
+    pipelined = out.grad.data != nullptr && o.softcap == 0.0 && !std::isinf(s.inv_tau) &&
                 (threads <= 1 || x.rows >= static_cast<std::size_t>(threads));
     if (pipelined) {
       auto range = [&](std::size_t b, std::size_t e) {

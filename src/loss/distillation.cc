@@ -65,11 +65,14 @@ std::vector<L> log_probs(const T* x, std::size_t n, L inv_tau, bool log_prob_inp
   return lp;
 }
 
-// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a).
+// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a). a_j > 0 wherever la_j > -inf, even when
+// exp(la_j) underflows (la_j below about -11400): such a term is +inf against b_j = 0, and
+// 0 * (la_j - lb_j) otherwise (not 0 * inf = NaN).
 L kl_of(const std::vector<L>& la, const std::vector<L>& lb) {
   L s = 0;
   for (std::size_t j = 0; j < la.size(); ++j) {
     if (la[j] == -kInfL) continue;
+    if (lb[j] == -kInfL) return kInfL;
     s += std::exp(la[j]) * (la[j] - lb[j]);
   }
   return s;
@@ -103,9 +106,14 @@ RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::
     case Divergence::kReverseKL: div = kl_of(lq, lp); break;
     case Divergence::kJensenShannon: {
       lm.resize(n);
+      // log M_j = log(beta p_j + (1 - beta) q_j), summed in the log domain: M_j > 0 wherever
+      // p_j or q_j is, also when both exponentials underflow (a tiny tau).
+      const L lb = std::log(beta), l1b = std::log1p(-beta);
       for (std::size_t j = 0; j < n; ++j) {
-        const L m = beta * std::exp(lp[j]) + (1 - beta) * std::exp(lq[j]);
-        lm[j] = m > 0 ? std::log(m) : -kInfL;
+        const L a = lp[j] == -kInfL ? -kInfL : lb + lp[j];
+        const L b = lq[j] == -kInfL ? -kInfL : l1b + lq[j];
+        const L hi = std::max(a, b), lo = std::min(a, b);
+        lm[j] = hi == -kInfL ? -kInfL : hi + std::log1p(std::exp(lo - hi));
       }
       div = beta * kl_of(lp, lm) + (1 - beta) * kl_of(lq, lm);
       break;
@@ -149,6 +157,12 @@ constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
                     std::size_t n, double scale, float* g, int threads, bool stream) {
   const double its = 1.0 / o.temperature;
+  // Below tau ~ 3.8e-270 a shift (x - max) / tau, up to 2 FLT_MAX / tau, can overflow a double
+  // (and 1/tau itself below 2^-1024), making the KL sums 0 * inf = NaN: such rows go to the
+  // long double path.
+  constexpr double kMaxInvTau = std::numeric_limits<double>::max() /
+                                (2.0 * std::numeric_limits<float>::max());
+  if (!(its <= kMaxInvTau)) return row_scalar<float>(o, s, t, n, scale, g);
   const double itt = o.teacher_input == TeacherInput::kLogProbs ? 1.0 : its;
   const Divergence dv = o.divergence;
   const std::size_t chunks = internal::chunk_count(n);
@@ -253,6 +267,10 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
     kq = sq;
     div = o.js_beta * sp + (1.0 - o.js_beta) * sq;
   }
+  // NaN rows never reach this point, so a NaN here is an internal 0 * inf: kFast's float shift
+  // (x - max) / tau overflowing to -inf where its exponential is 0 (logits near +-FLT_MAX at a
+  // small tau). The long double path takes the row again, before anything is written.
+  if (std::isnan(div)) return row_scalar<float>(o, s, t, n, scale, g);
   if (g) {
     auto grad_body = [&](std::size_t cb, std::size_t ce) {
       for (std::size_t c = cb; c < ce; ++c) {
@@ -339,11 +357,20 @@ double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
   Fused k{};
   const bool stream = out.grad.data != nullptr && n * c * sizeof(T) >= kStreamBytes;
   if constexpr (std::is_same_v<T, float>) {
-    k.sk = internal::softmax_kernels(o.precision == Precision::kFast);
-    k.lk = internal::loss_kernels(o.precision == Precision::kFast,
-                                  o.divergence == Divergence::kForwardKL);
+    // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
+    const bool fast = o.precision == Precision::kFast &&
+                      1.0 / o.temperature <= static_cast<double>(std::numeric_limits<float>::max());
+    k.sk = internal::softmax_kernels(fast);
+    k.lk = internal::loss_kernels(fast, o.divergence == Divergence::kForwardKL);
   }
-  if (c > 0) {
+  if (c == 0) {
+    // No classes: each divergence is an empty sum (0) and the student's lse that of an empty
+    // row (-inf), as cross_entropy reports them; the outputs are written all the same.
+    for (std::size_t r = 0; r < n; ++r) {
+      if (!out.row_loss.empty()) out.row_loss[r] = 0;
+      if (!out.lse.empty()) out.lse[r] = -std::numeric_limits<T>::infinity();
+    }
+  } else {
     const int threads = internal::threads_for(o.threads, n * c * 3);
     auto row_fn = [&](std::size_t r, int inner) {
       T* gr = out.grad.data ? out.grad.row(r) : nullptr;
