@@ -87,8 +87,11 @@ struct CrossEntropyOptions {
 //   a -inf logit elsewhere: p_j = 0 there; its term counts 0 unless w_j q_j > 0 (then +inf).
 // Accuracy (kAccurate, float): row_loss and lse within 4 ULP of the exact value, including a
 //   confident row's ~1e-8 loss; each gradient entry within 2 ULP + 2^-24 * |gradient row
-//   scale| absolute; the reduced loss accumulates in double. kFast: the shift and exp in float
-//   (measured bound in docs/accuracy.md). Double overload: computed in long double.
+//   scale| absolute; the reduced loss accumulates in double. With softcap, kAccurate rows are
+//   computed in long double (rounding the capped logits to float would cost 2^-24 |z_j| in every
+//   shift: 20-100 ULP of a confident row's loss); kFast rounds them to float. kFast: the shift
+//   and exp in float (measured bound in docs/accuracy.md). Double overload: computed in long
+//   double.
 // Threads: rows split across threads, a long row split into 16384-entry chunks whose states are
 //   merged; bitwise identical results for every thread count and SIMD target.
 // Returns the reduced loss (kNone: the sum of row losses).
@@ -158,8 +161,9 @@ struct DistillationOptions {
 // Preconditions (std::invalid_argument naming the argument and row, nothing written): same shape
 // of student, teacher and grad; tau > 0 and finite; 0 < js_beta < 1; alpha >= 0 and finite, and
 // target of rows entries each in [0, cols) or ignore_index when alpha > 0.
-// Accuracy (kAccurate, float): row_loss within 1e-6 relative + 1e-7 absolute of the exact value
-// (KL near 0 cancels inherently); each gradient entry within 2 ULP + 2^-22 * c * (p_j + q_j),
+// Accuracy (kAccurate, float): row_loss within 1e-6 relative + 1e-7 * (tau_squared ? tau^2 : 1)
+// absolute of the exact value (the divergence's own 1e-7 absolute, scaled with it: KL and JS near
+// 0 cancel inherently); each gradient entry within 2 ULP + 2^-22 * c * (p_j + q_j),
 // c = (tau_squared ? tau : 1/tau) times the reduction factor (the two exponentials are kept as
 // floats between the passes, so a difference q_j - p_j carries their rounding); where m_j =
 // min(p_j, q_j) is below FLT_MIN (a subnormal exponential, rounded to 2^-150 absolute) add
