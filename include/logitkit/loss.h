@@ -138,7 +138,9 @@ struct DistillationOptions {
   Reduction reduction = Reduction::kBatchMean;  // kMean divides by rows * cols, like KLDivLoss
   TeacherInput teacher_input = TeacherInput::kLogits;
   // Hard-label term: loss += alpha * cross_entropy(student, target) at temperature 1 with
-  // reduction kMean over the rows whose target is not ignore_index (alpha >= 0; 0 = off).
+  // reduction kMean over the rows whose target is not ignore_index (alpha >= 0; 0 = off). With
+  // every target ignored that mean is NaN (PyTorch's), so is the loss; the gradient stays the
+  // divergence's (the hard-label term adds 0 to it).
   double alpha = 0.0;
   std::span<const std::int64_t> target{};  // rows entries, needed when alpha > 0
   std::int64_t ignore_index = -100;
