@@ -62,11 +62,14 @@ double coef(const Setup& s, std::int64_t t, const T* y, std::size_t j) {
   return weight(s, j) * c;
 }
 
+// The soft cap's tanh is taken in double (about 11 ns here, against 51 for long double's): its
+// ~2^-52 relative error moves z by about 2^-51 |z|, far below a float ULP of any result, and
+// within the double overload's 1e-13 of PyTorch.
 template <class T>
 L softcapped(const Setup& s, T x) {
   const double c = s.o->softcap;
   if (c == 0.0 || x == -std::numeric_limits<T>::infinity()) return static_cast<L>(x);
-  return static_cast<L>(c) * std::tanh(static_cast<L>(x) / static_cast<L>(c));
+  return static_cast<L>(c * std::tanh(static_cast<double>(x) / c));
 }
 
 // d z / d x of the soft cap at x.
@@ -75,8 +78,10 @@ L softcap_slope(const Setup& s, T x) {
   const double c = s.o->softcap;
   if (c == 0.0) return 1.0L;
   if (std::isinf(x)) return 0.0L;
-  const L th = std::tanh(static_cast<L>(x) / static_cast<L>(c));
-  return (1.0L - th) * (1.0L + th);
+  // 1 - tanh^2 = 1 / cosh^2: no cancellation where the cap saturates (relative error ~2^-51;
+  // 0 once cosh overflows, |x / c| > 710, where the exact slope is below 1e-600).
+  const double ch = std::cosh(static_cast<double>(x) / c);
+  return static_cast<L>(1.0 / (ch * ch));
 }
 
 struct RowResult {
