@@ -173,6 +173,7 @@ struct Fused {
   internal::SoftmaxKernels sk;  // the losses' statistics (accurate: ExpCompF32)
   internal::LossKernels lk;
   internal::LossKernels lk_double;  // the accurate kernels: factors beyond float go through them
+  bool fast = false;                // sk and lk are the kFast kernels
 };
 
 // Sums over finite z_j of c_j (max - z_j) and of c_j, with c_j = w_j (times y_j when y), skipping
@@ -406,7 +407,7 @@ void rows_pipelined(const Setup& s, const Fused& k, Rows<const float> xs,
       // The statistics kernel writes the previous row's gradient chunk inside its pass
       // (internal::SideGrad, grad_scale's formula): the streamed stores overlap the exps.
       // kAccurate with smoothing (grad_scale in double) keeps the separate pass.
-      const bool fast = s.o->precision == Precision::kFast;
+      const bool fast = k.fast;  // the kernels in use (kFast falls back at a tiny tau)
       const bool side = job.g && k.sk.stats_side && s.w == nullptr && job.y == nullptr &&
                         job.stream && (fast || job.b0 == 0.0) && float_factors(job, c);
       if (side) {
@@ -584,6 +585,7 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
     k.sk = internal::loss_softmax_kernels(fast);
     k.lk = internal::loss_kernels(fast);
     k.lk_double = internal::loss_kernels(false);
+    k.fast = fast;
   }
   auto store = [&](std::size_t r, const RowResult& res) {
     row_loss[r] = res.loss;

@@ -42,7 +42,8 @@ double LogNormalizer(double ties, double rest);
 // pipeline): before a kernel overwrites e_out[i] with its exponential, it writes g[i] from the
 // previous row's value still held there, with the bits of the gradient kernel (grad_scale):
 // pair == false (kFast): g = e * k - b in float; pair == true (kAccurate, no smoothing):
-// g = fma(e, k, e * k_lo). Non-temporal stores from g's first 64-byte boundary on, fenced at the
+// g = fma(e, k, e * k_lo). pair must match the kernel set: false for the kFast stats_side, true
+// for the kAccurate one. Non-temporal stores from g's first 64-byte boundary on, fenced at the
 // end.
 struct SideGrad {
   float* g;
