@@ -22,7 +22,8 @@ build=build-bench
 results=$build/results
 
 pkgs=(cmake g++ make libhwy-dev libbenchmark-dev libdnnl-dev libxnnpack-dev libpthreadpool-dev
-      libeigen3-dev libtorch-dev valgrind python3)
+      libeigen3-dev libtorch-dev valgrind python3 opencl-headers ocl-icd-opencl-dev)
+# (Debian's oneDNN CMake package needs OpenCL's headers and loader library.)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,8 +31,9 @@ done
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "bench.sh: installing ${missing[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "bench.sh: not root; missing ${missing[*]} (their peers are left out)" >&2
   fi
