@@ -4,7 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -291,6 +293,63 @@ TEST(FuzzRegression, DistillationWithoutColumnsWritesItsOutputs) {
   for (int r = 0; r < 3; ++r) {
     EXPECT_EQ(rl[r], 0.0f);
     EXPECT_EQ(lse[r], -INFINITY);
+  }
+}
+
+// loss_fuzz (ce_softcap_outputs_requested): cross-entropy with a soft cap at tau = 1e-39 and a
+// z-loss (kFast, Megatron smoothing 0.5, cap 1e30): the gradient before the cap's slope
+// overflows float, and the row was then taken again in long double, loss included, so the loss
+// came out different (by an ULP) when a gradient was asked for. The loss, row_loss and lse must
+// not depend on which outputs are requested.
+TEST(FuzzRegression, CrossEntropyLossDoesNotDependOnRequestedOutputs) {
+  const std::vector<float> x = {3.5f,  -1.25f, 0.75f, 2.0f,  -3.0f, 1.0f,  0.5f,
+                                -0.5f, 3.25f,  -2.0f, 0.25f, 1.75f, -1.0f, 2.5f,
+                                0.0f,  -0.75f, 1.5f,  -2.5f, 3.0f,  -1.5f};
+  const std::size_t C = x.size();
+  const std::vector<std::int64_t> t = {7};
+  struct Case {
+    double tau, softcap, z, eps;
+    LabelSmoothing sm;
+  };
+  const Case cases[] = {
+      {1e-39, 1e30, 1e-4, 0.5, LabelSmoothing::kMegatron},  // the fuzzer's case
+      {1e-39, 1e30, 0.0, 0.5, LabelSmoothing::kMegatron},   {1e-39, 5.0, 1e-4, 0.0, LabelSmoothing::kPyTorch},
+      {1e-39, 0.0, 1e-4, 0.1, LabelSmoothing::kPyTorch},    {1e-30, 1e30, 1e-4, 0.5, LabelSmoothing::kMegatron},
+      {1e-300, 2.0, 1.0, 0.5, LabelSmoothing::kPyTorch},    {4.9e-324, 1e30, 1e-4, 0.5, LabelSmoothing::kMegatron},
+      {1.0, 1e30, 1e-4, 0.5, LabelSmoothing::kMegatron},    {1.0, 3.0, 0.0, 0.0, LabelSmoothing::kPyTorch},
+      {1e30, 1e30, 1e-4, 0.5, LabelSmoothing::kMegatron},
+  };
+  for (const Case& c : cases) {
+    for (const Precision pr : {Precision::kFast, Precision::kAccurate}) {
+      for (const int threads : {1, 2}) {
+        CrossEntropyOptions o;
+        o.temperature = c.tau;
+        o.softcap = c.softcap;
+        o.z_loss = c.z;
+        o.label_smoothing = c.eps;
+        o.smoothing = c.sm;
+        o.precision = pr;
+        o.threads = threads;
+        std::vector<float> g(C), rl(1), lse(1), rl2(1), lse2(1);
+        const double with_all =
+            cross_entropy(one_row(x.data(), C), t, o, LossOutputs<float>{one_row(g.data(), C), rl, lse});
+        const double with_grad =
+            cross_entropy(one_row(x.data(), C), t, o, LossOutputs<float>{one_row(g.data(), C), {}, {}});
+        const double alone = cross_entropy(one_row(x.data(), C), t, o, LossOutputs<float>{});
+        const double with_stats = cross_entropy(one_row(x.data(), C), t, o,
+                                                LossOutputs<float>{Rows<float>{nullptr, 0, 0, 0}, rl2, lse2});
+        const auto bits = [](double v) { return std::bit_cast<std::uint64_t>(v); };
+        char what[160];
+        std::snprintf(what, sizeof what, "tau %g softcap %g z %g eps %g %s threads %d", c.tau,
+                      c.softcap, c.z, c.eps, pr == Precision::kFast ? "fast" : "accurate", threads);
+        EXPECT_EQ(bits(with_all), bits(alone)) << what << ": " << with_all << " vs " << alone;
+        EXPECT_EQ(bits(with_grad), bits(alone)) << what;
+        EXPECT_EQ(bits(with_stats), bits(alone)) << what;
+        EXPECT_EQ(std::bit_cast<std::uint32_t>(rl[0]), std::bit_cast<std::uint32_t>(rl2[0])) << what;
+        EXPECT_EQ(std::bit_cast<std::uint32_t>(lse[0]), std::bit_cast<std::uint32_t>(lse2[0])) << what;
+        for (std::size_t j = 0; j < C; ++j) EXPECT_FALSE(std::isnan(g[j])) << what << " entry " << j;
+      }
+    }
   }
 }
 

@@ -366,8 +366,10 @@ RowResult row_fused(const Setup& s, const Fused& k, const float* x, std::int64_t
         g[j] = static_cast<float>(static_cast<double>(g[j]) * static_cast<double>(softcap_slope(s, x[j])));
       }
       // An entry that overflowed float before the slope (a tiny tau, a large z-loss) would give
-      // inf * 0 = NaN where the cap saturates: the row is taken again in long double.
-      if (!finite) return row_scalar<float>(s, x, t, y, g);
+      // inf * 0 = NaN where the cap saturates: the gradient is taken again in long double. The
+      // loss and lse stay the fused row's, so that they do not depend on whether a gradient
+      // was asked for.
+      if (!finite) row_scalar<float>(s, x, t, y, g);
     }
   }
   return res;
