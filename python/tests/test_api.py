@@ -2,7 +2,7 @@
 # The module's surface: layouts, out=, dtypes, error types and messages, GIL release, docstrings.
 import doctest
 import threading
-import time
+import sys
 
 import numpy as np
 import pytest
@@ -123,28 +123,32 @@ def test_empty_arrays():
 
 
 def test_gil_released_during_kernel():
-    """Another Python thread keeps running while a long kernel runs (the GIL is released)."""
-    x = np.random.default_rng(0).standard_normal((64, 2 ** 18)).astype(np.float32)
-    t = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
-    done = []
+    """Another Python thread runs while a kernel runs (the GIL is released).
+
+    Decided by the order of events, not by timing: with a switch interval longer than the test,
+    the interpreter never preempts a thread, so the waiting main thread can run before the
+    worker sets `finished` only if the kernel releases the GIL.
+    """
+    x = np.random.default_rng(0).standard_normal((16, 2 ** 18))
+    t = np.random.default_rng(1).standard_normal(x.shape)
+    started, finished = threading.Event(), threading.Event()
 
     def work():
-        start = time.perf_counter()
-        # Jensen-Shannon in double: the slowest kernel (tens of ms or more, whatever the load).
-        logitkit.distillation_loss(x.astype(np.float64), t.astype(np.float64), divergence="js",
-                                   threads=1)
-        done.append(time.perf_counter() - start)
+        started.set()
+        logitkit.distillation_loss(x, t, divergence="js", threads=1)
+        finished.set()
 
-    worker = threading.Thread(target=work)
-    worker.start()
-    last, gap = time.perf_counter(), 0.0
-    while worker.is_alive():
-        now = time.perf_counter()
-        gap, last = max(gap, now - last), now
-    worker.join()
-    # Holding the GIL would stall this loop for the whole call.
-    # (The interpreter switches threads every 5 ms, so a call of 20 ms or more tells.)
-    assert done[0] > 0.02 and gap < done[0] / 2, (done[0], gap)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        worker = threading.Thread(target=work)
+        worker.start()
+        started.wait()
+        ran_during_kernel = not finished.is_set()
+        worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert ran_during_kernel
 
 
 def test_docstring_examples():
