@@ -286,7 +286,7 @@ void add_all(Op op, DType dtype, Shape shape, Dist dist, bool cold, int threads,
 void register_all(bool quick) {
   const TargetInfo info = targets();
   const std::vector<std::string> best{info.chosen};
-  // DESIGN §4 shapes (tiny stand-ins in quick mode).
+  // docs/design.md §4 shapes (tiny stand-ins in quick mode).
   const std::vector<Shape> shapes =
       quick ? std::vector<Shape>{{1, 1000}, {64, 10}}
             : std::vector<Shape>{{1, 32000},    {64, 32000},  {4096, 1000},

@@ -827,7 +827,7 @@ DiOut di_call(const DiCase& c, const DistillationOptions& o) {
   return r;
 }
 
-// log p of a row in long double, with the softmax limits (DESIGN.md section 2).
+// log p of a row in long double, with the softmax limits (docs/design.md §2).
 std::vector<LD> log_probs(const float* x, std::size_t n, LD it) {
   std::vector<LD> lp(n);
   LD m = -kInf;

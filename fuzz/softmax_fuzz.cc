@@ -11,7 +11,8 @@
 //   - padding between and after rows is never written, the input is never changed;
 //   - threads = 1 and threads = 2 give bitwise identical results, and so does each row alone;
 //   - in-place (y == x) equals out-of-place bitwise;
-//   - every output agrees with the 256-bit MPFR reference (tests/reference) within DESIGN §3:
+//   - every output agrees with the 256-bit MPFR reference (tests/reference) within
+//     docs/design.md §3:
 //     2 ULP for f32 (absolute FLT_MIN below FLT_MIN), special values exactly; softmax in [0, 1]
 //     summing to 1 within 2.5e-7 (kFast too); log_softmax <= 0; no NaN from NaN-free input;
 //   - backward passes agree with a long double evaluation of their formula within the bound in

@@ -245,7 +245,7 @@ TEST(LossTest, DistillationFloatPathsMatchDoubleOnLongRows) {
 
 // The accurate float gradient against its contract, entry by entry: within 2 ULP + 2^-22 c (p_j +
 // q_j) of the long-double result (c = the gradient's scale, tau * factor / N), plus FLT_MIN for
-// results below FLT_MIN (DESIGN.md §3) and the subnormal exponentials' term of loss.h; rows of N(0, 3^2) and N(0, 30^2) logits (then
+// results below FLT_MIN (docs/design.md §3) and the subnormal exponentials' term of loss.h; rows of N(0, 3^2) and N(0, 30^2) logits (then
 // (x - max) / tau reaches the subnormal range, where a float shift would be off by far more).
 TEST(LossTest, DistillationAccurateGradientWithinContract) {
   const std::size_t n = 4, c = 20000;

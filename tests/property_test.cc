@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// RapidCheck properties of DESIGN §2/§3: invariances, identities, bounds, merges, gradients, sampling.
+// RapidCheck properties of docs/design.md §2/§3: invariances, identities, bounds, merges,
+// gradients, sampling.
 #include <gtest/gtest.h>
 
 #if LOGITKIT_HAVE_RAPIDCHECK

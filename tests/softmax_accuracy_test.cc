@@ -26,7 +26,7 @@ constexpr double kTemperatures[] = {1e-3, 0.07, 0.5, 1.0, 4.0, 20.0, 1e3};
 // logits give probabilities other than 0 and 1.
 constexpr double kHugeTemperatures[] = {4e31, 1e33};
 
-// Contract (include/logitkit/softmax.h, DESIGN.md §3).
+// Contract (include/logitkit/softmax.h, docs/design.md §3).
 constexpr double kUlpBudget = 2.0;
 constexpr double kSumBudget = 2.5e-7;
 // Precision::kFast (docs/accuracy.md): with t_i = |x_i - max|/tau and T the softmax-weighted

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Semantics of the softmax family (DESIGN.md §2) on every target: special values, bad input,
+// Semantics of the softmax family (docs/design.md §2) on every target: special values, bad input,
 // the double and 16-bit overloads, backward passes and mathematical properties.
 #include <algorithm>
 #include <cfloat>

@@ -69,7 +69,7 @@ void for_each_target(Fn&& fn) {
   }
 }
 
-// The logit families of the accuracy tests (issue 2, item 4).
+// The logit families of the accuracy tests (docs/accuracy.md, "Inputs tried").
 enum class Kind {
   kUniform,      // uniform [-10, 10]
   kHigh,         // uniform [90, 100]: overflows exp without the max shift

@@ -158,7 +158,7 @@ struct DistillationOptions {
 // Terms with a zero weight count 0 (0 log 0 = 0). Where p_j = 0 (teacher -inf) and q_j > 0, the
 // reverse KL is +inf; where q_j = 0 (student -inf) and p_j > 0, the forward KL is +inf.
 // Special rows: NaN anywhere in either row: row_loss and that row's gradient NaN. A row at +inf
-// or all -inf (either side) uses the softmax limits (DESIGN.md section 2, all -inf -> all 0);
+// or all -inf (either side) uses the softmax limits (docs/design.md §2, all -inf -> all 0);
 // the student's gradient there is 0 when the student row is such a limit.
 // Preconditions (std::invalid_argument naming the argument and row, nothing written): same shape
 // of student, teacher and grad; tau > 0 and finite; 0 < js_beta < 1; alpha >= 0 and finite, and

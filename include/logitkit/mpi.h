@@ -7,7 +7,7 @@
 // Shards may have any size, 0 included. Each function is collective: every rank of comm calls it
 // with the same N, the same options and (where given) the same targets, and gets the result of
 // the single-process call on the whole vocabulary (loss.h / softmax.h / sampling.h), within the
-// accuracy contract of DESIGN.md section 3 (the shards' sums are merged in a different order, so
+// accuracy contract of docs/design.md §3 (the shards' sums are merged in a different order, so
 // not bitwise): outputs of shape [N, V_r] receive this rank's shard; per-row outputs (lse,
 // row_loss) and the returned loss are the full result, identical on every rank.
 //

@@ -3,7 +3,7 @@
 // device) holds a contiguous shard [N, V_r] of the columns of the logits; it computes per-row
 // states of its shard, the states of all shards are merged (by MPI, NCCL, a file, ...), and each
 // shard "finishes" its own part of the output from the merged states. The result is the
-// single-process call on the whole row, within the accuracy contract of DESIGN.md section 3
+// single-process call on the whole row, within the accuracy contract of docs/design.md §3
 // (not bitwise: the shards' sums are added in a different order).
 //
 // logitkit::mpi (include/logitkit/mpi.h) is these functions plus one MPI_Allreduce per call.
@@ -56,7 +56,7 @@ LOGITKIT_API void softmax_states(Rows<const float> x, std::span<LseState> states
 LOGITKIT_API void merge_states(std::span<LseState> inout, std::span<const LseState> in);
 
 // Given the states merged over every shard (`global`, x.rows entries, tau = options.temperature),
-// writes this shard's part of the full row's result, with DESIGN.md section 2's semantics for the
+// writes this shard's part of the full row's result, with docs/design.md §2's semantics for the
 // whole row: NaN anywhere in the row -> NaN (the whole row, every shard); all -inf -> EmptyRow;
 // +inf entries share the mass; tau = 0: ties of the global max share it; tau = +inf: uniform
 // over the row's entries that are not -inf. Ordinary rows:

@@ -24,8 +24,8 @@ constexpr L kInfL = std::numeric_limits<L>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr char kFn[] = "distillation_loss";
 
-// log p of a row at temperature tau with DESIGN.md's limits: +inf entries share the mass, an
-// all -inf row has p = 0 everywhere. *limit is set for those two cases; *nan for NaN.
+// log p of a row at temperature tau with the limits of docs/design.md §2: +inf entries share
+// the mass, an all -inf row has p = 0 everywhere. *limit is set for those two cases; *nan for NaN.
 template <class T>
 std::vector<L> log_probs(const T* x, std::size_t n, L inv_tau, bool log_prob_input, bool* limit,
                          bool* nan, L* lse) {

@@ -226,7 +226,7 @@ def group_npy(binary, _update):
 
 
 def group_nan(binary, _update):
-    """DESIGN.md §2: any NaN makes the whole row NaN (default), or is an error with --strict."""
+    """docs/design.md §2: any NaN makes the whole row NaN (default), or is an error with --strict."""
     for cmd, want in (("softmax", "nan nan nan"), ("log-softmax", "nan nan nan"), ("logsumexp", "nan")):
         for row in ("nan 1 2", "1 nan 2", "1 2 nan", "-inf nan inf"):
             rc, out, err = run(binary, [cmd], (row + "\n1 2 3\n").encode())

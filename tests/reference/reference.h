@@ -19,7 +19,7 @@ inline constexpr int kPrecisionBits = 256;
 // 256-bit exponential per entry) and rounded to long double (64-bit significand on x86, enough
 // to measure double results in ULPs): log_softmax and logsumexp are rounded once from 256 bits;
 // softmax_i = e_i / S is finished in long double (relative error below 2^-62, 0.002 ULP of a
-// double). Follows every rule of DESIGN.md §2: NaN anywhere makes
+// double). Follows every rule of docs/design.md §2: NaN anywhere makes
 // every output NaN; an all -inf (or empty) row gives 0 / -inf (EmptyRow::kZeros) or NaN / NaN
 // (kNaN) and logsumexp -inf; +inf entries share the mass evenly (logsumexp +inf); tau = 0 is
 // the argmax limit with ties sharing the mass (logsumexp +inf, -inf or log(ties) as max > 0,
