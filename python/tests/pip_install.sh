@@ -10,7 +10,9 @@ src=$(cd "$1" && pwd)
 work=$2
 version=$3
 py=${4:-/usr/bin/python3}
-rm -rf "$work"
+# $work/cmake is kept between runs (a build folder: the copied sources keep their times, so an
+# unchanged tree only relinks); everything else starts afresh.
+rm -rf "$work/src" "$work/dist" "$work/venv-wheel" "$work/venv-src"
 mkdir -p "$work/src" "$work/dist"
 if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # Tracked files and new ones git does not ignore: what a clone (plus local edits) holds.
