@@ -140,6 +140,7 @@ def main():
     ap.add_argument("--autograd-shapes", default="512x128256,4096x32000",
                     help="comma-separated NxV shapes of the autograd part ('' skips it)")
     ap.add_argument("--quick", action="store_true", help="small sizes: checks that it runs")
+    ap.add_argument("--autograd-only", action="store_true", help="skip the NumPy API part")
     args = ap.parse_args()
     if args.quick:
         args.rows, args.repeats, args.autograd_shapes = 8, 2, "64x128256,256x32000"
@@ -148,7 +149,8 @@ def main():
     print(f"logitkit {logitkit.__version__} (target {logitkit.targets()['chosen']}), "
           f"torch {torch.__version__}; median ms per call; ratio = torch / logitkit")
     print(f"{'case':44s} {'thr':>3s} {'logitkit':>10s} {'torch':>10s} {'ratio':>7s}")
-    for name, ours, theirs in itertools.chain(cases(args.rows), autograd_cases(shapes)):
+    first = iter(()) if args.autograd_only else cases(args.rows)
+    for name, ours, theirs in itertools.chain(first, autograd_cases(shapes)):
         for th in threads:
             torch.set_num_threads(th)
             a = median_ms(lambda: ours(th), args.repeats)
