@@ -444,7 +444,9 @@ def linear_cross_entropy(hidden, weight, target, class_weight=None, *, ignore_in
 
 class CrossEntropyLoss(nn.Module):
     """Drop-in for torch.nn.CrossEntropyLoss (weight, ignore_index, reduction, label_smoothing)
-    with logitkit's kernel and its extra options (keyword-only, as in cross_entropy()).
+    with logitkit's kernel and its extra options. Everything after ``weight`` is keyword-only
+    (torch's deprecated positional ``size_average`` / ``reduce`` are not accepted), as in
+    cross_entropy().
 
     Example:
       >>> loss_fn = logitkit.torch.CrossEntropyLoss(label_smoothing=0.1)
@@ -452,7 +454,7 @@ class CrossEntropyLoss(nn.Module):
       tensor(0.3913)
     """
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, *,
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0,
                  smoothing="pytorch", z_loss=0.0, softcap=0.0, temperature=1.0,
                  empty_mean="nan", precision="accurate", threads=0):
         super().__init__()

@@ -53,8 +53,8 @@ class CrossEntropyLoss(nn.Module):
     ignore_index: int
     reduction: str
     label_smoothing: float
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
-                 reduction: _Reduction = "mean", label_smoothing: float = 0.0, *,
+    def __init__(self, weight: Tensor | None = None, *, ignore_index: int = -100,
+                 reduction: _Reduction = "mean", label_smoothing: float = 0.0,
                  smoothing: Literal["pytorch", "megatron"] = "pytorch", z_loss: float = 0.0,
                  softcap: float = 0.0, temperature: float = 1.0,
                  empty_mean: Literal["nan", "zero"] = "nan", precision: _Precision = "accurate",
