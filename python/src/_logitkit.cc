@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "logitkit/linear_cross_entropy.h"
 #include "logitkit/logitkit.h"
 #include "logitkit/loss.h"
 #include "logitkit/sampling.h"
@@ -42,6 +43,10 @@ struct DtypeName<std::int64_t> {
 template <>
 struct DtypeName<std::int32_t> {
   static constexpr const char* value = "int32";
+};
+template <>
+struct DtypeName<lk::bfloat16> {
+  static constexpr const char* value = "uint16";  // bfloat16 bits (NumPy has no bfloat16)
 };
 template <>
 struct DtypeName<std::uint64_t> {
@@ -294,6 +299,53 @@ py::tuple contrastive(py::array image, py::array text, double log_scale,
                        std::string(py::str(image.dtype())));
 }
 
+// Linear cross-entropy: hidden [N, D] and weight [V, D] float32 or bfloat16 bits (uint16, the
+// `bf16` flags say which), target int64 [N], class_weight float64 [V] or None; grad_hidden
+// [N, D], grad_weight [V, D], row_loss [N]: float32 outputs or None.
+template <class H, class W>
+double linear_ce_typed(py::array& hidden, py::array& weight, py::array& target,
+                       const lk::LinearCrossEntropyOptions& o, const py::object& grad_hidden,
+                       const py::object& grad_weight, const py::object& row_loss) {
+  auto hv = rows_of<const H>(hidden, "hidden");
+  auto wv = rows_of<const W>(weight, "weight");
+  auto tv = span_of<const std::int64_t>(target, "target");
+  lk::LinearCrossEntropyOutputs out;
+  out.grad_hidden = optional_rows<float>(grad_hidden, "grad_hidden");
+  out.grad_weight = optional_rows<float>(grad_weight, "grad_weight");
+  out.row_loss = optional_span<float>(row_loss, "row_loss");
+  py::gil_scoped_release release;
+  return lk::linear_cross_entropy(hv, wv, tv, o, out);
+}
+
+double linear_cross_entropy(py::array hidden, py::array weight, py::array target,
+                            py::object class_weight, const lk::CrossEntropyOptions& ce,
+                            std::size_t chunk_rows, std::size_t chunk_vocab,
+                            bool accumulate_grad_weight, py::object grad_hidden,
+                            py::object grad_weight, py::object row_loss) {
+  lk::LinearCrossEntropyOptions o;
+  o.ce = ce;
+  o.ce.weight = optional_span<const double>(class_weight, "class_weight");
+  o.chunk_rows = chunk_rows;
+  o.chunk_vocab = chunk_vocab;
+  o.accumulate_grad_weight = accumulate_grad_weight;
+  const bool hb = has_dtype<lk::bfloat16>(hidden);
+  const bool wb = has_dtype<lk::bfloat16>(weight);
+  if (hb && wb) {
+    return linear_ce_typed<lk::bfloat16, lk::bfloat16>(hidden, weight, target, o, grad_hidden,
+                                                       grad_weight, row_loss);
+  }
+  if (hb) {
+    return linear_ce_typed<lk::bfloat16, float>(hidden, weight, target, o, grad_hidden,
+                                                grad_weight, row_loss);
+  }
+  if (wb) {
+    return linear_ce_typed<float, lk::bfloat16>(hidden, weight, target, o, grad_hidden,
+                                                grad_weight, row_loss);
+  }
+  return linear_ce_typed<float, float>(hidden, weight, target, o, grad_hidden, grad_weight,
+                                       row_loss);
+}
+
 // Sampling params with the spans pointing into the given arrays (kept alive by the caller).
 struct ParamsWithStorage {
   lk::SamplingParams params;
@@ -472,6 +524,7 @@ PYBIND11_MODULE(_logitkit, m) {
   m.def("cross_entropy", &cross_entropy);
   m.def("distillation_loss", &distillation);
   m.def("contrastive_loss", &contrastive);
+  m.def("linear_cross_entropy", &linear_cross_entropy);
   m.attr("CLIP_INIT_LOG_SCALE") = lk::kClipInitLogScale;
   m.def("sample", &sample_rows);
   m.def("sampling_distribution", &sampling_distribution);
@@ -486,5 +539,8 @@ PYBIND11_MODULE(_logitkit, m) {
   });
   m.def("force_target", [](const std::string& name) { return lk::force_target(name); });
   m.def("reset_target", &lk::reset_target);
-  m.attr("__version__") = LOGITKIT_VERSION_STRING;
+  // The package version is the CMake project version (python/CMakeLists.txt passes it);
+  // library_version is the C++ header's, which the tests check against it.
+  m.attr("__version__") = LOGITKIT_PYTHON_VERSION;
+  m.attr("library_version") = LOGITKIT_VERSION_STRING;
 }

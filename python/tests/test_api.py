@@ -78,8 +78,12 @@ def test_dtypes():
     assert np.array_equal(logitkit.softmax(h), logitkit.softmax(h.astype(np.float32)))
     assert logitkit.logsumexp(h).dtype == np.float32
     assert np.array_equal(logitkit.softmax([1.0, 2.0]), logitkit.softmax(np.array([1.0, 2.0])))
-    for bad in (np.array([1, 2, 3]), np.array([True, False]), np.array([1 + 1j]),
-                np.array([1.0], np.longdouble), np.array(["a"])):
+    # Integer and bool input is converted to float64, as SciPy does.
+    assert logitkit.softmax(np.array([1, 2, 3])).dtype == np.float64
+    assert np.array_equal(logitkit.softmax(np.array([True, False])),
+                          logitkit.softmax(np.array([1.0, 0.0])))
+    for bad in (np.array([1 + 1j]), np.array([1.0], np.longdouble), np.array(["a"]),
+                np.array([None])):
         with pytest.raises(TypeError, match="dtype"):
             logitkit.softmax(bad)
     with pytest.raises(TypeError, match="same dtype"):
@@ -101,7 +105,9 @@ def test_option_errors():
     with pytest.raises(ValueError, match="out of bounds"):
         logitkit.softmax(x, axis=2)
     with pytest.raises(TypeError, match="axis"):
-        logitkit.softmax(x, axis=(0, 1))
+        logitkit.softmax(x, axis=(0, 1.5))
+    with pytest.raises(TypeError, match="axis"):
+        logitkit.softmax(x, axis="last")
     with pytest.raises(ValueError, match="same shape"):
         logitkit.log_softmax_backward(x, np.zeros((3, 2)))
 

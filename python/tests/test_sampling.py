@@ -123,4 +123,4 @@ def test_sampling_errors():
     with pytest.raises(ValueError, match="temperature"):
         logitkit.sample(np.zeros(3, np.float32), temperature=-1.0)
     with pytest.raises(TypeError, match="dtype"):
-        logitkit.sample(np.zeros(3, np.int32))
+        logitkit.sample(np.zeros(3, np.complex64))
