@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Per-target kernel for batches of medium rows (kLaneGroup + 1 .. kMediumRowMax entries): one
-// row per vector lane, with the chunk kernels' arithmetic (softmax-inl.h) on each row.
+// Per-target kernels for batches of short rows (1 .. kLaneGroup entries) and medium rows
+// (kLaneGroup + 1 .. kMediumRowMax entries): one row per vector lane.
 
 #if defined(LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
@@ -24,6 +24,128 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using internal::kLaneGroup;
+
+// Rows of at most kLaneGroup entries, N rows at a time with one row per lane (transposed through
+// memory),
+// so that a batch of short rows costs no per-row reductions. The arithmetic per row is that of
+// ChunkStatsImpl<false> + ScaleImpl<false> / LogOutImpl<false> on the padded lane group (same
+// exp, the same 16-lane tree), with the normaliser's log1p vectorised (Log1pNonNegativeF64).
+// Every row of at most 16 entries takes this path, alone or in a batch, so its bits never
+// depend on the batch. op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]). Rows with NaN, +inf or no finite
+// entry are not written; special[r] is set to 1 for them (0 otherwise), for the driver.
+// Preconditions: 1 <= cols <= kLaneGroup.
+HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
+                              float* lse, size_t rows, size_t cols, double inv_tau,
+                              unsigned char* special) {
+  const DF d;
+  const DD dd;
+  constexpr size_t N = hn::MaxLanes(d);
+  constexpr size_t G = kLaneGroup;
+  const float kInf = std::numeric_limits<float>::infinity();
+  // The value a -inf padding entry contributes (exp clamps; see ExpNonPositiveF64).
+  VD pad[1] = {hn::Set(dd, -std::numeric_limits<double>::infinity())};
+  ExpNonPositiveF64<1>(dd, pad);
+  const VD one = hn::Set(dd, 1.0);
+  const VD itd = hn::Set(dd, inv_tau);
+  HWY_ALIGN float xs[G * N];
+  HWY_ALIGN float obuf[G * N];
+  HWY_ALIGN float max_buf[N];
+  HWY_ALIGN unsigned char bad_buf[N];
+  for (size_t r0 = 0; r0 < rows; r0 += N) {
+    const size_t live = rows - r0 < N ? rows - r0 : N;
+    // Transposed through memory (cheaper than gathers): lanes past the last row repeat it (and
+    // are not written).
+    for (size_t l = 0; l < N; ++l) {
+      const float* src = x + (r0 + (l < live ? l : live - 1)) * x_stride;
+      for (size_t c = 0; c < cols; ++c) xs[c * N + l] = src[c];
+    }
+    VF col[G];
+    VF m = hn::Set(d, -kInf);
+    auto nan = hn::FirstN(d, 0);
+    for (size_t c = 0; c < cols; ++c) {
+      col[c] = hn::Load(d, xs + c * N);
+      nan = hn::Or(nan, hn::IsNaN(col[c]));
+      m = hn::Max(m, col[c]);
+    }
+    const auto bad = hn::Or(nan, hn::Or(hn::Eq(m, hn::Set(d, kInf)), hn::Eq(m, hn::Set(d, -kInf))));
+    hn::Store(hn::IfThenElseZero(bad, hn::Set(d, 1.0f)), d, max_buf);
+    for (size_t l = 0; l < live; ++l) bad_buf[l] = max_buf[l] != 0.0f;
+    m = hn::IfThenZeroElse(bad, hn::Add(m, hn::Zero(d)));  // -0 -> +0; special lanes compute junk
+    VD md[kParts];
+    Widen(m, md);
+    VD e[G][kParts];
+    VD lanes[G][kParts];
+    VD ties[kParts];
+    for (size_t p = 0; p < kParts; ++p) ties[p] = hn::Zero(dd);
+    for (size_t c = 0; c < cols; c += 2) {
+      VD t[2 * kParts];
+      hn::Mask<DD> z[2 * kParts];
+      for (size_t h = 0; h < 2; ++h) {
+        const VF v = c + h < cols ? col[c + h] : hn::Set(d, -kInf);
+        Widen(v, t + h * kParts);
+      }
+      for (size_t j = 0; j < 2 * kParts; ++j) {
+        t[j] = hn::Mul(hn::Sub(t[j], md[j % kParts]), itd);
+        z[j] = hn::Eq(t[j], hn::Zero(dd));
+      }
+      ExpNonPositiveF64<2 * kParts>(dd, t);
+      for (size_t h = 0; h < 2 && c + h < cols; ++h) {
+        for (size_t p = 0; p < kParts; ++p) {
+          e[c + h][p] = t[h * kParts + p];
+          lanes[c + h][p] = hn::IfThenZeroElse(z[h * kParts + p], t[h * kParts + p]);
+          ties[p] = hn::Add(ties[p], hn::IfThenElseZero(z[h * kParts + p], one));
+        }
+      }
+    }
+    for (size_t c = cols; c < G; ++c) {
+      for (size_t p = 0; p < kParts; ++p) lanes[c][p] = pad[0];
+    }
+    for (size_t w = G / 2; w >= 1; w /= 2) {
+      for (size_t j = 0; j < w; ++j) {
+        for (size_t p = 0; p < kParts; ++p) lanes[j][p] = hn::Add(lanes[j][p], lanes[j + w][p]);
+      }
+    }
+    if (op == 0) {
+      VD inv[kParts];
+      for (size_t p = 0; p < kParts; ++p) inv[p] = hn::Div(one, hn::Add(ties[p], lanes[0][p]));
+      for (size_t c = 0; c < cols; ++c) {
+        VD parts[kParts];
+        Widen(Narrow(e[c]), parts);  // e rounded to float, as the chunk kernel stores it
+        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Mul(parts[p], inv[p]);
+        hn::Store(Narrow(parts), d, obuf + c * N);
+      }
+    } else {
+      // log(ties + rest) = log1p((ties - 1) + rest); exact argument when ties == 1.
+      VD ld[kParts];
+      for (size_t p = 0; p < kParts; ++p) {
+        ld[p] = Log1pNonNegativeF64(dd, hn::Add(hn::Sub(ties[p], one), lanes[0][p]));
+      }
+      if (op == 2) {
+        VD parts[kParts];
+        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Add(hn::Mul(md[p], itd), ld[p]);
+        hn::Store(Narrow(parts), d, obuf);
+        for (size_t l = 0; l < live; ++l) {
+          if (!bad_buf[l]) lse[r0 + l] = obuf[l];
+        }
+      } else {
+        for (size_t c = 0; c < cols; ++c) {
+          VD parts[kParts];
+          Widen(col[c], parts);
+          for (size_t p = 0; p < kParts; ++p) {
+            parts[p] = hn::Sub(hn::Mul(hn::Sub(parts[p], md[p]), itd), ld[p]);
+          }
+          hn::Store(Narrow(parts), d, obuf + c * N);
+        }
+      }
+    }
+    for (size_t l = 0; l < live; ++l) {
+      special[r0 + l] = bad_buf[l];
+      if (op == 2 || bad_buf[l]) continue;
+      float* out = y + (r0 + l) * y_stride;
+      for (size_t c = 0; c < cols; ++c) out[c] = obuf[c * N + l];
+    }
+  }
+}
 
 // Rows of kLaneGroup + 1 .. internal::kMediumRowMax entries, N rows at a time with one row per
 // lane (columns gathered), with exactly the arithmetic of the chunk kernels on each row

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 
+#include "src/softmax/softmax_internal.h"
+
 namespace logitkit::internal {
 
 // Batches of rows of kLaneGroup + 1 .. kMediumRowMax entries are processed one row per vector
@@ -14,7 +16,7 @@ inline constexpr std::size_t kMediumRowMax = 64;
 
 // Whether a batch of rows of n entries goes through medium_rows.
 inline constexpr bool use_medium_rows(std::size_t n) {
-  return n > 16 && n <= kMediumRowMax && !(n >= 48 && n % 16 == 0);
+  return n > kLaneGroup && n <= kMediumRowMax && !(n >= 48 && n % 16 == 0);
 }
 
 // Rows of kLaneGroup + 1 .. kMediumRowMax entries, several at a time (one per vector lane), with
