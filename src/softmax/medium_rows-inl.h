@@ -26,8 +26,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 using internal::kLaneGroup;
 
 // Rows of at most kLaneGroup entries, N rows at a time with one row per lane (transposed through
-// memory),
-// so that a batch of short rows costs no per-row reductions. The arithmetic per row is that of
+// memory), so that a batch of short rows costs no per-row reductions. The arithmetic per row is that of
 // ChunkStatsImpl<false> + ScaleImpl<false> / LogOutImpl<false> on the padded lane group (same
 // exp, the same 16-lane tree), with the normaliser's log1p vectorised (Log1pNonNegativeF64).
 // Every row of at most 16 entries takes this path, alone or in a batch, so its bits never
