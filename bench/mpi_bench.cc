@@ -5,14 +5,16 @@
 // iteration counts per process, which would desynchronise the ranks' collectives.
 //   mpirun -np P bench/mpi_bench [--rows N] [--cols V] [--reps R]    (P = 1 also times the
 //   single-process call on the whole [N, V]; with --single-only it times only that)
-// Also times the communication alone: our one MPI_Allreduce of N packed 64-byte states with the
-// state-merging MPI_Op, against Megatron-LM's pattern of three MPI_Allreduce of N floats (max,
-// sum of exponentials, target logit).
+// Also times the communication alone: logitkit's merge (one MPI_Allgather of N packed 64-byte
+// states, then every rank merges them in rank order), one MPI_Allreduce of the states with a
+// state-merging MPI_Op (non-commutative, and declared commutative), against Megatron-LM's pattern
+// of three MPI_Allreduce of N floats (max, sum of exponentials, target logit).
 
 #include <mpi.h>
 #include <time.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -148,6 +150,17 @@ int main(int argc, char** argv) {
       std::vector<logitkit::shard::CrossEntropyState> s = st;
       MPI_Allreduce(MPI_IN_PLACE, s.data(), static_cast<int>(N), t, op_c, MPI_COMM_WORLD);
     });
+    // logitkit::mpi's merge (src/mpi/collective.cc): allgather, then a rank-order fold.
+    std::vector<logitkit::shard::CrossEntropyState> all(N * static_cast<std::size_t>(size_));
+    const double gather = time_ms(reps * 20, [&] {
+      std::vector<logitkit::shard::CrossEntropyState> s = st;
+      MPI_Allgather(s.data(), static_cast<int>(N * 8), MPI_DOUBLE, all.data(),
+                    static_cast<int>(N * 8), MPI_DOUBLE, MPI_COMM_WORLD);
+      std::copy(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(N), s.begin());
+      for (int r = 1; r < size_; ++r) {
+        for (std::size_t i = 0; i < N; ++i) s[i] = s[i].merge(all[static_cast<std::size_t>(r) * N + i]);
+      }
+    });
     std::vector<float> a(N, 1.0f), b(N, 2.0f), c(N, 3.0f);
     const double megatron = time_ms(reps * 20, [&] {
       MPI_Allreduce(MPI_IN_PLACE, a.data(), static_cast<int>(N), MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD);
@@ -155,10 +168,11 @@ int main(int argc, char** argv) {
       MPI_Allreduce(MPI_IN_PLACE, c.data(), static_cast<int>(N), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     });
     if (rank_ == 0) {
-      std::printf("communication alone: one allreduce of %zu x 64-byte states (merge op) %.3f ms; "
-                  "the same op declared commutative %.3f ms; three allreduces of %zu floats "
-                  "(Megatron's max, sum-exp, target) %.3f ms\n",
-                  N, ours, ours_c, N, megatron);
+      std::printf("communication alone: logitkit's allgather of %zu x 64-byte states + rank-order "
+                  "merge %.3f ms; one allreduce of the states with a merge op %.3f ms; the same "
+                  "op declared commutative %.3f ms; three allreduces of %zu floats (Megatron's "
+                  "max, sum-exp, target) %.3f ms; logitkit / Megatron %.2f\n",
+                  N, gather, ours, ours_c, N, megatron, gather / megatron);
     }
     MPI_Op_free(&op);
     MPI_Op_free(&op_c);

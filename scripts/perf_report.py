@@ -149,6 +149,77 @@ def machine():
     return model, cores
 
 
+def ratio_goal_row(md, what, shape, value, goal, at_least):
+    """One row of the ratio goals: met, or the distance to the goal."""
+    if value is None:
+        dist = "not measured"
+    elif (value >= goal) if at_least else (value <= goal):
+        dist = "met"
+    else:
+        dist = (f"**not met** ({fmt(goal / value)}× short)" if at_least
+                else f"**not met** ({fmt(value / goal)}× over)")
+    sign = "≥" if at_least else "≤"
+    md.append(f"| {what} | {shape_str(shape) if shape else '–'} | {sign} {goal} | {fmt(value)} | {dist} |")
+
+
+def ratio_goals_section(s, md, loss_runs):
+    """The speed goals as ratios measured side by side in this run (see the header for the CPU)."""
+    md.append("## Speed goals as ratios (same run, medians; the CPU model and load are above)\n")
+    md.append("| goal | shape | goal | measured | met or distance |")
+    md.append("|---|---|---|---|---|")
+    ns = lambda impl, mode, shape, **kw: ns_of(s.get("softmax", impl, mode, shape, **kw))
+    best = s.best
+    ratio_goal_row(md, "fast ÷ memcpy", (65536, 10),
+                   ratio(ns(best, "fast", (65536, 10)), ns("memcpy", "peer", (65536, 10))), 6, False)
+    for shape in SHAPES:
+        eig = ns("eigen", "peer", shape)
+        ratio_goal_row(md, "Eigen ÷ fast", shape, ratio(eig, ns(best, "fast", shape)), 1.25, True)
+        ratio_goal_row(md, "Eigen ÷ accurate", shape, ratio(eig, ns(best, "accurate", shape)), 1.0,
+                       True)
+    for mode, goal in (("fast", 1.3), ("accurate", 1.5)):
+        ratio_goal_row(md, f"{mode} ÷ memcpy, from DRAM", (512, 128256),
+                       ratio(ns(best, mode, (512, 128256), cache="cold"),
+                             ns("memcpy", "peer", (512, 128256), cache="cold")), goal, False)
+    for mode in ("accurate", "fast"):
+        ratio_goal_row(md, f"1 thread ÷ 2 threads, {mode}", (1, 1048576),
+                       ratio(ns(best, mode, (1, 1048576)), ns(best, mode, (1, 1048576), threads=2)),
+                       1.7, True)
+    for mode, goal in (("fast", 1.3), ("accurate", 1.3)):
+        ratio_goal_row(md, f"2 threads {mode} ÷ 2-thread memcpy, from DRAM", (512, 128256),
+                       ratio(ns(best, mode, (512, 128256), cache="cold", threads=2),
+                             ns("memcpy", "peer", (512, 128256), cache="cold", threads=2)),
+                       goal, False)
+    worst = {}
+    for lg in range(3, 23):
+        shape = (SWEEP_TOTAL >> lg, 1 << lg)
+        eig = ns("eigen", "peer", shape)
+        for mode in ("fast", "accurate"):
+            v = ratio(eig, ns(best, mode, shape))
+            if v is not None and (mode not in worst or v < worst[mode][0]):
+                worst[mode] = (v, shape)
+    for mode, goal in (("fast", 1.25), ("accurate", 1.0)):
+        v, shape = worst.get(mode, (None, None))
+        ratio_goal_row(md, f"Eigen ÷ {mode}, row-length sweep 8 .. 2^22 (the worst length)", shape,
+                       v, goal, True)
+    if loss_runs:
+        per = {}
+        for run, b in loss_runs.items():
+            base, a = _strip_args(run)
+            if base in ("BM_CrossEntropyFwdBwd", "BM_DistillationFwdBwd") and len(a) >= 4:
+                # Args: rows, cols, precision (1: kFast), threads
+                per[("ce" if "Cross" in base else "kl", int(a[0]), int(a[1]), int(a[2]),
+                     int(a[3]))] = to_ns(b["real_time"], b["time_unit"]) / (int(a[0]) * int(a[1]))
+        for (kind, rows, cols, fast, threads), t in sorted(per.items()):
+            mode = "fast" if fast else "accurate"
+            sm = ns(best, mode, (rows, cols), threads=threads)
+            what = ("cross-entropy" if kind == "ce" else "forward-KL distillation") + \
+                f" fwd+bwd ÷ softmax, {mode}, {threads} thread{'s' if threads > 1 else ''}"
+            ratio_goal_row(md, what, (rows, cols), ratio(t, sm), 1.15 if kind == "ce" else 2.2,
+                           False)
+    md.append("\nThe collective's goal (logitkit's merge ≤ Megatron's three built-in allreduces, 2 "
+              "and 4 ranks) is measured by `mpi_bench` (its last line), not by this script.\n")
+
+
 def targets_section(s, md):
     md.append("## Goals (1 thread, hot cache, N(0, 3²) logits)\n")
     md.append("Each goal is a ratio to memcpy of the same bytes in the same run "
@@ -531,6 +602,7 @@ def main():
         s.best = sm[0]["context"].get("logitkit_chosen")
         if s.best is None:
             s.best = next((k[2] for k in s.r if k[3] == "accurate"), None)
+        ratio_goals_section(s, md, medians(docs["loss_bench"][0]) if "loss_bench" in docs else None)
         targets_section(s, md)
         md.append("## softmax family, every shape\n")
         for op in OPS:

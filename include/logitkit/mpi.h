@@ -12,8 +12,8 @@
 // row_loss) and the returned loss are the full result, identical on every rank.
 //
 // Communication: one MPI_Allgather of a small descriptor (672 bytes per rank: shapes,
-// options, a hash of the targets, any local error) and one MPI_Allreduce of packed per-row states
-// merged by a user-defined MPI_Op (LseState merge): 32 bytes per row for the softmax family, 64
+// options, a hash of the targets, any local error) and one MPI_Allgather of packed per-row states,
+// merged by every rank in rank order (LseState merge): 32 bytes per row for the softmax family, 64
 // for cross-entropy, 80 for the forward-KL distillation; sample() moves its state and then only the per-shard
 // candidates. See docs/distributed.md.
 //

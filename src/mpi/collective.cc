@@ -3,10 +3,11 @@
 
 #include "src/mpi/collective.h"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
-#include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include "logitkit/shard.h"
 
@@ -19,10 +20,8 @@ static_assert(sizeof(shard::CrossEntropyState) == 8 * sizeof(double) &&
 static_assert(sizeof(shard::DistillationState) == 10 * sizeof(double) &&
               std::is_standard_layout_v<shard::DistillationState>);
 
-// MPI calls op(invec, inoutvec, len, type) and wants inoutvec[i] = invec[i] op inoutvec[i].
-// The merges are exactly commutative but not associative (rest rounds); the operations are
-// declared non-commutative so that MPI combines in rank order (OpenMPI then reduces and
-// broadcasts: the same bits on every rank).
+// merge_*(in, inout, len): inout[i] = inout[i].merge(in[i]) for i < *len. The merges are exactly
+// commutative but not associative (rest rounds): allreduce_states applies them in rank order.
 void merge_lse(void* in, void* inout, int* len, MPI_Datatype*) {
   // The merges are exactly commutative (only their association rounds), so b op a == a op b.
   shard::merge_states(std::span<LseState>(static_cast<LseState*>(inout), *len),
@@ -41,25 +40,6 @@ void merge_distill(void* in, void* inout, int* len, MPI_Datatype*) {
   for (int i = 0; i < *len; ++i) b[i] = a[i].merge(b[i]);
 }
 
-struct Ops {
-  MPI_Datatype type[3];
-  MPI_Op op[3];
-};
-
-const Ops& ops() {
-  static Ops o;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const int counts[3] = {4, 8, 10};
-    MPI_User_function* fns[3] = {merge_lse, merge_ce, merge_distill};
-    for (int i = 0; i < 3; ++i) {
-      MPI_Type_contiguous(counts[i], MPI_DOUBLE, &o.type[i]);
-      MPI_Type_commit(&o.type[i]);
-      MPI_Op_create(fns[i], /*commute=*/0, &o.op[i]);
-    }
-  });
-  return o;
-}
 
 }  // namespace
 
@@ -119,9 +99,32 @@ Layout exchange(const char* fn, MPI_Comm comm, const Descriptor& d,
 }
 
 void allreduce_states(void* states, std::size_t n, int doubles_per_state, MPI_Comm comm) {
-  const int i = doubles_per_state == 4 ? 0 : (doubles_per_state == 8 ? 1 : 2);
-  const Ops& o = ops();
-  MPI_Allreduce(MPI_IN_PLACE, states, static_cast<int>(n), o.type[i], o.op[i], comm);
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  if (size == 1 || n == 0) return;
+  void (*merge)(void*, void*, int*, MPI_Datatype*) =
+      doubles_per_state == 4 ? merge_lse : (doubles_per_state == 8 ? merge_ce : merge_distill);
+  const std::size_t doubles = n * static_cast<std::size_t>(doubles_per_state);
+  // Counts in doubles must fit an int; split the rows into pieces that do (the merge is per row).
+  const std::size_t max_rows = static_cast<std::size_t>(INT_MAX) /
+                               static_cast<std::size_t>(doubles_per_state) /
+                               static_cast<std::size_t>(size);
+  std::vector<double> all(std::min(doubles, max_rows * static_cast<std::size_t>(doubles_per_state)) *
+                          static_cast<std::size_t>(size));
+  double* s = static_cast<double*>(states);
+  for (std::size_t r0 = 0; r0 < n; r0 += max_rows) {
+    const std::size_t rows = std::min(max_rows, n - r0);
+    const int count = static_cast<int>(rows * static_cast<std::size_t>(doubles_per_state));
+    double* mine = s + r0 * static_cast<std::size_t>(doubles_per_state);
+    MPI_Allgather(mine, count, MPI_DOUBLE, all.data(), count, MPI_DOUBLE, comm);
+    // ((s_0 . s_1) . s_2) . ...: every rank the same operations on the same data.
+    std::memcpy(mine, all.data(), static_cast<std::size_t>(count) * sizeof(double));
+    int len = static_cast<int>(rows);
+    for (int r = 1; r < size; ++r) {
+      merge(all.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(count), mine, &len,
+            nullptr);
+    }
+  }
 }
 
 }  // namespace logitkit::mpi::detail

@@ -67,8 +67,11 @@ void check_comm(const char* fn, MPI_Comm comm);
 Layout exchange(const char* fn, MPI_Comm comm, const Descriptor& d,
                 const char* const* param_names);
 
-// MPI_Allreduce(MPI_IN_PLACE) of n states of `doubles_per_state` doubles (4: LseState, 8:
-// CrossEntropyState, 10: DistillationState) merged by the matching user-defined operation.
+// Merges n states of `doubles_per_state` doubles (4: LseState, 8: CrossEntropyState, 10:
+// DistillationState) over the ranks, in place: one MPI_Allgather of the states (a built-in
+// collective: no user-defined operation, which OpenMPI combines by reduce + broadcast), then
+// every rank merges them itself in rank order, ((s_0 . s_1) . s_2) . ..., with the states' merge
+// functions: the same bits on every rank by construction.
 void allreduce_states(void* states, std::size_t n, int doubles_per_state, MPI_Comm comm);
 
 // Throws (every rank, same message) when n does not fit an MPI count.

@@ -40,7 +40,7 @@ std::size_t find_nan(const float* x, std::size_t n);
 
 // Rows of 1..kLaneGroup entries, several at a time (op: 0 softmax, 1 log_softmax, 2 logsumexp
 // into lse[r]); the same bits as the chunk kernels. Rows with NaN, +inf or no finite entry are
-// left unwritten and flagged in special[r]. Needs (vector lanes - 1) * x_stride + cols < 2^31.
+// left unwritten and flagged in special[r].
 void short_rows(int op, const float* x, std::size_t x_stride, float* y, std::size_t y_stride,
                 float* lse, std::size_t rows, std::size_t cols, double inv_tau,
                 unsigned char* special);

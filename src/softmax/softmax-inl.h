@@ -311,6 +311,11 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
   size_t ties = 0;
   const auto pass = [&](auto unit_tau) HWY_ATTR {
     constexpr bool kUnit = decltype(unit_tau)::value;
+    // The lanes and the tie count in locals that stay in registers (acc and ties are captured
+    // by reference: through memory, each block would wait on a store-to-load round trip).
+    VD lacc[A];
+    for (size_t a = 0; a < A; ++a) lacc[a] = acc[a];
+    size_t lties = 0;
     size_t i = 0;
     if (kFast) {
       // The smallest shifted argument, computed as the kernel computes each (a float
@@ -341,45 +346,50 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
           for (; i + kBlock <= n; i += kBlock) {
             PrefetchLines<kBlock>(x + n + i);
             side_step();
-            StatsBlock<kFast, kUnit, KV, true>(x + i, e_out + i, m, inv_tau, acc, &ties);
+            StatsBlock<kFast, kUnit, KV, true>(x + i, e_out + i, m, inv_tau, lacc, &lties);
           }
         } else {
           for (; i + kBlock <= n; i += kBlock) {
             PrefetchLines<kBlock>(x + n + i);
             side_step();
-            StatsBlock<kFast, kUnit, KV>(x + i, e_out + i, m, inv_tau, acc, &ties);
+            StatsBlock<kFast, kUnit, KV>(x + i, e_out + i, m, inv_tau, lacc, &lties);
           }
         }
         side_range(done, n);
       } else if (in_range) {
         for (; i + kBlock <= n; i += kBlock) {
           PrefetchLines<kBlock>(x + n + i);
-          StatsBlock<kFast, kUnit, KV, true>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc,
-                                             &ties);
+          StatsBlock<kFast, kUnit, KV, true>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, lacc,
+                                             &lties);
         }
       }
     }
     for (; i + kBlock <= n; i += kBlock) {
       PrefetchLines<kBlock>(x + n + i);
-      StatsBlock<kFast, kUnit, KV>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
+      StatsBlock<kFast, kUnit, KV>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, lacc, &lties);
     }
     for (; i + kLaneGroup <= n; i += kLaneGroup) {
-      StatsBlock<kFast, kUnit, U>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, acc, &ties);
+      StatsBlock<kFast, kUnit, U>(x + i, e_out ? e_out + i : nullptr, m, inv_tau, lacc, &lties);
     }
     if (i < n) {  // the last partial group, padded with -inf (adds the same on every target)
       HWY_ALIGN float buf[kLaneGroup];
       HWY_ALIGN float ebuf[kLaneGroup];
       for (size_t j = 0; j < kLaneGroup; ++j) buf[j] = -std::numeric_limits<float>::infinity();
       std::memcpy(buf, x + i, (n - i) * sizeof(float));
-      StatsBlock<kFast, kUnit, U>(buf, e_out ? ebuf : nullptr, m, inv_tau, acc, &ties);
+      StatsBlock<kFast, kUnit, U>(buf, e_out ? ebuf : nullptr, m, inv_tau, lacc, &lties);
       if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
     }
+    for (size_t a = 0; a < A; ++a) acc[a] = lacc[a];
+    ties += lties;
   };
   const double c = 1.4426950408889634 * inv_tau;  // log2(e) / tau
   if (kMode == kStatsComp && c >= 0x1p-100 && c <= 0x1p100) {
     const float c_hi = static_cast<float>(c);
     const ExpCompArgs<DF> a{hn::Set(d, m), hn::Set(d, -m), hn::Set(d, c_hi),
                             hn::Set(d, static_cast<float>(c - static_cast<double>(c_hi)))};
+    VD lacc[A];  // in registers, as in pass
+    for (size_t k = 0; k < A; ++k) lacc[k] = acc[k];
+    size_t lties = 0;
     size_t i = 0;
     if (side) {  // as in the kFast pass above, with the accurate gradient's product
       const VF khi = hn::Set(d, side->k), klo = hn::Set(d, side->k_lo);
@@ -396,25 +406,27 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
           side_range(done, n);
           done = n;
         }
-        StatsBlockComp<KV>(x + i, e_out + i, a, acc, &ties);
+        StatsBlockComp<KV>(x + i, e_out + i, a, lacc, &lties);
       }
       side_range(done, n);
     }
     for (; i + kBlock <= n; i += kBlock) {
       PrefetchLines<kBlock>(x + n + i);
-      StatsBlockComp<KV>(x + i, e_out ? e_out + i : nullptr, a, acc, &ties);
+      StatsBlockComp<KV>(x + i, e_out ? e_out + i : nullptr, a, lacc, &lties);
     }
     for (; i + kLaneGroup <= n; i += kLaneGroup) {
-      StatsBlockComp<U>(x + i, e_out ? e_out + i : nullptr, a, acc, &ties);
+      StatsBlockComp<U>(x + i, e_out ? e_out + i : nullptr, a, lacc, &lties);
     }
     if (i < n) {  // the last partial group, padded with -inf (adds exactly 0)
       HWY_ALIGN float buf[kLaneGroup];
       HWY_ALIGN float ebuf[kLaneGroup];
       for (size_t j = 0; j < kLaneGroup; ++j) buf[j] = -std::numeric_limits<float>::infinity();
       std::memcpy(buf, x + i, (n - i) * sizeof(float));
-      StatsBlockComp<U>(buf, e_out ? ebuf : nullptr, a, acc, &ties);
+      StatsBlockComp<U>(buf, e_out ? ebuf : nullptr, a, lacc, &lties);
       if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
     }
+    for (size_t k = 0; k < A; ++k) acc[k] = lacc[k];
+    ties += lties;
   } else {
     // The double path (kStatsComp out of its range): the whole side first, then the exps.
     if (side && !kFast) side_range(0, n);
@@ -509,127 +521,6 @@ HWY_INLINE void LogOutImpl(const float* x, size_t n, float m, double inv_tau, do
     std::memcpy(buf, x + i, (n - i) * sizeof(float));
     one(buf, buf);
     std::memcpy(y + i, buf, (n - i) * sizeof(float));
-  }
-}
-
-// Rows of at most kLaneGroup entries, N rows at a time with one row per lane (columns gathered),
-// so that a batch of short rows costs no per-row reductions. The arithmetic per row is that of
-// ChunkStatsImpl<false> + ScaleImpl<false> / LogOutImpl<false> on the padded lane group (same
-// exp, the same 16-lane tree), with the normaliser's log1p vectorised (Log1pNonNegativeF64).
-// Every row of at most 16 entries takes this path, alone or in a batch, so its bits never
-// depend on the batch. op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]). Rows with NaN, +inf or no finite
-// entry are not written; special[r] is set to 1 for them (0 otherwise), for the driver.
-// Preconditions: 1 <= cols <= kLaneGroup, (N - 1) * x_stride + cols < 2^31.
-HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
-                              float* lse, size_t rows, size_t cols, double inv_tau,
-                              unsigned char* special) {
-  const DF d;
-  const DD dd;
-  const hn::RebindToSigned<DF> di;
-  constexpr size_t N = hn::MaxLanes(d);
-  constexpr size_t G = kLaneGroup;
-  const float kInf = std::numeric_limits<float>::infinity();
-  // The value a -inf padding entry contributes (exp clamps; see ExpNonPositiveF64).
-  VD pad[1] = {hn::Set(dd, -std::numeric_limits<double>::infinity())};
-  ExpNonPositiveF64<1>(dd, pad);
-  const VD one = hn::Set(dd, 1.0);
-  const VD itd = hn::Set(dd, inv_tau);
-  HWY_ALIGN float obuf[G * N];
-  HWY_ALIGN float max_buf[N];
-  HWY_ALIGN unsigned char bad_buf[N];
-  for (size_t r0 = 0; r0 < rows; r0 += N) {
-    const size_t live = rows - r0 < N ? rows - r0 : N;
-    HWY_ALIGN int32_t idx_buf[N];
-    for (size_t l = 0; l < N; ++l) {  // lanes past the last row re-read it (and are not written)
-      idx_buf[l] = static_cast<int32_t>((l < live ? l : live - 1) * x_stride);
-    }
-    const auto idx = hn::Load(di, idx_buf);
-    const float* base = x + r0 * x_stride;
-    VF col[G];
-    VF m = hn::Set(d, -kInf);
-    auto nan = hn::FirstN(d, 0);
-    for (size_t c = 0; c < cols; ++c) {
-      col[c] = hn::GatherIndex(d, base + c, idx);
-      nan = hn::Or(nan, hn::IsNaN(col[c]));
-      m = hn::Max(m, col[c]);
-    }
-    const auto bad = hn::Or(nan, hn::Or(hn::Eq(m, hn::Set(d, kInf)), hn::Eq(m, hn::Set(d, -kInf))));
-    hn::Store(hn::IfThenElseZero(bad, hn::Set(d, 1.0f)), d, max_buf);
-    for (size_t l = 0; l < live; ++l) bad_buf[l] = max_buf[l] != 0.0f;
-    m = hn::IfThenZeroElse(bad, hn::Add(m, hn::Zero(d)));  // -0 -> +0; special lanes compute junk
-    VD md[kParts];
-    Widen(m, md);
-    VD e[G][kParts];
-    VD lanes[G][kParts];
-    VD ties[kParts];
-    for (size_t p = 0; p < kParts; ++p) ties[p] = hn::Zero(dd);
-    for (size_t c = 0; c < cols; c += 2) {
-      VD t[2 * kParts];
-      hn::Mask<DD> z[2 * kParts];
-      for (size_t h = 0; h < 2; ++h) {
-        const VF v = c + h < cols ? col[c + h] : hn::Set(d, -kInf);
-        Widen(v, t + h * kParts);
-      }
-      for (size_t j = 0; j < 2 * kParts; ++j) {
-        t[j] = hn::Mul(hn::Sub(t[j], md[j % kParts]), itd);
-        z[j] = hn::Eq(t[j], hn::Zero(dd));
-      }
-      ExpNonPositiveF64<2 * kParts>(dd, t);
-      for (size_t h = 0; h < 2 && c + h < cols; ++h) {
-        for (size_t p = 0; p < kParts; ++p) {
-          e[c + h][p] = t[h * kParts + p];
-          lanes[c + h][p] = hn::IfThenZeroElse(z[h * kParts + p], t[h * kParts + p]);
-          ties[p] = hn::Add(ties[p], hn::IfThenElseZero(z[h * kParts + p], one));
-        }
-      }
-    }
-    for (size_t c = cols; c < G; ++c) {
-      for (size_t p = 0; p < kParts; ++p) lanes[c][p] = pad[0];
-    }
-    for (size_t w = G / 2; w >= 1; w /= 2) {
-      for (size_t j = 0; j < w; ++j) {
-        for (size_t p = 0; p < kParts; ++p) lanes[j][p] = hn::Add(lanes[j][p], lanes[j + w][p]);
-      }
-    }
-    if (op == 0) {
-      VD inv[kParts];
-      for (size_t p = 0; p < kParts; ++p) inv[p] = hn::Div(one, hn::Add(ties[p], lanes[0][p]));
-      for (size_t c = 0; c < cols; ++c) {
-        VD parts[kParts];
-        Widen(Narrow(e[c]), parts);  // e rounded to float, as the chunk kernel stores it
-        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Mul(parts[p], inv[p]);
-        hn::Store(Narrow(parts), d, obuf + c * N);
-      }
-    } else {
-      // log(ties + rest) = log1p((ties - 1) + rest); exact argument when ties == 1.
-      VD ld[kParts];
-      for (size_t p = 0; p < kParts; ++p) {
-        ld[p] = Log1pNonNegativeF64(dd, hn::Add(hn::Sub(ties[p], one), lanes[0][p]));
-      }
-      if (op == 2) {
-        VD parts[kParts];
-        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Add(hn::Mul(md[p], itd), ld[p]);
-        hn::Store(Narrow(parts), d, obuf);
-        for (size_t l = 0; l < live; ++l) {
-          if (!bad_buf[l]) lse[r0 + l] = obuf[l];
-        }
-      } else {
-        for (size_t c = 0; c < cols; ++c) {
-          VD parts[kParts];
-          Widen(col[c], parts);
-          for (size_t p = 0; p < kParts; ++p) {
-            parts[p] = hn::Sub(hn::Mul(hn::Sub(parts[p], md[p]), itd), ld[p]);
-          }
-          hn::Store(Narrow(parts), d, obuf + c * N);
-        }
-      }
-    }
-    for (size_t l = 0; l < live; ++l) {
-      special[r0 + l] = bad_buf[l];
-      if (op == 2 || bad_buf[l]) continue;
-      float* out = y + (r0 + l) * y_stride;
-      for (size_t c = 0; c < cols; ++c) out[c] = obuf[c * N + l];
-    }
   }
 }
 

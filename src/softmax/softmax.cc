@@ -13,6 +13,7 @@
 #include "src/internal/check.h"
 #include "src/parallel/parallel.h"
 #include "src/softmax/kernels.h"
+#include "src/softmax/medium_rows.h"
 #include "src/softmax/softmax_internal.h"
 
 namespace logitkit {
@@ -80,10 +81,11 @@ struct Params {
   EmptyRow empty;
   SoftmaxKernels k;
   int threads;  // for splitting one long row
+  bool fast;    // k is Precision::kFast's set
 };
 
 Params make_params(Op op, const SoftmaxOptions& o, int threads) {
-  Params p{op, 1.0, TauMode::kNormal, o.empty_row, {}, threads};
+  Params p{op, 1.0, TauMode::kNormal, o.empty_row, {}, threads, false};
   const double tau = o.temperature;
   if (tau == 0.0) {
     p.tau_mode = TauMode::kZero;
@@ -98,6 +100,7 @@ Params make_params(Op op, const SoftmaxOptions& o, int threads) {
   const bool fast = o.precision == Precision::kFast &&
                     p.inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
   p.k = internal::softmax_kernels(fast);
+  p.fast = fast;
   return p;
 }
 
@@ -263,22 +266,36 @@ void throw_on_nan(Op op, Rows<const float> x) {
   }
 }
 
-// Batches of short rows go through the row-per-lane kernel, then the driver finishes the rows
-// it flagged (NaN, +inf, all -inf).
+// Batches of short rows go through the row-per-lane kernels, then the driver finishes the rows
+// it flagged (NaN, +inf, all -inf). Rows of at most kLaneGroup entries always take
+// internal::short_rows (whose bits are their own); batches of at least kMediumMinRows rows of
+// kLaneGroup + 1 .. kMediumRowMax entries (internal::use_medium_rows) take internal::medium_rows,
+// which gives the bits of the chunk kernels that single rows (and rows of a view whose stride is
+// 2^24 or more) take.
+constexpr std::size_t kMediumMinRows = 4;
+
 bool short_rows(Op op, Rows<const float> x, float* y_data, std::size_t y_stride, float* lse,
                 const SoftmaxOptions& o) {
   const Params p0 = make_params(op, o, 1);
-  if (p0.tau_mode != TauMode::kNormal || x.cols == 0 || x.cols > internal::kLaneGroup ||
-      x.row_stride >= (std::size_t{1} << 24)) {
+  if (p0.tau_mode != TauMode::kNormal || x.cols == 0 || x.row_stride >= (std::size_t{1} << 24)) {
     return false;
   }
+  const bool medium = x.cols > internal::kLaneGroup;
+  if (medium && (!internal::use_medium_rows(x.cols) || x.rows < kMediumMinRows)) return false;
   const int kop = op == Op::kSoftmax ? 0 : (op == Op::kLogSoftmax ? 1 : 2);
   std::vector<unsigned char> special(x.rows);
   const int t = internal::threads_for(o.threads, x.rows * x.cols);
   internal::parallel_for(x.rows, t, [&](std::size_t b, std::size_t e) {
-    internal::short_rows(kop, x.row(b), x.row_stride, y_data ? y_data + b * y_stride : nullptr,
-                         y_stride, lse ? lse + b : nullptr, e - b, x.cols, p0.inv_tau,
-                         special.data() + b);
+    if (medium) {
+      internal::medium_rows(p0.fast, kop, x.row(b), x.row_stride,
+                            y_data ? y_data + b * y_stride : nullptr, y_stride,
+                            lse ? lse + b : nullptr, e - b, x.cols, p0.inv_tau,
+                            special.data() + b);
+    } else {
+      internal::short_rows(kop, x.row(b), x.row_stride, y_data ? y_data + b * y_stride : nullptr,
+                           y_stride, lse ? lse + b : nullptr, e - b, x.cols, p0.inv_tau,
+                           special.data() + b);
+    }
     for (std::size_t r = b; r < e; ++r) {
       if (special[r]) {
         special_row(p0, x.row(r), x.cols, y_data ? y_data + r * y_stride : nullptr,

@@ -7,7 +7,9 @@
 
 #include "hwy/highway.h"
 #include "src/softmax/kernels.h"
+#include "src/softmax/medium_rows.h"
 #include "src/softmax/softmax-inl.h"
+#include "src/softmax/medium_rows-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace logitkit {
@@ -48,6 +50,16 @@ void ShortRowsF32(int op, const float* x, size_t x_stride, float* y, size_t y_st
                   size_t rows, size_t cols, double inv_tau, unsigned char* special) {
   ShortRowsImpl(op, x, x_stride, y, y_stride, lse, rows, cols, inv_tau, special);
 }
+void MediumRowsF32(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
+                   float* lse, size_t rows, size_t cols, double inv_tau,
+                   unsigned char* special) {
+  MediumRowsImpl<false>(op, x, x_stride, y, y_stride, lse, rows, cols, inv_tau, special);
+}
+void MediumRowsF32Fast(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
+                       float* lse, size_t rows, size_t cols, double inv_tau,
+                       unsigned char* special) {
+  MediumRowsImpl<true>(op, x, x_stride, y, y_stride, lse, rows, cols, inv_tau, special);
+}
 
 }  // namespace
 }  // namespace HWY_NAMESPACE
@@ -68,6 +80,8 @@ HWY_EXPORT(LogOutF32);
 HWY_EXPORT(LogOutF32Fast);
 HWY_EXPORT(FindNaNF32);
 HWY_EXPORT(ShortRowsF32);
+HWY_EXPORT(MediumRowsF32);
+HWY_EXPORT(MediumRowsF32Fast);
 }  // namespace
 
 namespace internal {
@@ -97,6 +111,17 @@ size_t find_nan(const float* x, size_t n) { return HWY_DYNAMIC_DISPATCH(FindNaNF
 void short_rows(int op, const float* x, size_t x_stride, float* y, size_t y_stride, float* lse,
                 size_t rows, size_t cols, double inv_tau, unsigned char* special) {
   HWY_DYNAMIC_DISPATCH(ShortRowsF32)(op, x, x_stride, y, y_stride, lse, rows, cols, inv_tau, special);
+}
+
+void medium_rows(bool fast, int op, const float* x, size_t x_stride, float* y, size_t y_stride,
+                 float* lse, size_t rows, size_t cols, double inv_tau, unsigned char* special) {
+  if (fast) {
+    HWY_DYNAMIC_DISPATCH(MediumRowsF32Fast)(op, x, x_stride, y, y_stride, lse, rows, cols,
+                                            inv_tau, special);
+  } else {
+    HWY_DYNAMIC_DISPATCH(MediumRowsF32)(op, x, x_stride, y, y_stride, lse, rows, cols, inv_tau,
+                                        special);
+  }
 }
 
 }  // namespace internal

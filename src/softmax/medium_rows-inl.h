@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-target kernels for batches of short rows (1 .. kLaneGroup entries) and medium rows
+// (kLaneGroup + 1 .. kMediumRowMax entries): one row per vector lane.
+
+#if defined(LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
+#undef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
+#else
+#define LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
+#endif
+
+#include <cstddef>
+#include <limits>
+
+#include "hwy/highway.h"
+#include "src/common/exp-inl.h"
+#include "src/softmax/medium_rows.h"
+#include "src/softmax/softmax-inl.h"
+#include "src/softmax/softmax_internal.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace logitkit {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using internal::kLaneGroup;
+
+// Rows of at most kLaneGroup entries, N rows at a time with one row per lane (transposed through
+// memory), so that a batch of short rows costs no per-row reductions. The arithmetic per row is that of
+// ChunkStatsImpl<false> + ScaleImpl<false> / LogOutImpl<false> on the padded lane group (same
+// exp, the same 16-lane tree), with the normaliser's log1p vectorised (Log1pNonNegativeF64).
+// Every row of at most 16 entries takes this path, alone or in a batch, so its bits never
+// depend on the batch. op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]). Rows with NaN, +inf or no finite
+// entry are not written; special[r] is set to 1 for them (0 otherwise), for the driver.
+// Preconditions: 1 <= cols <= kLaneGroup.
+HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
+                              float* lse, size_t rows, size_t cols, double inv_tau,
+                              unsigned char* special) {
+  const DF d;
+  const DD dd;
+  constexpr size_t N = hn::MaxLanes(d);
+  constexpr size_t G = kLaneGroup;
+  const float kInf = std::numeric_limits<float>::infinity();
+  // The value a -inf padding entry contributes (exp clamps; see ExpNonPositiveF64).
+  VD pad[1] = {hn::Set(dd, -std::numeric_limits<double>::infinity())};
+  ExpNonPositiveF64<1>(dd, pad);
+  const VD one = hn::Set(dd, 1.0);
+  const VD itd = hn::Set(dd, inv_tau);
+  HWY_ALIGN float xs[G * N];
+  HWY_ALIGN float obuf[G * N];
+  HWY_ALIGN float max_buf[N];
+  HWY_ALIGN unsigned char bad_buf[N];
+  for (size_t r0 = 0; r0 < rows; r0 += N) {
+    const size_t live = rows - r0 < N ? rows - r0 : N;
+    // Transposed through memory (cheaper than gathers): lanes past the last row repeat it (and
+    // are not written).
+    for (size_t l = 0; l < N; ++l) {
+      const float* src = x + (r0 + (l < live ? l : live - 1)) * x_stride;
+      for (size_t c = 0; c < cols; ++c) xs[c * N + l] = src[c];
+    }
+    VF col[G];
+    VF m = hn::Set(d, -kInf);
+    auto nan = hn::FirstN(d, 0);
+    for (size_t c = 0; c < cols; ++c) {
+      col[c] = hn::Load(d, xs + c * N);
+      nan = hn::Or(nan, hn::IsNaN(col[c]));
+      m = hn::Max(m, col[c]);
+    }
+    const auto bad = hn::Or(nan, hn::Or(hn::Eq(m, hn::Set(d, kInf)), hn::Eq(m, hn::Set(d, -kInf))));
+    hn::Store(hn::IfThenElseZero(bad, hn::Set(d, 1.0f)), d, max_buf);
+    for (size_t l = 0; l < live; ++l) bad_buf[l] = max_buf[l] != 0.0f;
+    m = hn::IfThenZeroElse(bad, hn::Add(m, hn::Zero(d)));  // -0 -> +0; special lanes compute junk
+    VD md[kParts];
+    Widen(m, md);
+    VD e[G][kParts];
+    VD lanes[G][kParts];
+    VD ties[kParts];
+    for (size_t p = 0; p < kParts; ++p) ties[p] = hn::Zero(dd);
+    for (size_t c = 0; c < cols; c += 2) {
+      VD t[2 * kParts];
+      hn::Mask<DD> z[2 * kParts];
+      for (size_t h = 0; h < 2; ++h) {
+        const VF v = c + h < cols ? col[c + h] : hn::Set(d, -kInf);
+        Widen(v, t + h * kParts);
+      }
+      for (size_t j = 0; j < 2 * kParts; ++j) {
+        t[j] = hn::Mul(hn::Sub(t[j], md[j % kParts]), itd);
+        z[j] = hn::Eq(t[j], hn::Zero(dd));
+      }
+      ExpNonPositiveF64<2 * kParts>(dd, t);
+      for (size_t h = 0; h < 2 && c + h < cols; ++h) {
+        for (size_t p = 0; p < kParts; ++p) {
+          e[c + h][p] = t[h * kParts + p];
+          lanes[c + h][p] = hn::IfThenZeroElse(z[h * kParts + p], t[h * kParts + p]);
+          ties[p] = hn::Add(ties[p], hn::IfThenElseZero(z[h * kParts + p], one));
+        }
+      }
+    }
+    for (size_t c = cols; c < G; ++c) {
+      for (size_t p = 0; p < kParts; ++p) lanes[c][p] = pad[0];
+    }
+    for (size_t w = G / 2; w >= 1; w /= 2) {
+      for (size_t j = 0; j < w; ++j) {
+        for (size_t p = 0; p < kParts; ++p) lanes[j][p] = hn::Add(lanes[j][p], lanes[j + w][p]);
+      }
+    }
+    if (op == 0) {
+      VD inv[kParts];
+      for (size_t p = 0; p < kParts; ++p) inv[p] = hn::Div(one, hn::Add(ties[p], lanes[0][p]));
+      for (size_t c = 0; c < cols; ++c) {
+        VD parts[kParts];
+        Widen(Narrow(e[c]), parts);  // e rounded to float, as the chunk kernel stores it
+        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Mul(parts[p], inv[p]);
+        hn::Store(Narrow(parts), d, obuf + c * N);
+      }
+    } else {
+      // log(ties + rest) = log1p((ties - 1) + rest); exact argument when ties == 1.
+      VD ld[kParts];
+      for (size_t p = 0; p < kParts; ++p) {
+        ld[p] = Log1pNonNegativeF64(dd, hn::Add(hn::Sub(ties[p], one), lanes[0][p]));
+      }
+      if (op == 2) {
+        VD parts[kParts];
+        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Add(hn::Mul(md[p], itd), ld[p]);
+        hn::Store(Narrow(parts), d, obuf);
+        for (size_t l = 0; l < live; ++l) {
+          if (!bad_buf[l]) lse[r0 + l] = obuf[l];
+        }
+      } else {
+        for (size_t c = 0; c < cols; ++c) {
+          VD parts[kParts];
+          Widen(col[c], parts);
+          for (size_t p = 0; p < kParts; ++p) {
+            parts[p] = hn::Sub(hn::Mul(hn::Sub(parts[p], md[p]), itd), ld[p]);
+          }
+          hn::Store(Narrow(parts), d, obuf + c * N);
+        }
+      }
+    }
+    for (size_t l = 0; l < live; ++l) {
+      special[r0 + l] = bad_buf[l];
+      if (op == 2 || bad_buf[l]) continue;
+      float* out = y + (r0 + l) * y_stride;
+      for (size_t c = 0; c < cols; ++c) out[c] = obuf[c * N + l];
+    }
+  }
+}
+
+// Rows of kLaneGroup + 1 .. internal::kMediumRowMax entries, N rows at a time with one row per
+// lane (columns gathered), with exactly the arithmetic of the chunk kernels on each row
+// (ChunkStatsImpl<kStatsFast or kStatsDouble> with its blocks and padded last lane group, the
+// driver's normaliser and ScaleImpl / LogOutImpl), so a row gives the same bits whether it comes
+// alone (row by row) or in a batch. The normaliser's log is the driver's (LogNormalizer, scalar,
+// one per row). op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]). Rows with NaN, +inf or no
+// finite entry are not written; special[r] is set to 1 for them (0 otherwise), for the driver.
+// Preconditions: kLaneGroup < cols <= kMediumRowMax; fast only where 1/tau fits a float.
+template <bool kFast>
+HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
+                               float* lse, size_t rows, size_t cols, double inv_tau,
+                               unsigned char* special) {
+  const DF d;
+  const DD dd;
+  constexpr size_t N = hn::MaxLanes(d);
+  constexpr size_t ND = N / kParts;
+  constexpr size_t G = kLaneGroup;
+  constexpr size_t kMax = internal::kMediumRowMax;
+  static_assert(kMax % G == 0, "whole lane groups");
+  const float kInf = std::numeric_limits<float>::infinity();
+  // What a -inf padding entry of the last lane group adds (the exps clamp).
+  VF pad_f[1] = {hn::Set(d, -kInf)};
+  ExpNonPositiveF32<1>(d, pad_f);
+  VD pad_d[1] = {hn::Set(dd, -std::numeric_limits<double>::infinity())};
+  ExpNonPositiveF64<1>(dd, pad_d);
+  const VD one = hn::Set(dd, 1.0);
+  const VD itd = hn::Set(dd, inv_tau);
+  const VF itf = hn::Set(d, static_cast<float>(inv_tau));
+  HWY_ALIGN float xs[kMax * N];   // the block's columns: xs[c * N + lane]
+  HWY_ALIGN float es[kMax * N];   // exponentials, then outputs
+  // The summands per column (the exp, 0 for a tie, the padding's value past the row), in the
+  // precision in which the chunk kernel adds them to its lanes.
+  HWY_ALIGN float sf[kFast ? kMax * N : 1];
+  HWY_ALIGN double sd[kFast ? 1 : kMax * N];
+  HWY_ALIGN float flag_buf[N];
+  HWY_ALIGN double ties_buf[N], rest_buf[N], ln_buf[N];
+  unsigned char bad_buf[N];
+  const size_t padded = (cols + G - 1) / G * G;
+  for (size_t r0 = 0; r0 < rows; r0 += N) {
+    const size_t live = rows - r0 < N ? rows - r0 : N;
+    // Transposed through memory (cheaper than gathers): lanes past the last row repeat it (and
+    // are not written).
+    for (size_t l = 0; l < N; ++l) {
+      const float* src = x + (r0 + (l < live ? l : live - 1)) * x_stride;
+      for (size_t c = 0; c < cols; ++c) xs[c * N + l] = src[c];
+    }
+    VF m = hn::Set(d, -kInf);
+    auto nan = hn::FirstN(d, 0);
+    for (size_t c = 0; c < cols; ++c) {
+      const VF v = hn::Load(d, xs + c * N);
+      nan = hn::Or(nan, hn::IsNaN(v));
+      m = hn::Max(m, v);
+    }
+    const auto bad =
+        hn::Or(nan, hn::Or(hn::Eq(m, hn::Set(d, kInf)), hn::Eq(m, hn::Set(d, -kInf))));
+    hn::Store(hn::IfThenElseZero(bad, hn::Set(d, 1.0f)), d, flag_buf);
+    for (size_t l = 0; l < live; ++l) bad_buf[l] = flag_buf[l] != 0.0f;
+    m = hn::IfThenZeroElse(bad, hn::Add(m, hn::Zero(d)));  // -0 -> +0; special lanes: junk
+    VD md[kParts];
+    Widen(m, md);
+
+    // Exponentials and summands, a lane group (16 columns) at a time.
+    VF ties_f = hn::Zero(d);
+    VD ties_d[kParts];
+    for (size_t p = 0; p < kParts; ++p) ties_d[p] = hn::Zero(dd);
+    for (size_t c0 = 0; c0 < padded; c0 += G) {
+      const size_t w = cols - c0 < G ? cols - c0 : G;
+      if constexpr (kFast) {
+        VF e[G];
+        for (size_t j = 0; j < w; ++j) {
+          e[j] = hn::Mul(hn::Sub(hn::Load(d, xs + (c0 + j) * N), m), itf);
+        }
+        for (size_t j = w; j < G; ++j) e[j] = hn::Set(d, -kInf);
+        ExpNonPositiveF32<G>(d, e);
+        for (size_t j = 0; j < w; ++j) {
+          const auto is_max = hn::Eq(hn::Load(d, xs + (c0 + j) * N), m);
+          ties_f = hn::Add(ties_f, hn::IfThenElseZero(is_max, hn::Set(d, 1.0f)));
+          hn::Store(e[j], d, es + (c0 + j) * N);
+          hn::Store(hn::IfThenZeroElse(is_max, e[j]), d, sf + (c0 + j) * N);
+        }
+        for (size_t j = w; j < G; ++j) hn::Store(pad_f[0], d, sf + (c0 + j) * N);
+      } else {
+        for (size_t h = 0; h < G; h += 8) {  // 8 float columns = 16 double vectors at a time
+          VD t[8 * kParts];
+          hn::Mask<DD> z[8 * kParts];
+          for (size_t j = 0; j < 8; ++j) {
+            const size_t c = c0 + h + j;
+            const VF v = c < cols ? hn::Load(d, xs + c * N) : hn::Set(d, -kInf);
+            Widen(v, t + j * kParts);
+          }
+          for (size_t k = 0; k < 8 * kParts; ++k) {
+            t[k] = hn::Mul(hn::Sub(t[k], md[k % kParts]), itd);
+            z[k] = hn::Eq(t[k], hn::Zero(dd));
+          }
+          ExpNonPositiveF64<8 * kParts>(dd, t);
+          for (size_t j = 0; j < 8; ++j) {
+            const size_t c = c0 + h + j;
+            if (c < cols) hn::Store(Narrow(t + j * kParts), d, es + c * N);
+            for (size_t p = 0; p < kParts; ++p) {
+              const size_t k = j * kParts + p;
+              ties_d[p] = hn::Add(ties_d[p], hn::IfThenElseZero(z[k], one));
+              hn::Store(hn::IfThenZeroElse(z[k], t[k]), dd, sd + c * N + p * ND);
+            }
+          }
+        }
+      }
+    }
+    if constexpr (kFast) Widen(ties_f, ties_d);  // a count below 2^24: exact
+
+    // The 16 logical lanes (column c goes to lane c % 16), added as the chunk kernel adds them:
+    // kFast blocks of 64 columns add their four groups pairwise in float first.
+    VD acc[G][kParts];
+    for (size_t j = 0; j < G; ++j) {
+      for (size_t p = 0; p < kParts; ++p) acc[j][p] = hn::Zero(dd);
+    }
+    size_t i = 0;
+    if constexpr (kFast) {
+      for (; i + 4 * G <= cols; i += 4 * G) {
+        for (size_t j = 0; j < G; ++j) {
+          const float* s = sf + (i + j) * N;
+          const VF g = hn::Add(hn::Add(hn::Load(d, s), hn::Load(d, s + G * N)),
+                               hn::Add(hn::Load(d, s + 2 * G * N), hn::Load(d, s + 3 * G * N)));
+          VD parts[kParts];
+          Widen(g, parts);
+          for (size_t p = 0; p < kParts; ++p) acc[j][p] = hn::Add(acc[j][p], parts[p]);
+        }
+      }
+    }
+    for (; i < padded; i += G) {
+      for (size_t j = 0; j < G; ++j) {
+        VD parts[kParts];
+        if constexpr (kFast) {
+          Widen(hn::Load(d, sf + (i + j) * N), parts);
+        } else {
+          for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Load(dd, sd + (i + j) * N + p * ND);
+        }
+        for (size_t p = 0; p < kParts; ++p) acc[j][p] = hn::Add(acc[j][p], parts[p]);
+      }
+    }
+    for (size_t w = G / 2; w >= 1; w /= 2) {  // TreeSum16
+      for (size_t j = 0; j < w; ++j) {
+        for (size_t p = 0; p < kParts; ++p) acc[j][p] = hn::Add(acc[j][p], acc[j + w][p]);
+      }
+    }
+
+    if (op == 0) {  // the driver's scale 1 / (ties + rest), then ScaleImpl
+      VD scale[kParts], lo[kParts];
+      for (size_t p = 0; p < kParts; ++p) scale[p] = hn::Div(one, hn::Add(ties_d[p], acc[0][p]));
+      const VF s_hi = Narrow(scale);
+      VD hi_parts[kParts];
+      Widen(s_hi, hi_parts);
+      for (size_t p = 0; p < kParts; ++p) lo[p] = hn::Sub(scale[p], hi_parts[p]);
+      const VF s_lo = Narrow(lo);  // (scale >= 1 / kMediumRowMax: ScaleImpl's float pair)
+      for (size_t c = 0; c < cols; ++c) {
+        const VF e = hn::Load(d, es + c * N);
+        hn::Store(kFast ? hn::Mul(e, s_hi) : MulAddExact(d, e, s_hi, hn::Mul(e, s_lo)), d,
+                  es + c * N);
+      }
+    } else {
+      for (size_t p = 0; p < kParts; ++p) {
+        hn::Store(ties_d[p], dd, ties_buf + p * ND);
+        hn::Store(acc[0][p], dd, rest_buf + p * ND);
+      }
+      for (size_t l = 0; l < N; ++l) {
+        ln_buf[l] = l < live && !bad_buf[l] ? internal::LogNormalizer(ties_buf[l], rest_buf[l])
+                                            : 0.0;
+      }
+      VD ld[kParts];
+      for (size_t p = 0; p < kParts; ++p) ld[p] = hn::Load(dd, ln_buf + p * ND);
+      if (op == 2) {
+        VD parts[kParts];
+        for (size_t p = 0; p < kParts; ++p) parts[p] = hn::Add(hn::Mul(md[p], itd), ld[p]);
+        hn::Store(Narrow(parts), d, es);
+        for (size_t l = 0; l < live; ++l) {
+          if (!bad_buf[l]) lse[r0 + l] = es[l];
+        }
+      } else if constexpr (kFast) {
+        const VF lf = Narrow(ld);
+        for (size_t c = 0; c < cols; ++c) {
+          const VF v = hn::Load(d, xs + c * N);
+          hn::Store(hn::Sub(hn::Mul(hn::Sub(v, m), itf), lf), d, es + c * N);
+        }
+      } else {
+        for (size_t c = 0; c < cols; ++c) {
+          VD parts[kParts];
+          Widen(hn::Load(d, xs + c * N), parts);
+          for (size_t p = 0; p < kParts; ++p) {
+            parts[p] = hn::Sub(hn::Mul(hn::Sub(parts[p], md[p]), itd), ld[p]);
+          }
+          hn::Store(Narrow(parts), d, es + c * N);
+        }
+      }
+    }
+    for (size_t l = 0; l < live; ++l) {
+      special[r0 + l] = bad_buf[l];
+      if (op == 2 || bad_buf[l]) continue;
+      float* out = y + (r0 + l) * y_stride;
+      for (size_t c = 0; c < cols; ++c) out[c] = es[c * N + l];
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace logitkit
+HWY_AFTER_NAMESPACE();
+
+#endif  // LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
