@@ -17,3 +17,7 @@ bash scripts/test_sanitizers.sh
 # loss_fuzz: 6000 inputs (its 1325 seeds included) take about 65 s on 2 cores.
 FUZZ_RUNS=${FUZZ_RUNS:-5000} FUZZ_RUNS_parsers_fuzz=100000 FUZZ_RUNS_sampling_fuzz=100000 \
   FUZZ_RUNS_loss_fuzz=6000 bash scripts/fuzz.sh
+# WebAssembly (scripts/web.sh): builds the module and the page into web/dist, writes golden
+# outputs with the native library just built, compares the module with them bit for bit under
+# Node's test runner, and drives the page in headless Chromium against build-ci's logitkit CLI.
+bash scripts/web.sh --test build-ci

@@ -49,15 +49,28 @@ export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
 # 128-bit target EMU128 (the reference path every native build also dispatches to and tests for
 # identical bits), with -msimd128 so that clang emits WebAssembly SIMD128 instructions for it.
 # The Highway run-time functions the library calls come from web/native/hwy_runtime.cc.
+# Highway 1.0.3's EMU128 MinOfLanes / MaxOfLanes start from HighestValue / LowestValue (the
+# largest finite floats), so the max of lanes that are all -inf comes out as -FLT_MAX (x86 targets
+# give -inf; native builds use SCALAR, not EMU128, as their portable target). The build uses a copy
+# of Debian's headers whose reductions start from the first lane instead.
 out=build-web/wasm
 mkdir -p "$out/obj" "$out/hwyinc"
-ln -sfn /usr/include/hwy "$out/hwyinc/hwy"
+rm -rf "$out/hwyinc/hwy"
+cp -r /usr/include/hwy "$out/hwyinc/hwy"
+emu="$out/hwyinc/hwy/ops/emu128-inl.h"
+sed -i -e 's/^  T min = HighestValue<T>();$/  T min = v.raw[0];  \/\/ logitkit web.sh: not +FLT_MAX (all +inf lanes)/' \
+       -e 's/^  T max = LowestValue<T>();$/  T max = v.raw[0];  \/\/ logitkit web.sh: not -FLT_MAX (all -inf lanes)/' "$emu"
+if [[ $(grep -c 'logitkit web.sh' "$emu") != 2 ]]; then
+  echo "web.sh: could not patch MinOfLanes/MaxOfLanes in $emu (another Highway version?)" >&2
+  exit 1
+fi
 cxxflags=(-std=c++20 -O3 -msimd128 -ffp-contract=off -fwasm-exceptions -DHWY_COMPILE_ONLY_EMU128
           -include web/native/compat.h -Iinclude -I. -isystem "$out/hwyinc" -Wall -Wno-unused-function)
 sources=($(find src -name '*.cc' -not -path 'src/mpi/*' | sort) web/native/hwy_runtime.cc
          web/native/bindings.cc)
 # Recompile everything when a header, this script or the flags changed; else only stale objects.
 stamp="$out/obj/.flags"
+cxxflags+=(-DLOGITKIT_WEB_HWY_PATCH=1)  # bump when the header patch above changes
 newest_header=$(find include src web/native -name '*.h' -newer "$stamp" 2>/dev/null | head -1 || true)
 if [[ ! -f $stamp || "$(cat "$stamp")" != "${cxxflags[*]}" || -n $newest_header || scripts/web.sh -nt $stamp ]]; then
   rm -f "$out"/obj/*.o
@@ -68,7 +81,7 @@ for s in "${sources[@]}"; do
   [[ -f $o && $o -nt $s ]] || todo+=("$s")
 done
 if ((${#todo[@]})); then
-  echo "web.sh: compiling ${#todo[@]} files for WebAssembly (em++ $(em++ --version | head -1 | grep -o '[0-9]*\.[0-9.]*' | head -1))" >&2
+  echo "web.sh: compiling ${#todo[@]} files for WebAssembly ($(em++ --version 2>/dev/null | sed -n 1p | grep -o '[0-9][0-9.]*' | sed -n 1p))" >&2
   export WEB_CXXFLAGS="${cxxflags[*]}" WEB_OBJ="$out/obj"
   printf '%s\n' "${todo[@]}" | xargs -P"$(nproc)" -I{} bash -c \
     'em++ $WEB_CXXFLAGS -c "$1" -o "$WEB_OBJ/$(echo "$1" | tr / _).o"' _ {}

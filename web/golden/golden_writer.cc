@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -88,6 +89,17 @@ struct Writer {
   std::FILE* f;
   bool first = true;
   std::size_t count = 0;
+  std::vector<std::string> inputs;  // long arguments, written once: {"ref": index}
+  std::string last_input;
+  std::string extra;  // appended to each case's JSON object
+  // An argument that many cases share (the same logits under many options): {"ref": i}.
+  std::string ref(const std::string& arg) {
+    if (inputs.empty() || arg != last_input) {
+      inputs.push_back(arg);
+      last_input = arg;
+    }
+    return "{\"ref\":" + std::to_string(inputs.size() - 1) + "}";
+  }
   void add(const std::string& fn, const std::string& label, const std::string& args,
            const std::string& options, const std::function<std::string()>& run) {
     std::string want;
@@ -96,9 +108,9 @@ struct Writer {
     } catch (const std::invalid_argument& e) {
       want = "{\"error\":" + quote(e.what()) + "}";
     }
-    std::fprintf(f, "%s\n{\"fn\":%s,\"label\":%s,\"args\":[%s],\"options\":{%s},\"want\":%s}",
+    std::fprintf(f, "%s\n{\"fn\":%s,\"label\":%s,\"args\":[%s],\"options\":{%s},\"want\":%s%s}",
                  first ? "" : ",", quote(fn).c_str(), quote(label).c_str(), args.c_str(),
-                 options.c_str(), want.c_str());
+                 options.c_str(), want.c_str(), extra.c_str());
     first = false;
     ++count;
   }
@@ -129,7 +141,7 @@ void softmax_family(Writer& w, const std::string& label, const std::vector<float
           opts += std::string(",\"emptyRow\":") + (empty ? "\"nan\"" : "\"zeros\"") +
                   ",\"nan\":" + (nan ? "\"raise\"" : "\"propagate\"");
         }
-        const std::string args = f32(x);
+        const std::string args = w.ref(f32(x));
         w.add("softmax", label, args, opts, [&] {
           std::vector<float> y(x.size());
           logitkit::softmax(cview(x, rows, cols), mview(y, rows, cols), o);
@@ -260,10 +272,7 @@ void cross_entropy_cases(Writer& w) {
              o.smoothing = logitkit::LabelSmoothing::kMegatron;
            }},
           {"\"weight\":" + wjs, [&](auto& o) { o.weight = weight; }},
-          {"\"zLoss\":0.0001,\"softcap\":30", [](auto& o) {
-             o.z_loss = 1e-4;
-             o.softcap = 30;
-           }},
+
           {"\"temperature\":0.7,\"precision\":\"fast\"", [](auto& o) {
              o.temperature = 0.7;
              o.precision = logitkit::Precision::kFast;
@@ -274,6 +283,18 @@ void cross_entropy_cases(Writer& w) {
         v.set(o);
         ce_case(w, label, x, rows, t, v.opts, o);
       }
+      // softcap: kFast rounds the capped logits to float (the same bits); kAccurate computes the
+      // rows in long double, which is 80-bit x87 on x86 and 128-bit in WebAssembly, so the
+      // double loss may differ in its last bits there.
+      logitkit::CrossEntropyOptions cap;
+      cap.z_loss = 1e-4;
+      cap.softcap = 30;
+      cap.precision = logitkit::Precision::kFast;
+      ce_case(w, label, x, rows, t, "\"zLoss\":0.0001,\"softcap\":30,\"precision\":\"fast\"", cap);
+      cap.precision = logitkit::Precision::kAccurate;
+      w.extra = ",\"approx\":1e-14";
+      ce_case(w, label, x, rows, t, "\"zLoss\":0.0001,\"softcap\":30", cap);
+      w.extra.clear();
       // Ignored rows, an all-ignored batch under both empty means.
       auto ti = t;
       ti[1] = -100;
@@ -347,7 +368,7 @@ void distillation_cases(Writer& w) {
               opts += ",\"alpha\":0.5,\"target\":" + i32(target);
             }
             w.add("distillationLoss", std::string(logitkit::test::kind_name(kind)) + " C=" + std::to_string(cols),
-                  f32(s) + "," + f32(t), opts, [&] {
+                  w.ref(f32(s) + "," + f32(t)), opts, [&] {
                     std::vector<float> grad(s.size()), row_loss(rows);
                     logitkit::LossOutputs<float> out{mview(grad, rows, cols), row_loss, {}};
                     const double loss =
@@ -369,7 +390,12 @@ void distillation_cases(Writer& w) {
   });
 }
 
+// The contrastive loss's matrix products sum in an order that depends on the SIMD target (its
+// contract promises the same bits per target only; Highway's EMU128, the target of the
+// WebAssembly build, has no native x86 counterpart), so its cases carry a tolerance: "approx", the
+// largest difference allowed relative to the largest magnitude of each output.
 void contrastive_cases(Writer& w) {
+  w.extra = ",\"approx\":1e-5";
   Rng rng(0x5eed0004);
   for (std::size_t b : {1u, 4u, 9u}) {
     for (std::size_t d : {3u, 16u, 37u}) {
@@ -398,6 +424,7 @@ void contrastive_cases(Writer& w) {
       }
     }
   }
+  w.extra.clear();
 }
 
 // Logits in [-4, 4) from the Philox uniform with spikes and a flat run (as
@@ -463,7 +490,8 @@ void sampling_cases(Writer& w) {
       logitkit::SamplingParams p = sp.p;
       p.history = sp.history;
       p.logit_bias = sp.bias;
-      w.add("samplingDistribution", label, f32(x), sp.opts, [&] {
+      const std::string xs = w.ref(f32(x));
+      w.add("samplingDistribution", label, xs, sp.opts, [&] {
         std::vector<float> probs(x.size());
         logitkit::sampling_distribution(x, p, probs);
         return f32(probs);
@@ -475,7 +503,7 @@ void sampling_cases(Writer& w) {
             p.seed = seed;
             std::string opts = sp.opts + (sp.opts.empty() ? "" : ",") + "\"seed\":" + big(seed) +
                                ",\"stream\":" + big(stream) + ",\"step\":" + big(step);
-            w.add("sample", label, f32(x), opts, [&] {
+            w.add("sample", label, xs, opts, [&] {
               const logitkit::SampleResult r = logitkit::sample(x, p, stream, step);
               std::string top = "[";
               for (std::size_t i = 0; i < r.top.size(); ++i) {
@@ -505,7 +533,8 @@ void sampling_cases(Writer& w) {
   bad = {};
   const std::int32_t hist[] = {5};
   bad.history = hist;
-  err("bad history", {1, 2}, "\"history\":{\"i32\":[5]}", bad);
+  bad.repetition_penalty = 1.2;
+  err("bad history", {1, 2}, "\"history\":{\"i32\":[5]},\"repetitionPenalty\":1.2", bad);
   err("all -inf", {-kInf, -kInf}, "", {});
   bad = {};
   bad.temperature = -0.5;
@@ -535,6 +564,11 @@ int main(int argc, char** argv) {
     std::perror(argv[1]);
     return 1;
   }
+  // LOGITKIT_GOLDEN_TARGET=AVX2 (say) pins the native target: every target gives the same bits.
+  if (const char* t = std::getenv("LOGITKIT_GOLDEN_TARGET"); t && *t && !logitkit::force_target(t)) {
+    std::fprintf(stderr, "golden_writer: LOGITKIT_GOLDEN_TARGET=%s is not a supported target\n", t);
+    return 2;
+  }
   std::fprintf(f, "{\"target\":\"%s\",\"cases\":[", logitkit::targets().chosen.c_str());
   Writer w{f};
   softmax_cases(w);
@@ -543,6 +577,10 @@ int main(int argc, char** argv) {
   contrastive_cases(w);
   sampling_cases(w);
   philox_cases(w);
+  std::fprintf(f, "\n],\"inputs\":[");
+  for (std::size_t i = 0; i < w.inputs.size(); ++i) {
+    std::fprintf(f, "%s\n[%s]", i ? "," : "", w.inputs[i].c_str());
+  }
   std::fprintf(f, "\n]}\n");
   if (std::fclose(f) != 0) {
     std::perror(argv[1]);

@@ -44,10 +44,36 @@ function hex64(d) {
   return v.getBigUint64(0, true).toString(16).padStart(16, '0');
 }
 
-// First difference between want (golden JSON) and got (the module's result), or null.
-export function diff(want, got, path = '') {
+// The largest |want - got| relative to the largest |want| over one output (approx cases).
+function relativeError(want, got) {
+  let scale = 0, err = 0;
+  for (let i = 0; i < want.length; ++i) {
+    if (Object.is(want[i], got[i])) continue;  // equal, infinities included
+    if (!Number.isFinite(want[i]) || !Number.isFinite(got[i])) return Infinity;
+    scale = Math.max(scale, Math.abs(want[i]));
+    err = Math.max(err, Math.abs(want[i] - got[i]));
+  }
+  return scale === 0 ? err : err / scale;
+}
+
+// First difference between want (golden JSON) and got (the module's result), or null. With
+// approx > 0, numbers may differ by approx relative to the output's largest magnitude (and NaN
+// must match NaN).
+export function diff(want, got, path = '', approx = 0) {
+  if (approx > 0 && want !== null && typeof want === 'object' && ('f32' in want || 'f64' in want)) {
+    const w = 'f32' in want ? new Float32Array(hexToBytes(want.f32, 4)) : new Float64Array(hexToBytes(want.f64, 8));
+    const g = typeof got === 'number' ? [got] : (got && got.length !== undefined ? Array.from(got) : null);
+    if (!g || g.length !== w.length) return `${path}: length ${g?.length} != ${w.length}`;
+    for (let i = 0; i < w.length; ++i) {
+      if (Number.isNaN(w[i]) !== Number.isNaN(g[i])) return `${path}[${i}]: wasm ${g[i]} native ${w[i]}`;
+      if (Number.isNaN(w[i])) g[i] = w[i];  // NaN matches NaN
+    }
+    const e = relativeError(w, g);
+    return e <= approx ? null : `${path}: relative difference ${e} > ${approx}`;
+  }
   if (want !== null && typeof want === 'object' && !Array.isArray(want)) {
     if ('f32' in want) {
+      if (typeof got === 'number' && want.f32.length === 8) got = new Float32Array([got]);
       if (!(got instanceof Float32Array)) return `${path}: expected a Float32Array, got ${typeof got}`;
       const h = hex32(got);
       if (h === want.f32) return null;
@@ -71,7 +97,7 @@ export function diff(want, got, path = '') {
       return null;
     }
     for (const [k, w] of Object.entries(want)) {
-      const d = diff(w, got?.[k], `${path}.${k}`);
+      const d = diff(w, got?.[k], `${path}.${k}`, approx);
       if (d) return d;
     }
     return null;
@@ -79,7 +105,7 @@ export function diff(want, got, path = '') {
   if (Array.isArray(want)) {
     if (!Array.isArray(got) || got.length !== want.length) return `${path}: array of ${want.length} expected, got ${got?.length}`;
     for (let i = 0; i < want.length; ++i) {
-      const d = diff(want[i], got[i], `${path}[${i}]`);
+      const d = diff(want[i], got[i], `${path}[${i}]`, approx);
       if (d) return d;
     }
     return null;
@@ -88,8 +114,9 @@ export function diff(want, got, path = '') {
 }
 
 // Runs one golden case on the module: null when it matches, else a description.
-export function check(lk, c) {
-  const args = c.args.map(decode);
+// inputs: the golden file's shared arguments ({"ref": i} in c.args stands for inputs[i]).
+export function check(lk, c, inputs = []) {
+  const args = c.args.flatMap((a) => (a && typeof a === 'object' && 'ref' in a ? inputs[a.ref] : [a])).map(decode);
   const options = decode(c.options);
   const call = () => (c.fn === 'philoxUniform' ? lk.philoxUniform(...args) : lk[c.fn](...args, options));
   if (c.want && typeof c.want === 'object' && 'error' in c.want) {
@@ -107,5 +134,5 @@ export function check(lk, c) {
   } catch (e) {
     return `threw ${e.name}: ${e.message}`;
   }
-  return diff(c.want, got, c.fn);
+  return diff(c.want, got, c.fn, c.approx || 0);
 }

@@ -20,7 +20,7 @@ test('golden: every case equals the native library bit for bit', () => {
   const failures = [];
   for (const c of golden.cases) {
     counts[c.fn] = (counts[c.fn] || 0) + 1;
-    const d = check(lk, c);
+    const d = check(lk, c, golden.inputs);
     if (d) failures.push(`${c.fn} [${c.label}] ${JSON.stringify(c.options).slice(0, 160)}: ${d}`);
   }
   // Every function of the API is covered, with errors among the cases.
