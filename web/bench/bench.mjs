@@ -18,17 +18,16 @@ const ROUNDS = Number(process.env.ROUNDS || 7);
 const nativeBench = process.env.NATIVE_BENCH;
 const lk = await load();
 
+// N(0, 1)-like logits (Irwin-Hall of 4 uniforms from xorshift32), the distribution
+// native_bench.cc uses too.
 function logits(n) {
   const x = new Float32Array(n);
-  let s = 1n;
-  for (let i = 0; i < n; ++i) {  // the same Irwin-Hall-of-4 N(0, 1) logits as native_bench.cc
-    let u = 0;
-    for (let k = 0; k < 4; ++k) {
-      s = (s * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
-      u += Number(s >> 11n) * 2 ** -53;
-    }
-    x[i] = (u - 2) * Math.sqrt(3);
-  }
+  let s = 2463534242;
+  const next = () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+  for (let i = 0; i < n; ++i) x[i] = (next() + next() + next() + next() - 2) * Math.sqrt(3);
   return x;
 }
 

@@ -328,7 +328,7 @@ $('dst-t').addEventListener('input', showDistill);
 showDistill();
 
 // --- 7. CLIP -----------------------------------------------------------------------------------
-const CLIP_IMAGES = ['🐱 cat photo', '🐶 dog photo', '🚗 car photo', '🌳 tree photo'];
+const CLIP_IMAGES = ['cat photo', 'dog photo', 'car photo', 'tree photo'];
 const CLIP_CAPTIONS = ['“a cat”', '“a dog”', '“a red car”', '“a tree”'];
 const IMG = new Float32Array([0.9, 0.3, 0.1, 0.0, 0.2, 0.1,
   0.4, 0.9, 0.0, 0.1, 0.1, 0.0,

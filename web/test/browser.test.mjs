@@ -94,7 +94,7 @@ test('temperature: the article chart, the τ slider by keyboard, τ = 0 and ∞'
   await page.$eval('#temp-slider', (s) => { s.value = '300'; s.dispatchEvent(new Event('input')); });
   const tau = 10 ** (-2 + 4 * 300 / 1000);
   assert.deepEqual(bits(await values('#temp-table td.p')), bits(lk.softmax(ARTICLE, { temperature: tau })));
-  await page.screenshot({ path: `${shots}/temperature.png`, clip: await (await page.$('#temperature')).boundingBox() });
+  await page.locator('#temperature').screenshot({ path: `${shots}/temperature.png` });
   await page.click('#temp-zero');
   assert.deepEqual(await values('#temp-table td.p'), [1, 0, 0, 0, 0]);
   assert.equal(await page.textContent('#temp-value'), 'τ = 0');
@@ -156,7 +156,7 @@ test('sampling: the histogram of N seeded draws equals `logitkit sample` for the
   assert.equal(await page.innerHTML('#smp-table'), before);
   await page.fill('#smp-n', '3000');
   await page.click('#smp-draw');
-  await page.screenshot({ path: `${shots}/sampling.png`, clip: await (await page.$('#sampling')).boundingBox() });
+  await page.locator('#sampling').screenshot({ path: `${shots}/sampling.png` });
 });
 
 test('distillation: τ from 1 to 20 reveals the dark knowledge', async () => {
@@ -171,7 +171,7 @@ test('distillation: τ from 1 to 20 reveals the dark knowledge', async () => {
   const loss = Number((await page.textContent('#dst-loss-value')).replace('−', '-'));
   const want = lk.distillationLoss(new Float32Array([6, 2, 3.5, 2, -1, -1]), new Float32Array([9, 5.5, 4.5, 1.5, -2, -2.5]), { temperature: 20 }).loss;
   assert.ok(Math.abs(loss - want) <= 1e-5 * Math.abs(want), `${loss} vs ${want}`);
-  await page.screenshot({ path: `${shots}/distillation.png`, clip: await (await page.$('#distill')).boundingBox() });
+  await page.locator('#distill').screenshot({ path: `${shots}/distillation.png` });
 });
 
 test('CLIP: a 4 × 4 similarity heat map and the loss', async () => {
@@ -183,7 +183,7 @@ test('CLIP: a 4 × 4 similarity heat map and the loss', async () => {
     assert.equal(row.indexOf(Math.max(...row)), i);
   }
   assert.ok(Number(await page.textContent('#clip-loss-value')) > 0);
-  await page.screenshot({ path: `${shots}/clip.png`, clip: await (await page.$('#clip')).boundingBox() });
+  await page.locator('#clip').screenshot({ path: `${shots}/clip.png` });
 });
 
 test('quiz: every answer demonstrated', async () => {
@@ -192,7 +192,7 @@ test('quiz: every answer demonstrated', async () => {
     assert.ok((await page.textContent(`#quiz-${i}`)).length > 80);
   }
   assert.match(await page.textContent('#quiz-4'), /−∞/);
-  await page.screenshot({ path: `${shots}/quiz.png`, clip: await (await page.$('#quiz')).boundingBox() });
+  await page.locator('#quiz').screenshot({ path: `${shots}/quiz.png` });
 });
 
 test('readable on a phone-width screen', async () => {

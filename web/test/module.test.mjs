@@ -139,3 +139,22 @@ test('sampling: distribution, tokens, top logprobs, many draws', () => {
   const pb = lk.softmax(big);
   assert.equal(pb[12345], 2 ** -20);
 });
+
+test('npm install ./web/dist gives an importable package "logitkit"', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const dir = mkdtempSync(join(tmpdir(), 'logitkit-npm-'));
+  try {
+    writeFileSync(join(dir, 'package.json'), '{"name":"consumer","private":true,"type":"module"}');
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error',
+      fileURLToPath(new URL('../dist', import.meta.url))], { cwd: dir, stdio: 'pipe' });
+    writeFileSync(join(dir, 'main.mjs'), "import { load } from 'logitkit';\n"
+      + 'const lk = await load();\nconsole.log(Array.from(lk.softmax(new Float32Array([0, 0]))).join(" "));\n');
+    assert.equal(execFileSync('node', ['main.mjs'], { cwd: dir, encoding: 'utf8' }).trim(), '0.5 0.5');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
