@@ -24,10 +24,10 @@ case "${1:-}" in
 esac
 
 # --- packages ----------------------------------------------------------------------------------
-pkgs=(emscripten libhwy-dev)
+pkgs=(emscripten libhwy-dev g++)
 command -v node >/dev/null || pkgs+=(nodejs)
 command -v npm >/dev/null || pkgs+=(npm)
-[[ $mode == test ]] && pkgs+=(chromium g++ libgtest-dev)
+[[ $mode == test ]] && pkgs+=(chromium libgtest-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -67,7 +67,13 @@ fi
 cxxflags=(-std=c++20 -O3 -msimd128 -ffp-contract=off -fwasm-exceptions -DHWY_COMPILE_ONLY_EMU128
           -include web/native/compat.h -Iinclude -I. -isystem "$out/hwyinc" -Wall -Wno-unused-function)
 sources=($(find src -name '*.cc' -not -path 'src/mpi/*' | sort) web/native/hwy_runtime.cc
-         web/native/bindings.cc)
+         web/native/bindings.cc web/native/fast_fma.cc)
+# WebAssembly has no FMA instruction: the library's exact FMA emulation calls fma(), which the link
+# wraps (-Wl,--wrap=fma) with web/native/fast_fma.cc (double arithmetic instead of libc's integer
+# code). Check it against this machine's libc fma first.
+mkdir -p build-web
+g++ -std=c++20 -O2 -ffp-contract=off -I. web/native/fast_fma_check.cc -o build-web/fast_fma_check
+build-web/fast_fma_check
 # Recompile everything when a header, this script or the flags changed; else only stale objects.
 stamp="$out/obj/.flags"
 cxxflags+=(-DLOGITKIT_WEB_HWY_PATCH=1)  # bump when the header patch above changes
@@ -87,7 +93,7 @@ if ((${#todo[@]})); then
     'em++ $WEB_CXXFLAGS -c "$1" -o "$WEB_OBJ/$(echo "$1" | tr / _).o"' _ {}
 fi
 echo "${cxxflags[*]}" > "$stamp"
-em++ -O3 -msimd128 -fwasm-exceptions "$out"/obj/*.o -o "$out/logitkit-core.mjs" \
+em++ -O3 -msimd128 -fwasm-exceptions -Wl,--wrap=fma "$out"/obj/*.o -o "$out/logitkit-core.mjs" \
   -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createLogitkitWasm -sENVIRONMENT=web \
   -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sFILESYSTEM=0 -sEXPORTED_FUNCTIONS=_malloc,_free
 
