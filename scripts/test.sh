@@ -17,3 +17,7 @@ cmake --build build-ci -j"$jobs"
 ctest --test-dir build-ci --output-on-failure -j"$jobs" --timeout 900
 bash scripts/test_sanitizers.sh
 bash scripts/fuzz.sh replay
+# WebAssembly (scripts/web.sh): builds the module and the page into web/dist, writes golden
+# outputs with the native library just built, compares the module with them bit for bit under
+# Node's test runner, and drives the page in headless Chromium against build-ci's logitkit CLI.
+bash scripts/web.sh --test build-ci
