@@ -8,6 +8,7 @@ import glob
 import json
 import math
 import os
+import re
 import platform
 import subprocess
 
@@ -641,6 +642,12 @@ def main():
                           medians(doc), md)
     md.append("Design notes (what the kernels' structure rests on, and what did not pay): "
               "[design_notes.md](design_notes.md).\n")
+    # Sections measured by other commands (the WebAssembly benchmark, web/bench/) sit between
+    # <!-- kept --> and <!-- /kept --> and carry over unchanged.
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            old = f.read()
+        md.extend(re.findall(r"<!-- kept -->.*?<!-- /kept -->\n", old, re.S))
     with open(args.out, "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"wrote {args.out}" + (f" and {args.svg}" if sm else ""))
