@@ -11,6 +11,7 @@
 
 #include "logitkit/loss.h"
 #include "src/internal/check.h"
+#include "src/loss/distillation_setup.h"
 #include "src/loss/loss_internal.h"
 #include "src/loss/loss_kernels.h"
 #include "src/parallel/parallel.h"
@@ -20,7 +21,7 @@ namespace logitkit {
 namespace {
 
 using L = long double;
-constexpr L kInfL = std::numeric_limits<L>::infinity();
+using internal::distill::kInfL;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr char kFn[] = "distillation_loss";
 
@@ -65,15 +66,13 @@ std::vector<L> log_probs(const T* x, std::size_t n, L inv_tau, bool log_prob_inp
   return lp;
 }
 
-// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a). a_j > 0 wherever la_j > -inf, even when
-// exp(la_j) underflows (la_j below about -11400): such a term is +inf against b_j = 0, and
-// 0 * (la_j - lb_j) otherwise (not 0 * inf = NaN).
+// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a), +inf once a term is.
 L kl_of(const std::vector<L>& la, const std::vector<L>& lb) {
   L s = 0;
   for (std::size_t j = 0; j < la.size(); ++j) {
-    if (la[j] == -kInfL) continue;
-    if (lb[j] == -kInfL) return kInfL;
-    s += std::exp(la[j]) * (la[j] - lb[j]);
+    const L term = internal::distill::kl_term(la[j], lb[j]);
+    if (term == kInfL) return kInfL;
+    s += term;
   }
   return s;
 }
@@ -106,15 +105,8 @@ RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::
     case Divergence::kReverseKL: div = kl_of(lq, lp); break;
     case Divergence::kJensenShannon: {
       lm.resize(n);
-      // log M_j = log(beta p_j + (1 - beta) q_j), summed in the log domain: M_j > 0 wherever
-      // p_j or q_j is, also when both exponentials underflow (a tiny tau).
       const L lb = std::log(beta), l1b = std::log1p(-beta);
-      for (std::size_t j = 0; j < n; ++j) {
-        const L a = lp[j] == -kInfL ? -kInfL : lb + lp[j];
-        const L b = lq[j] == -kInfL ? -kInfL : l1b + lq[j];
-        const L hi = std::max(a, b), lo = std::min(a, b);
-        lm[j] = hi == -kInfL ? -kInfL : hi + std::log1p(std::exp(lo - hi));
-      }
+      for (std::size_t j = 0; j < n; ++j) lm[j] = internal::distill::log_mixture(lp[j], lq[j], lb, l1b);
       div = beta * kl_of(lp, lm) + (1 - beta) * kl_of(lq, lm);
       break;
     }
@@ -132,8 +124,7 @@ RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::
       const L w = o.divergence == Divergence::kReverseKL ? 1.0L : 1 - beta;
       const L mean_h = kl_of(lq, other);
       for (std::size_t j = 0; j < n; ++j) {
-        const L q = std::exp(lq[j]);
-        g[j] = static_cast<T>(q == 0 ? 0.0L : c * w * q * ((lq[j] - other[j]) - mean_h));
+        g[j] = static_cast<T>(internal::distill::divergence_grad(c, w, lq[j], other[j], mean_h));
       }
     }
   }
@@ -206,19 +197,9 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
   // Merge the chunks (the order is fixed: the same bits for every thread count).
   std::vector<double> ft(chunks), fs(chunks);
   double tt = 0, tr = 0, st = 0, sr = 0;
-  auto merge = [](const internal::ChunkStats& c, float m, double it, double* f, double* ties,
-                  double* rest) {
-    *f = c.max == m ? 1.0 : std::exp((static_cast<double>(c.max) - m) * it);
-    if (*f == 1.0) {
-      *ties += c.ties;
-      *rest += c.rest;
-    } else {
-      *rest += (c.ties + c.rest) * *f;
-    }
-  };
   for (std::size_t c = 0; c < chunks; ++c) {
-    merge(ch[c].ts, mt, itt, &ft[c], &tt, &tr);
-    merge(ch[c].ss, ms, its, &fs[c], &st, &sr);
+    internal::distill::merge_chunk(ch[c].ts, mt, itt, &ft[c], &tt, &tr);
+    internal::distill::merge_chunk(ch[c].ss, ms, its, &fs[c], &st, &sr);
   }
   const double zt = tt + tr, zs = st + sr;
   const double lt = internal::LogNormalizer(tt, tr), ls = internal::LogNormalizer(st, sr);
@@ -304,55 +285,16 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
 template <class T>
 double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
            const LossOutputs<T>& out) {
-  internal::check_rows(kFn, "student", s);
-  internal::check_rows(kFn, "teacher", t);
-  internal::check_same_shape(kFn, "student", s, "teacher", t);
-  if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
-    internal::fail(kFn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
-  }
-  if (o.divergence == Divergence::kJensenShannon && !(o.js_beta > 0.0 && o.js_beta < 1.0)) {
-    internal::fail(kFn, "js_beta must be in (0, 1), got " + std::to_string(o.js_beta));
-  }
-  if (!(o.alpha >= 0.0) || std::isinf(o.alpha)) {
-    internal::fail(kFn, "alpha must be >= 0 and finite, got " + std::to_string(o.alpha));
-  }
-  if (out.grad.data) {
-    internal::check_rows(kFn, "grad", out.grad);
-    internal::check_same_shape(kFn, "student", s, "grad", out.grad);
-  }
-  if (!out.row_loss.empty() && out.row_loss.size() != s.rows) {
-    internal::fail(kFn, "row_loss has " + std::to_string(out.row_loss.size()) +
-                            " entries but student has " + std::to_string(s.rows) + " rows");
-  }
-  if (!out.lse.empty() && out.lse.size() != s.rows) {
-    internal::fail(kFn, "lse has " + std::to_string(out.lse.size()) + " entries but student has " +
-                            std::to_string(s.rows) + " rows");
-  }
+  internal::distill::check_arguments(kFn, s, t, o, out);
+  internal::distill::check_targets(kFn, o, s.cols);
   CrossEntropyOptions ce;
   if (o.alpha > 0) {
     ce.ignore_index = o.ignore_index;
     ce.precision = o.precision;
     ce.threads = o.threads;
-    if (o.target.size() != s.rows) {
-      internal::fail(kFn, "target has " + std::to_string(o.target.size()) +
-                              " entries but student has " + std::to_string(s.rows) + " rows");
-    }
-    for (std::size_t r = 0; r < s.rows; ++r) {
-      const std::int64_t v = o.target[r];
-      if (v != o.ignore_index && (v < 0 || static_cast<std::size_t>(v) >= s.cols)) {
-        internal::fail(kFn, "target at row " + std::to_string(r) + " is " + std::to_string(v) +
-                                ", outside [0, " + std::to_string(s.cols) + ") and not ignore_index");
-      }
-    }
   }
   const std::size_t n = s.rows, c = s.cols;
-  double den = 1.0;
-  switch (o.reduction) {
-    case Reduction::kBatchMean: den = static_cast<double>(n); break;
-    case Reduction::kMean: den = static_cast<double>(n) * static_cast<double>(c); break;
-    default: break;
-  }
-  const double scale = den == 0.0 ? kNaN : 1.0 / den;
+  const double scale = internal::distill::reduction_scale(o, n, c);
   std::vector<double> row_loss(n, 0.0);
   Fused k{};
   const bool stream = out.grad.data != nullptr && n * c * sizeof(T) >= kStreamBytes;

@@ -14,6 +14,9 @@
 #include <vector>
 
 #include "logitkit/shard.h"
+#include "src/internal/check.h"
+#include "src/internal/temperature.h"
+#include "src/loss/distillation_setup.h"
 #include "src/mpi/collective.h"
 
 namespace logitkit::mpi {
@@ -25,27 +28,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 [[noreturn]] void fail_local(const char* fn, const std::string& what) { detail::fail(fn, what); }
 
-template <class T>
-void check_rows(const char* fn, const char* name, const Rows<T>& r) {
-  if (r.rows != 0 && r.cols != 0 && r.data == nullptr) {
-    fail_local(fn, std::string(name) + ".data is null but " + name + " has " +
-                       std::to_string(r.rows) + " x " + std::to_string(r.cols) + " entries");
-  }
-  if (r.rows > 1 && r.row_stride < r.cols) {
-    fail_local(fn, std::string(name) + ".row_stride (" + std::to_string(r.row_stride) +
-                       ") is less than " + name + ".cols (" + std::to_string(r.cols) + ")");
-  }
-}
-
-template <class A, class B>
-void check_same_shape(const char* fn, const char* an, const Rows<A>& a, const char* bn,
-                      const Rows<B>& b) {
-  if (a.rows != b.rows || a.cols != b.cols) {
-    fail_local(fn, std::string(bn) + " has shape [" + std::to_string(b.rows) + ", " +
-                       std::to_string(b.cols) + "] but " + an + " has shape [" +
-                       std::to_string(a.rows) + ", " + std::to_string(a.cols) + "]");
-  }
-}
+// The library's checks (src/internal/check.h), their messages naming "mpi::<fn>".
+std::string qualified(const char* fn) { return std::string("mpi::") + fn; }
 
 // ---- softmax family ---------------------------------------------------------------------------
 
@@ -74,21 +58,19 @@ void softmax_family(Op op, MPI_Comm comm, Rows<const float> x, Rows<float> y, st
   d.params[1] = o.temperature;
   d.params[2] = static_cast<double>(o.empty_row);
   d.params[3] = static_cast<double>(o.nan);
+  const std::string qual = qualified(fn);
   detail::capture(d, [&] {
-    check_rows(fn, "x", x);
+    internal::check_rows(qual.c_str(), "x", x);
     if (op == Op::kLogSumExp) {
       if (lse.size() != x.rows) {
         fail_local(fn, "out has " + std::to_string(lse.size()) + " entries but x has " +
                            std::to_string(x.rows) + " rows");
       }
     } else {
-      check_rows(fn, "y", y);
-      check_same_shape(fn, "x", x, "y", y);
+      internal::check_rows(qual.c_str(), "y", y);
+      internal::check_same_shape(qual.c_str(), "x", x, "y", y);
     }
-    if (std::isnan(o.temperature) || o.temperature < 0.0) {
-      fail_local(fn, "temperature must be >= 0 (0 = argmax, +inf = uniform), got " +
-                         std::to_string(o.temperature));
-    }
+    internal::check_temperature(qual.c_str(), o.temperature, internal::TauRange::kLimits);
     detail::check_count(fn, x.rows);
     if (o.nan == NanPolicy::kThrow) {
       for (std::size_t r = 0; r < x.rows && d.nan_row < 0; ++r) {
@@ -315,7 +297,7 @@ void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
   const L inv_tau = 1.0L / static_cast<L>(tau), t_inv = 1.0L / static_cast<L>(t_tau);
   const L beta = o.js_beta;
   const L factor = o.tau_squared ? static_cast<L>(tau) * tau : 1.0L;
-  constexpr L kInfL = std::numeric_limits<L>::infinity();
+  using internal::distill::kInfL;
   auto lnorm = [](const LseState& x) -> L {
     return x.ties == 1.0 ? std::log1p(static_cast<L>(x.rest))
                          : std::log(static_cast<L>(x.ties) + static_cast<L>(x.rest));
@@ -332,12 +314,13 @@ void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
     *lq = sj == -std::numeric_limits<float>::infinity()
               ? -kInfL : (static_cast<L>(sj) - b.max) * inv_tau - lnorm(b);
   };
+  // The whole-row driver's per-entry terms (distillation_setup.h): log M in the log domain,
+  // kl_term +inf where the second distribution has no mass.
+  const L log_beta = std::log(beta), log_1m_beta = std::log1p(-beta);
   auto log_m = [&](L lp, L lq) {
-    const L m = beta * std::exp(lp) + (1 - beta) * std::exp(lq);
-    return m > 0 ? std::log(m) : -kInfL;
+    return internal::distill::log_mixture(lp, lq, log_beta, log_1m_beta);
   };
-  // sum_j a_j (la_j - lb_j) over a_j > 0, a = exp(la).
-  auto kl_term = [](L la, L lb) -> L { return la == -kInfL ? 0.0L : std::exp(la) * (la - lb); };
+  using internal::distill::kl_term;
   std::vector<double> sums(2 * N, 0.0);
   for (std::size_t r = 0; r < N; ++r) {
     if (is_special(st[2 * r], st[2 * r + 1])) continue;
@@ -375,13 +358,12 @@ void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
     for (std::size_t j = 0; j < V; ++j) {
       L lp, lq;
       logs(r, j, &lp, &lq);
-      const L q = std::exp(lq);
       if (o.divergence == Divergence::kForwardKL) {
-        g[j] = static_cast<float>(c * (q - std::exp(lp)));
+        g[j] = static_cast<float>(c * (std::exp(lq) - std::exp(lp)));
       } else {
         const L other = o.divergence == Divergence::kReverseKL ? lp : log_m(lp, lq);
         const L w = o.divergence == Divergence::kReverseKL ? 1.0L : 1 - beta;
-        g[j] = static_cast<float>(q == 0 ? 0.0L : c * w * q * ((lq - other) - mean_h));
+        g[j] = static_cast<float>(internal::distill::divergence_grad(c, w, lq, other, mean_h));
       }
     }
   }
@@ -403,52 +385,16 @@ double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
   d.params[6] = o.alpha;
   d.params[7] = static_cast<double>(o.ignore_index);
   if (o.alpha > 0) d.hash = detail::hash_bytes(o.target.data(), o.target.size_bytes());
+  const std::string qual = qualified(fn);
   detail::capture(d, [&] {
     detail::check_count(fn, s.rows);
-    check_rows(fn, "student", s);
-    check_rows(fn, "teacher", t);
-    check_same_shape(fn, "student", s, "teacher", t);
-    if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
-      fail_local(fn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
-    }
-    if (o.divergence == Divergence::kJensenShannon && !(o.js_beta > 0.0 && o.js_beta < 1.0)) {
-      fail_local(fn, "js_beta must be in (0, 1), got " + std::to_string(o.js_beta));
-    }
-    if (!(o.alpha >= 0.0) || std::isinf(o.alpha)) {
-      fail_local(fn, "alpha must be >= 0 and finite, got " + std::to_string(o.alpha));
-    }
-    if (o.alpha > 0 && o.target.size() != s.rows) {
-      fail_local(fn, "target has " + std::to_string(o.target.size()) + " entries but student has " +
-                         std::to_string(s.rows) + " rows");
-    }
-    if (out.grad.data) {
-      check_rows(fn, "grad", out.grad);
-      check_same_shape(fn, "student", s, "grad", out.grad);
-    }
-    if (!out.row_loss.empty() && out.row_loss.size() != s.rows) {
-      fail_local(fn, "row_loss has " + std::to_string(out.row_loss.size()) +
-                         " entries but student has " + std::to_string(s.rows) + " rows");
-    }
-    if (!out.lse.empty() && out.lse.size() != s.rows) {
-      fail_local(fn, "lse has " + std::to_string(out.lse.size()) + " entries but student has " +
-                         std::to_string(s.rows) + " rows");
-    }
+    internal::distill::check_arguments(qual.c_str(), s, t, o, out);
   });
   const Layout l = detail::exchange(fn, comm, d, kDistillParams);
   const std::size_t N = s.rows, C = l.total;
-  if (o.alpha > 0) {
-    for (std::size_t r = 0; r < N; ++r) {
-      const std::int64_t v = o.target[r];
-      if (v != o.ignore_index && (v < 0 || static_cast<std::size_t>(v) >= C)) {
-        fail_local(fn, "target at row " + std::to_string(r) + " is " + std::to_string(v) +
-                           ", outside [0, " + std::to_string(C) + ") and not ignore_index");
-      }
-    }
-  }
-  double den = 1.0;
-  if (o.reduction == Reduction::kBatchMean) den = static_cast<double>(N);
-  if (o.reduction == Reduction::kMean) den = static_cast<double>(N) * static_cast<double>(C);
-  const double scale = den == 0.0 ? kNaN : 1.0 / den;
+  // The targets are the same on every rank (hashed), so every rank throws or none.
+  internal::distill::check_targets(qual.c_str(), o, C);
+  const double scale = internal::distill::reduction_scale(o, N, C);
   std::vector<double> row_loss(N, 0.0);
   if (C > 0) {
     std::vector<std::size_t> special;

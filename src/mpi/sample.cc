@@ -17,7 +17,9 @@
 
 #include "logitkit/mpi.h"
 #include "logitkit/shard.h"
+#include "src/internal/temperature.h"
 #include "src/mpi/collective.h"
+#include "src/sampling/sampler_shared.h"
 
 namespace logitkit::mpi {
 namespace {
@@ -26,16 +28,12 @@ using detail::Descriptor;
 using detail::Layout;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kMaxF = std::numeric_limits<float>::max();
-constexpr double kTopPSlack = 1e-6;  // sampling.cc's tolerance
 constexpr char kFn[] = "sample";
 
-struct Cand {
-  float x;
-  std::int32_t i;  // global token id
-};
-constexpr auto before = [](const Cand& a, const Cand& b) {
-  return a.x > b.x || (a.x == b.x && a.i < b.i);
-};
+// The sampler's candidate (here with its global token id), ranking and top-p slack.
+using internal::before;
+using internal::Cand;
+using internal::kTopPSlack;
 
 [[noreturn]] void fail(const std::string& what) { detail::fail(kFn, what); }
 
@@ -245,9 +243,9 @@ SampleResult sample(MPI_Comm comm, std::span<const float> logits, const Sampling
       mine.first_max = static_cast<std::int64_t>(off + i);
     }
   }
-  const double tau = p.temperature;
-  const double inv_tau = std::isinf(tau) ? 0.0 : 1.0 / tau;
-  const bool greedy = tau == 0.0 || std::isinf(inv_tau) || p.top_p == 0.0 || p.top_k == 1;
+  const internal::Temperature tau = internal::decode_temperature(p.temperature);
+  const double inv_tau = tau.inv_tau;
+  const bool greedy = tau.mode == internal::TauMode::kArgmax || p.top_p == 0.0 || p.top_k == 1;
   const bool k_on = p.top_k > 0 && static_cast<std::size_t>(p.top_k) < n;
   const bool p_on = p.top_p < 1.0;
   const bool mp_on = p.min_p > 0.0;
