@@ -16,6 +16,14 @@
 
 namespace logitkit::internal {
 
+// The special values the shard code of every family writes.
+namespace shard_values {
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+inline constexpr float kInfF = std::numeric_limits<float>::infinity();
+inline constexpr float kNaNF = std::numeric_limits<float>::quiet_NaN();
+}  // namespace shard_values
+
 // Row r of a view, or null for a view without data (an empty shard: no arithmetic on null).
 template <class T>
 T* rowp(const Rows<T>& v, std::size_t r) {
@@ -34,8 +42,9 @@ inline void check_size(const char* fn, const char* name, std::size_t got, std::s
 // LseState::merge, with the empty state of any temperature as the identity (so that
 // default-constructed accumulators can start a merge).
 inline LseState merge_lse(const LseState& a, const LseState& b) {
-  constexpr double kInf = std::numeric_limits<double>::infinity();
-  const auto empty = [](const LseState& s) { return s.max == -kInf && s.ties == 0 && s.rest == 0; };
+  const auto empty = [](const LseState& s) {
+    return s.max == -shard_values::kInf && s.ties == 0 && s.rest == 0;
+  };
   if (empty(b)) return a;
   if (empty(a)) return b;
   return a.merge(b);

@@ -99,6 +99,12 @@ inline bool float_path(double inv_tau, FloatWindow w = FloatWindow::kFloatFits) 
   return inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
 }
 
+// 1/tau in long double, for the scalar engines (finite for every double tau > 0: no argmax
+// limit below 5.6e-309 there); 0 for tau = +inf.
+inline long double inv_tau_long(double tau) {
+  return std::isinf(tau) ? 0.0L : 1.0L / static_cast<long double>(tau);
+}
+
 }  // namespace logitkit::internal
 
 #endif  // LOGITKIT_SRC_INTERNAL_TEMPERATURE_H_

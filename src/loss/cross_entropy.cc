@@ -17,6 +17,7 @@
 
 #include "logitkit/loss.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
 #include "src/loss/cross_entropy_setup.h"
 #include "src/loss/loss_internal.h"
 #include "src/loss/loss_kernels.h"
@@ -67,7 +68,7 @@ template <class T>
 RowResult row_scalar(const Setup& s, const T* x, std::int64_t t, const T* y, T* g) {
   const std::size_t n = s.C;
   // In long double: 1/tau overflows a double below tau = 2^-1024 (s.inv_tau is then +inf).
-  const L inv_tau = 1.0L / static_cast<L>(s.o->temperature);
+  const L inv_tau = internal::inv_tau_long(s.o->temperature);
   std::vector<L> z(n);
   bool nan = false;
   L m = -static_cast<L>(kInf);
@@ -473,8 +474,7 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
   Fused k{};
   if constexpr (std::is_same_v<T, float>) {
     // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
-    const bool fast = o.precision == Precision::kFast &&
-                      s.inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
+    const bool fast = o.precision == Precision::kFast && internal::float_path(s.inv_tau);
     k.sk = internal::loss_softmax_kernels(fast);
     k.lk = internal::loss_kernels(fast);
     k.lk_double = internal::loss_kernels(false);

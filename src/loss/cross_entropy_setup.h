@@ -180,14 +180,8 @@ void check_outputs(const char* fn, Rows<const T> x, const LossOutputs<T>& out,
       fail(fn, "grad may alias x only in place (same row_stride) and without softcap");
     }
   }
-  if (!out.row_loss.empty() && out.row_loss.size() != x.rows) {
-    fail(fn, "row_loss has " + std::to_string(out.row_loss.size()) + " entries but x has " +
-                 std::to_string(x.rows) + " rows");
-  }
-  if (!out.lse.empty() && out.lse.size() != x.rows) {
-    fail(fn, "lse has " + std::to_string(out.lse.size()) + " entries but x has " +
-                 std::to_string(x.rows) + " rows");
-  }
+  check_per_row(fn, "row_loss", out.row_loss.size(), "x", x.rows);
+  check_per_row(fn, "lse", out.lse.size(), "x", x.rows);
 }
 
 // The whole-row driver (cross_entropy.cc) for float logits; mean_denominator > 0 replaces kMean's

@@ -24,11 +24,7 @@
 namespace logitkit::shard {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr float kInfF = std::numeric_limits<float>::infinity();
-constexpr float kNaNF = std::numeric_limits<float>::quiet_NaN();
-
+using namespace internal::shard_values;  // kInf, kNaN, kInfF, kNaNF
 using internal::check_size;
 using internal::fail;
 using internal::rowp;

@@ -11,6 +11,7 @@
 
 #include "logitkit/loss.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
 #include "src/loss/distillation_setup.h"
 #include "src/loss/loss_internal.h"
 #include "src/loss/loss_kernels.h"
@@ -86,7 +87,7 @@ struct RowResult {
 template <class T>
 RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::size_t n,
                      double scale, T* g) {
-  const L inv_tau = 1.0L / static_cast<L>(o.temperature);
+  const L inv_tau = internal::inv_tau_long(o.temperature);
   bool s_limit, s_nan, t_limit, t_nan;
   L lse_s, lse_t;
   const std::vector<L> lq = log_probs(s, n, inv_tau, false, &s_limit, &s_nan, &lse_s);
@@ -147,7 +148,7 @@ constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 // or (reverse KL) a teacher -inf where the student has mass go to row_scalar.
 RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
                     std::size_t n, double scale, float* g, int threads, bool stream) {
-  const double its = 1.0 / o.temperature;
+  const double its = internal::decode_temperature(o.temperature).inv_tau;
   // Below tau ~ 3.8e-270 a shift (x - max) / tau, up to 2 FLT_MAX / tau, can overflow a double
   // (and 1/tau itself below 2^-1024), making the KL sums 0 * inf = NaN: such rows go to the
   // long double path.
@@ -301,7 +302,7 @@ double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
   if constexpr (std::is_same_v<T, float>) {
     // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
     const bool fast = o.precision == Precision::kFast &&
-                      1.0 / o.temperature <= static_cast<double>(std::numeric_limits<float>::max());
+                      internal::float_path(internal::decode_temperature(o.temperature).inv_tau);
     k.sk = internal::softmax_kernels(fast);
     k.lk = internal::loss_kernels(fast, o.divergence == Divergence::kForwardKL);
   }

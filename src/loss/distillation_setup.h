@@ -41,14 +41,8 @@ void check_arguments(const char* fn, Rows<const T> s, Rows<const T> t, const Dis
     check_rows(fn, "grad", out.grad);
     check_same_shape(fn, "student", s, "grad", out.grad);
   }
-  if (!out.row_loss.empty() && out.row_loss.size() != s.rows) {
-    fail(fn, "row_loss has " + std::to_string(out.row_loss.size()) + " entries but student has " +
-                 std::to_string(s.rows) + " rows");
-  }
-  if (!out.lse.empty() && out.lse.size() != s.rows) {
-    fail(fn, "lse has " + std::to_string(out.lse.size()) + " entries but student has " +
-                 std::to_string(s.rows) + " rows");
-  }
+  check_per_row(fn, "row_loss", out.row_loss.size(), "student", s.rows);
+  check_per_row(fn, "lse", out.lse.size(), "student", s.rows);
   if (o.alpha > 0 && o.target.size() != s.rows) {
     fail(fn, "target has " + std::to_string(o.target.size()) + " entries but student has " +
                  std::to_string(s.rows) + " rows");

@@ -10,6 +10,7 @@
 
 #include "logitkit/shard.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
 #include "src/internal/shard_util.h"
 #include "src/loss/distillation_setup.h"
 #include "src/loss/loss_internal.h"
@@ -21,8 +22,7 @@
 namespace logitkit::shard {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr float kInfF = std::numeric_limits<float>::infinity();
+using namespace internal::shard_values;  // kInf, kInfF
 
 using internal::check_size;
 using internal::rowp;
@@ -71,7 +71,7 @@ void distillation_states(Rows<const float> s, Rows<const float> t, const Distill
   constexpr char fn[] = "shard::distillation_states";
   check_distill(fn, s, t, o);
   check_size(fn, "states", states.size(), s.rows, "rows");
-  const double tau = o.temperature, inv_tau = 1.0 / tau;
+  const double tau = o.temperature, inv_tau = internal::decode_temperature(tau).inv_tau;
   const auto sk = internal::softmax_kernels(false);
   const auto lk = internal::loss_kernels(false, /*comp_dual=*/true);
   internal::for_each_row(s.rows, s.cols, o.threads, [&](std::size_t r, int) {
@@ -146,7 +146,7 @@ void distillation_finish(Rows<const float> s, Rows<const float> t, const Distill
     internal::check_rows(fn, "grad", grad);
     internal::check_same_shape(fn, "student", s, "grad", grad);
   }
-  const double inv_tau = 1.0 / o.temperature;
+  const double inv_tau = internal::decode_temperature(o.temperature).inv_tau;
   const double factor = o.tau_squared ? o.temperature * o.temperature : 1.0;
   const auto sk = internal::softmax_kernels(false);
   const auto lk = internal::loss_kernels(false, /*comp_dual=*/true);

@@ -17,6 +17,7 @@
 #include "logitkit/loss.h"
 #include "logitkit/shard.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
 #include "src/loss/cross_entropy_setup.h"
 #include "src/parallel/parallel.h"
 
@@ -130,10 +131,8 @@ void check_options(const CrossEntropyOptions& o, std::size_t V) {
   if (o.reduction == Reduction::kBatchMean) {
     internal::fail(kFn, "options.ce.reduction kBatchMean is for distillation only");
   }
-  if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
-    internal::fail(kFn, "options.ce.temperature must be finite and > 0, got " +
-                            std::to_string(o.temperature));
-  }
+  internal::check_temperature(kFn, o.temperature, internal::TauRange::kPositive,
+                              "options.ce.temperature");
   if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
     internal::fail(kFn, "options.ce.label_smoothing must be in [0, 1], got " +
                             std::to_string(o.label_smoothing));

@@ -68,17 +68,7 @@ struct Summary {
   std::int64_t pinf = 0;       // +inf entries
 };
 
-// The smallest float v with (v - max)/tau >= log(min_p) (sampling.cc's min_p_threshold).
-float min_p_threshold(float m, double inv_tau, double min_p) {
-  if (inv_tau == 0.0) return -kMaxF;
-  const double lg = std::log(min_p);
-  auto ok = [&](float v) { return (static_cast<double>(v) - m) * inv_tau >= lg; };
-  const double guess = m + lg / inv_tau;
-  float t = guess < -kMaxF ? -kMaxF : static_cast<float>(guess);
-  while (!ok(t)) t = std::nextafter(t, kInf);
-  while (t > -kMaxF && ok(std::nextafter(t, -kInf))) t = std::nextafter(t, -kInf);
-  return t;
-}
+using internal::min_p_threshold;  // sampler_shared.h
 
 // The first min(k, finite) entries of the shard's ranking, ranked.
 std::vector<Cand> local_top(const std::vector<float>& x, std::size_t offset, std::size_t k) {

@@ -5,7 +5,9 @@
 #ifndef LOGITKIT_SRC_SAMPLING_SAMPLER_SHARED_H_
 #define LOGITKIT_SRC_SAMPLING_SAMPLER_SHARED_H_
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "logitkit/softmax.h"
 #include "src/internal/temperature.h"
@@ -46,6 +48,21 @@ inline SamplerExp sampler_exp(double inv_tau, Precision precision) {
   s.args.c_lo = float_ok ? static_cast<float>(c - static_cast<double>(s.args.c_hi)) : 0.0f;
   s.args.inv_tau = inv_tau;
   return s;
+}
+
+// The smallest float v with (v - m) * inv_tau >= log(min_p): min-p's cut for a row whose max
+// effective logit is m (inv_tau = 0, tau = +inf: every finite logit, -FLT_MAX).
+inline float min_p_threshold(float m, double inv_tau, double min_p) {
+  constexpr float kMaxF = std::numeric_limits<float>::max();
+  constexpr float kInfF = std::numeric_limits<float>::infinity();
+  if (inv_tau == 0.0) return -kMaxF;
+  const double lg = std::log(min_p);
+  auto ok = [&](float v) { return (static_cast<double>(v) - m) * inv_tau >= lg; };
+  const double guess = m + lg / inv_tau;
+  float t = guess < -kMaxF ? -kMaxF : static_cast<float>(guess);
+  while (!ok(t)) t = std::nextafter(t, kInfF);
+  while (t > -kMaxF && ok(std::nextafter(t, -kInfF))) t = std::nextafter(t, -kInfF);
+  return t;
 }
 
 }  // namespace logitkit::internal

@@ -307,16 +307,7 @@ class RowSampler {
   }
 
   // The smallest float v with (v - max)/tau >= log(min_p).
-  float min_p_threshold() const {
-    if (inv_tau_ == 0.0) return -kMaxF;
-    const double lg = std::log(p_.min_p);
-    auto ok = [&](float v) { return (static_cast<double>(v) - m_) * inv_tau_ >= lg; };
-    const double guess = m_ + lg / inv_tau_;
-    float t = guess < -kMaxF ? -kMaxF : static_cast<float>(guess);
-    while (!ok(t)) t = std::nextafter(t, kInf);
-    while (t > -kMaxF && ok(std::nextafter(t, -kInf))) t = std::nextafter(t, -kInf);
-    return t;
-  }
+  float min_p_threshold() const { return internal::min_p_threshold(m_, inv_tau_, p_.min_p); }
 
   // The first min(k, finite entries) entries of the ranking, sorted; never sorts the row: a
   // SIMD filter passes only entries above the current k-th candidate, which rises as it goes.

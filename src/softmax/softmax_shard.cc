@@ -10,31 +10,24 @@
 
 #include "logitkit/shard.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
 #include "src/internal/shard_util.h"
 #include "src/parallel/parallel.h"
 #include "src/softmax/kernels.h"
 #include "src/softmax/softmax_internal.h"
+#include "src/softmax/softmax_op.h"
 
 namespace logitkit::shard {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr float kInfF = std::numeric_limits<float>::infinity();
-constexpr float kNaNF = std::numeric_limits<float>::quiet_NaN();
-
+using namespace internal::shard_values;  // kInf, kNaN, kInfF, kNaNF
 using internal::check_size;
 using internal::fail;
 using internal::rowp;
 
-enum class TauMode { kNormal, kZero, kInf };
+using internal::TauMode;  // the temperature rule: src/internal/temperature.h
 
-TauMode tau_mode(double tau) {
-  if (tau == 0.0) return TauMode::kZero;
-  if (std::isinf(tau)) return TauMode::kInf;
-  if (std::isinf(1.0 / tau)) return TauMode::kZero;
-  return TauMode::kNormal;
-}
+TauMode tau_mode(double tau) { return internal::decode_temperature(tau).mode; }
 
 // The state of a row in the limit modes (tau = 0 / +inf), or any row with NaN / +inf.
 LseState limit_state(const float* x, std::size_t n, double tau, TauMode mode) {
@@ -47,7 +40,7 @@ LseState limit_state(const float* x, std::size_t n, double tau, TauMode mode) {
   for (std::size_t i = 0; i < n; ++i) {
     if (x[i] == s.max) {
       s.ties += 1;
-    } else if (mode == TauMode::kInf && s.max != kInf && x[i] != -kInfF) {
+    } else if (mode == TauMode::kUniform && s.max != kInf && x[i] != -kInfF) {
       s.rest += 1;
     }
   }
@@ -64,17 +57,17 @@ void throw_on_nan(const char* fn, Rows<const float> x, std::size_t offset) {
   }
 }
 
-enum class Op { kSoftmax, kLogSoftmax };
+using Op = internal::SoftmaxOp;  // softmax_op.h
 
 void finish(Op op, const char* fn, Rows<const float> x, std::span<const LseState> global,
             Rows<float> y, const SoftmaxOptions& o) {
   internal::check_rows(fn, "x", x);
   internal::check_rows(fn, "y", y);
   internal::check_same_shape(fn, "x", x, "y", y);
-  internal::check_temperature(fn, o.temperature);
+  internal::check_temperature(fn, o.temperature, internal::TauRange::kLimits);
   check_size(fn, "global", global.size(), x.rows, "rows");
   const TauMode mode = tau_mode(o.temperature);
-  const double inv_tau = mode == TauMode::kNormal ? 1.0 / o.temperature : 1.0;
+  const double inv_tau = mode == TauMode::kNormal ? internal::decode_temperature(o.temperature).inv_tau : 1.0;
   const auto k = internal::softmax_kernels(false);
   const std::size_t n = x.cols;
   internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int) {
@@ -92,7 +85,7 @@ void finish(Op op, const char* fn, Rows<const float> x, std::span<const LseState
       return;
     }
     if (s.max == kInf || mode != TauMode::kNormal) {
-      const bool uniform = s.max != kInf && mode == TauMode::kInf;
+      const bool uniform = s.max != kInf && mode == TauMode::kUniform;
       const double count = uniform ? s.ties + s.rest : s.ties;
       const float share = static_cast<float>(1.0 / count);
       const float log_share = static_cast<float>(-std::log(count));
@@ -129,7 +122,7 @@ void finish(Op op, const char* fn, Rows<const float> x, std::span<const LseState
 void softmax_states(Rows<const float> x, std::span<LseState> states, const SoftmaxOptions& o) {
   constexpr char fn[] = "shard::softmax_states";
   internal::check_rows(fn, "x", x);
-  internal::check_temperature(fn, o.temperature);
+  internal::check_temperature(fn, o.temperature, internal::TauRange::kLimits);
   check_size(fn, "states", states.size(), x.rows, "rows");
   if (o.nan == NanPolicy::kThrow) throw_on_nan(fn, x, 0);
   const TauMode mode = tau_mode(o.temperature);
@@ -161,7 +154,7 @@ void log_softmax_finish(Rows<const float> x, std::span<const LseState> global, R
 void logsumexp_finish(std::span<const LseState> global, std::span<float> out,
                       const SoftmaxOptions& o) {
   constexpr char fn[] = "shard::logsumexp_finish";
-  internal::check_temperature(fn, o.temperature);
+  internal::check_temperature(fn, o.temperature, internal::TauRange::kLimits);
   if (out.size() != global.size()) {
     fail(fn, "out has " + std::to_string(out.size()) + " entries but global has " +
                  std::to_string(global.size()));
@@ -172,9 +165,9 @@ void logsumexp_finish(std::span<const LseState> global, std::span<float> out,
     double v;
     if (std::isnan(s.max) || std::isinf(s.max)) {
       v = s.max;
-    } else if (mode == TauMode::kZero) {
+    } else if (mode == TauMode::kArgmax) {
       v = s.max > 0 ? kInf : (s.max < 0 ? -kInf : std::log(s.ties));
-    } else if (mode == TauMode::kInf) {
+    } else if (mode == TauMode::kUniform) {
       v = std::log(s.ties + s.rest);
     } else {
       v = s.max / o.temperature + internal::LogNormalizer(s.ties, s.rest);
