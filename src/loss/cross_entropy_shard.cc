@@ -24,13 +24,14 @@
 namespace logitkit::shard {
 namespace {
 
+// Cross-entropy's own setup (cross_entropy_setup.h) and the shard helpers (shard_util.h).
+using internal::ce::coef;
+using internal::ce::Setup;
+using internal::ce::weight;
 using namespace internal::shard_values;  // kInf, kNaN, kInfF, kNaNF
 using internal::check_size;
 using internal::fail;
 using internal::rowp;
-using internal::ce::coef;
-using internal::ce::Setup;
-using internal::ce::weight;
 
 Setup make_setup(const CrossEntropyOptions& o, const Shard& sh, std::size_t n, bool prob) {
   return internal::ce::make_setup(o, sh.total_cols, n, sh.offset, prob);
