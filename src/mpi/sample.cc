@@ -142,27 +142,9 @@ std::vector<Cand> by_index(std::vector<Cand> v) {
   return v;
 }
 
-}  // namespace
-
-SampleResult sample(MPI_Comm comm, std::span<const float> logits, const SamplingParams& p,
-                    std::uint64_t stream, std::uint64_t step) {
-  detail::check_comm(kFn, comm);
-  Descriptor d;
-  d.rows = 1;
-  d.cols = logits.size();
-  d.params[0] = static_cast<double>(stream);
-  d.params[1] = static_cast<double>(step);
-  d.hash = params_hash(p);
-  detail::capture(d, [&] {
-    if (!logits.empty() && logits.data() == nullptr) fail("logits.data() is null");
-    check_params(p);
-  });
-  static const char* const kNames[] = {"stream", "step", nullptr};
-  const Layout l = detail::exchange(kFn, comm, d, kNames);
-  const std::size_t n = l.total, off = l.offset, V = logits.size();
-  if (n == 0) fail("logits is empty");
-  if (n > static_cast<std::size_t>(INT32_MAX)) fail("logits has more than 2^31 - 1 entries");
-  // Token ids of logit_bias and history against the global vocabulary (the same on every rank).
+// The token ids of logit_bias and history against the global vocabulary of n tokens (the same
+// on every rank); returns whether the penalties apply.
+bool check_token_ids(const SamplingParams& p, std::size_t n) {
   for (std::size_t j = 0; j < p.logit_bias.size(); ++j) {
     const std::int32_t t = p.logit_bias[j].token;
     if (t < 0 || static_cast<std::size_t>(t) >= n) {
@@ -185,10 +167,16 @@ SampleResult sample(MPI_Comm comm, std::span<const float> logits, const Sampling
       }
     }
   }
+  return penalties;
+}
 
-  // Effective logits of this shard (bias and penalties in double, rounded once).
+// The effective logits of this shard (columns [off, off + logits.size())): bias and penalties
+// in double, rounded once; *mine receives the shard's max, first max, NaN and +inf facts.
+std::vector<float> effective_logits(std::span<const float> logits, const SamplingParams& p,
+                                    std::size_t off, bool penalties, Summary* mine_out) {
+  const std::size_t V = logits.size();
   std::vector<float> x(logits.begin(), logits.end());
-  Summary mine;
+  Summary& mine = *mine_out;
   {
     std::vector<TokenBias> bias;
     for (const TokenBias& b : p.logit_bias) {
@@ -233,6 +221,32 @@ SampleResult sample(MPI_Comm comm, std::span<const float> logits, const Sampling
       mine.first_max = static_cast<std::int64_t>(off + i);
     }
   }
+  return x;
+}
+
+}  // namespace
+
+SampleResult sample(MPI_Comm comm, std::span<const float> logits, const SamplingParams& p,
+                    std::uint64_t stream, std::uint64_t step) {
+  detail::check_comm(kFn, comm);
+  Descriptor d;
+  d.rows = 1;
+  d.cols = logits.size();
+  d.params[0] = static_cast<double>(stream);
+  d.params[1] = static_cast<double>(step);
+  d.hash = params_hash(p);
+  detail::capture(d, [&] {
+    if (!logits.empty() && logits.data() == nullptr) fail("logits.data() is null");
+    check_params(p);
+  });
+  static const char* const kNames[] = {"stream", "step", nullptr};
+  const Layout l = detail::exchange(kFn, comm, d, kNames);
+  const std::size_t n = l.total, off = l.offset, V = logits.size();
+  if (n == 0) fail("logits is empty");
+  if (n > static_cast<std::size_t>(INT32_MAX)) fail("logits has more than 2^31 - 1 entries");
+  const bool penalties = check_token_ids(p, n);
+  Summary mine;
+  std::vector<float> x = effective_logits(logits, p, off, penalties, &mine);
   const internal::Temperature tau = internal::decode_temperature(p.temperature);
   const double inv_tau = tau.inv_tau;
   const bool greedy = tau.mode == internal::TauMode::kArgmax || p.top_p == 0.0 || p.top_k == 1;
