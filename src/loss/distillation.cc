@@ -140,6 +140,41 @@ struct Fused {
 // Gradients at least this large are written with non-temporal stores (see cross_entropy.cc).
 constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 
+// A chunk's statistics of both rows and the cross sum of the divergence (dual_stats).
+struct Chunk {
+  internal::ChunkStats ts, ss;
+  double cross;
+  bool masked, usable;
+};
+
+// The statistics pass of a fused row: one dual_stats per 16384-entry chunk (threads over the
+// chunks), the exponentials written to et, es (each nullable) relative to the chunk maxima.
+std::vector<Chunk> chunk_pass(const Fused& k, Divergence dv, const float* s, const float* t,
+                              std::size_t n, double itt, double its, float* et, float* es,
+                              int threads) {
+  const std::size_t chunks = internal::chunk_count(n);
+  std::vector<Chunk> ch(chunks);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  auto stats_body = [&](std::size_t cb, std::size_t ce) {
+    for (std::size_t c = cb; c < ce; ++c) {
+      const std::size_t off = c * internal::kChunk, len = internal::chunk_len(n, c);
+      Chunk& r = ch[c];
+      const internal::DualStats ds = k.lk.dual_stats(t + off, s + off, len, itt, its,
+                                                     et ? et + off : nullptr,
+                                                     es ? es + off : nullptr);
+      r.ts = ds.t;
+      r.ss = ds.s;
+      r.usable = r.ts.status == internal::kChunkOk && r.ss.status == internal::kChunkOk &&
+                 r.ts.max != kNegInf && r.ss.max != kNegInf;
+      r.cross = dv == Divergence::kReverseKL ? ds.cross_s : ds.cross_t;
+      r.masked = dv == Divergence::kReverseKL ? ds.teacher_masked : ds.student_masked;
+    }
+  };
+  if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, stats_body);
+  else stats_body(0, chunks);
+  return ch;
+}
+
 // One row in float on the SIMD kernels, every divergence and teacher input. Two exponentials
 // per entry: one pass per 16384-entry chunk over both rows (dual_stats) takes both sides'
 // statistics and the forward / reverse KL cross sums, and writes the exponentials (relative to
@@ -162,30 +197,8 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
   const bool need_es = g != nullptr || dv != Divergence::kForwardKL;
   float* et = need_et ? internal::scratch(n, 0) : nullptr;
   float* es = need_es ? internal::scratch(n, 1) : nullptr;
-  struct Chunk {
-    internal::ChunkStats ts, ss;
-    double cross;
-    bool masked, usable;
-  };
-  std::vector<Chunk> ch(chunks);
+  const std::vector<Chunk> ch = chunk_pass(k, dv, s, t, n, itt, its, et, es, threads);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  auto stats_body = [&](std::size_t cb, std::size_t ce) {
-    for (std::size_t c = cb; c < ce; ++c) {
-      const std::size_t off = c * internal::kChunk, len = internal::chunk_len(n, c);
-      Chunk& r = ch[c];
-      const internal::DualStats ds = k.lk.dual_stats(t + off, s + off, len, itt, its,
-                                                     et ? et + off : nullptr,
-                                                     es ? es + off : nullptr);
-      r.ts = ds.t;
-      r.ss = ds.s;
-      r.usable = r.ts.status == internal::kChunkOk && r.ss.status == internal::kChunkOk &&
-                 r.ts.max != kNegInf && r.ss.max != kNegInf;
-      r.cross = dv == Divergence::kReverseKL ? ds.cross_s : ds.cross_t;
-      r.masked = dv == Divergence::kReverseKL ? ds.teacher_masked : ds.student_masked;
-    }
-  };
-  if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, stats_body);
-  else stats_body(0, chunks);
   float mt = kNegInf, ms = kNegInf;
   bool masked = false;
   for (const Chunk& c : ch) {
