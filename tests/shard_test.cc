@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -326,6 +327,154 @@ TEST(ShardTest, CrossEntropyErrors) {
   EXPECT_THROW(shard::merge_states(std::span<shard::CrossEntropyState>(wrong),
                                    std::span<const shard::CrossEntropyState>(st)),
                std::invalid_argument);
+}
+
+
+// ---- one shard: the whole row's bits ---------------------------------------------------------
+// A shard that spans the whole row (offset 0, total_cols = x.cols) gives the single-process
+// call's bits for every option: the shard and the whole-row paths share their setup, kernels
+// and per-row arithmetic (cross-entropy: the whole-row driver finishes such a shard).
+
+std::vector<float> as_floats(const std::vector<double>& v) { return {v.begin(), v.end()}; }
+
+TEST(ShardTest, OneShardSoftmaxFamilyIsBitwiseTheWholeRow) {
+  LOGITKIT_SEED_TRACE();
+  std::uint64_t salt = 3000;
+  for (std::size_t C : {std::size_t{997}, std::size_t{40000}}) {
+    for (double tau : {1.0, 0.7, 3.0, 1e-3, 1e-300, 1e300, 0.0,
+                       std::numeric_limits<double>::infinity()}) {
+      for (EmptyRow e : {EmptyRow::kZeros, EmptyRow::kNaN}) {
+        SCOPED_TRACE("C " + std::to_string(C) + " tau " + std::to_string(tau));
+        const std::size_t N = 8;
+        Rng rng = make_rng(salt++);
+        const std::vector<float> x = batch(rng, N, C);
+        SoftmaxOptions o;
+        o.temperature = tau;
+        o.empty_row = e;
+        const Rows<const float> X{x.data(), N, C, C};
+        std::vector<float> ws(N * C), wl(N * C), wz(N), gs(N * C), gl(N * C), gz(N);
+        softmax(X, Rows<float>{ws.data(), N, C, C}, o);
+        log_softmax(X, Rows<float>{wl.data(), N, C, C}, o);
+        logsumexp(X, wz, o);
+        std::vector<LseState> global(N), st(N);
+        shard::softmax_states(X, st, o);
+        shard::merge_states(global, st);
+        shard::softmax_finish(X, global, Rows<float>{gs.data(), N, C, C}, o);
+        shard::log_softmax_finish(X, global, Rows<float>{gl.data(), N, C, C}, o);
+        shard::logsumexp_finish(global, gz, o);
+        EXPECT_TRUE(bitwise_equal(gs, ws)) << "softmax";
+        EXPECT_TRUE(bitwise_equal(gl, wl)) << "log_softmax";
+        EXPECT_TRUE(bitwise_equal(gz, wz)) << "logsumexp";
+      }
+    }
+  }
+}
+
+TEST(ShardTest, OneShardCrossEntropyIsBitwiseTheWholeRow) {
+  LOGITKIT_SEED_TRACE();
+  std::uint64_t salt = 4000;
+  std::vector<CeCase> cases = ce_cases();
+  for (const CeCase& base : ce_cases()) {  // every case again with kFast
+    CeCase f = base;
+    f.name += " kFast";
+    f.o.precision = Precision::kFast;
+    cases.push_back(f);
+  }
+  for (const CeCase& cc : cases) {
+    for (std::size_t C : {std::size_t{611}, std::size_t{35000}}) {
+      SCOPED_TRACE(cc.name + " C " + std::to_string(C));
+      const std::size_t N = 9;
+      Rng rng = make_rng(salt++);
+      std::vector<float> x = batch(rng, N, C);
+      std::vector<std::int64_t> t(N);
+      for (std::size_t r = 0; r < N; ++r) t[r] = static_cast<std::int64_t>(rng.below(C));
+      t[5] = 1;
+      t[1] = 0;
+      t[7] = cc.o.ignore_index;
+      std::vector<float> y(N * C);
+      for (auto& v : y) v = rng.uniform(0, 1) < 0.2 ? 0.0f : rng.uniform(0, 1);
+      std::vector<double> w(C);
+      for (auto& v : w) v = rng.uniform(0, 2);
+      CrossEntropyOptions o = cc.o;
+      if (cc.weights) o.weight = w;
+      const Rows<const float> X{x.data(), N, C, C}, Y{y.data(), N, C, C};
+      std::vector<float> wg(N * C), wrl(N), wlse(N);
+      const double want = cc.prob
+          ? cross_entropy(X, Y, o, {Rows<float>{wg.data(), N, C, C}, wrl, wlse})
+          : cross_entropy(X, t, o, {Rows<float>{wg.data(), N, C, C}, wrl, wlse});
+      const shard::Shard sh{0, C};
+      for (int stored = 0; stored < 2; ++stored) {
+        SCOPED_TRACE(stored ? "stored exponentials" : "two passes");
+        std::vector<float> gg(N * C, 123.0f), grl(N), glse(N);
+        std::vector<shard::CrossEntropyState> local(N), global(N);
+        const Rows<float> G{gg.data(), N, C, C};
+        if (stored) {
+          if (cc.prob) shard::cross_entropy_states(X, Y, sh, o, local, G);
+          else shard::cross_entropy_states(X, t, sh, o, local, G);
+        } else {
+          if (cc.prob) shard::cross_entropy_states(X, Y, sh, o, local);
+          else shard::cross_entropy_states(X, t, sh, o, local);
+        }
+        shard::merge_states(global, local);
+        const LossOutputs<float> out{G, grl, glse};
+        double got;
+        if (stored) {
+          got = cc.prob ? shard::cross_entropy_finish(X, Y, sh, o, local, global, out)
+                        : shard::cross_entropy_finish(X, t, sh, o, local, global, out);
+        } else {
+          got = cc.prob ? shard::cross_entropy_finish(X, Y, sh, o, global, out)
+                        : shard::cross_entropy_finish(X, t, sh, o, global, out);
+        }
+        EXPECT_TRUE(bitwise_equal(std::vector<float>{static_cast<float>(got)},
+                                  std::vector<float>{static_cast<float>(want)}) &&
+                    std::memcmp(&got, &want, sizeof got) == 0)
+            << "loss " << got << " vs " << want;
+        EXPECT_TRUE(bitwise_equal(grl, wrl)) << "row_loss";
+        EXPECT_TRUE(bitwise_equal(glse, wlse)) << "lse";
+        EXPECT_TRUE(bitwise_equal(gg, wg)) << "grad";
+      }
+    }
+  }
+}
+
+TEST(ShardTest, OneShardDistillationIsBitwiseTheWholeRow) {
+  LOGITKIT_SEED_TRACE();
+  std::uint64_t salt = 5000;
+  for (std::size_t C : {std::size_t{611}, std::size_t{35000}}) {
+    for (double tau : {1.0, 0.6, 2.5}) {
+      for (bool sq : {true, false}) {
+        SCOPED_TRACE("C " + std::to_string(C) + " tau " + std::to_string(tau));
+        const std::size_t N = 6;
+        Rng rng = make_rng(salt++);
+        std::vector<float> s(N * C), t(N * C);
+        for (auto& v : s) v = rng.uniform(-8, 8);
+        for (auto& v : t) v = rng.uniform(-8, 8);
+        for (std::size_t j = 0; j < C; j += 5) s[j] = t[j] = -kInf;  // row 0: masked on both
+        s[C + 3] = 25.0f;                                             // row 1: confident student
+        // row 2: student masked on a quarter (a 16384-entry chunk with no student mass would
+        // send the whole-row driver to its long double engine: within the bound, not bitwise)
+        for (std::size_t j = 0; j < C / 4; ++j) s[2 * C + j] = -kInf;
+        t[3 * C + 7] = 30.0f;                                         // row 3: confident teacher
+        DistillationOptions o;
+        o.temperature = tau;
+        o.tau_squared = sq;
+        o.reduction = Reduction::kSum;
+        const Rows<const float> S{s.data(), N, C, C}, T{t.data(), N, C, C};
+        std::vector<float> wg(N * C), wrl(N), wlse(N);
+        distillation_loss(S, T, o, {Rows<float>{wg.data(), N, C, C}, wrl, wlse});
+        std::vector<shard::DistillationState> st(N), global(N);
+        shard::distillation_states(S, T, o, st);
+        shard::merge_states(global, st);
+        std::vector<double> grl(N);
+        std::vector<float> gg(N * C), glse(N);
+        shard::distillation_finish(S, T, o, global, grl, Rows<float>{gg.data(), N, C, C}, 1.0,
+                                   glse);
+        EXPECT_TRUE(bitwise_equal(as_floats(grl), wrl)) << "row_loss";
+        EXPECT_TRUE(bitwise_equal(glse, wlse)) << "lse";
+        EXPECT_TRUE(bitwise_equal(gg, wg)) << "grad";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -4,7 +4,12 @@
 // states of its shard, the states of all shards are merged (by MPI, NCCL, a file, ...), and each
 // shard "finishes" its own part of the output from the merged states. The result is the
 // single-process call on the whole row, within the accuracy contract of docs/design.md §3
-// (not bitwise: the shards' sums are added in a different order).
+// (not bitwise: the shards' sums are added in a different order). One shard that spans the whole
+// row (one process; cross-entropy: shard.offset = 0, x.cols = shard.total_cols) gives the
+// single-process call's bits: the softmax family and cross-entropy for every option
+// (cross-entropy's finish hands such a shard to the single-process driver, kFast included), the
+// distillation except the rows that the single-process call takes in long double (a 16384-entry
+// chunk with no mass on one side; tau below about 3.8e-270).
 //
 // logitkit::mpi (include/logitkit/mpi.h) is these functions plus one MPI_Allreduce per call.
 // Usage, for any transport:

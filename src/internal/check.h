@@ -40,9 +40,13 @@ void check_same_shape(const char* fn, const char* an, const Rows<A>& a, const ch
   }
 }
 
-inline void check_temperature(const char* fn, double tau) {
-  if (std::isnan(tau) || tau < 0.0) {
-    fail(fn, "temperature must be >= 0 (0 = argmax, +inf = uniform), got " + std::to_string(tau));
+// An optional per-row output: empty, or one entry per row ("<name> has <got> entries but <of> has
+// <rows> rows").
+inline void check_per_row(const char* fn, const char* name, std::size_t got, const char* of,
+                          std::size_t rows) {
+  if (got != 0 && got != rows) {
+    fail(fn, std::string(name) + " has " + std::to_string(got) + " entries but " + of + " has " +
+                 std::to_string(rows) + " rows");
   }
 }
 

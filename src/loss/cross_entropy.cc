@@ -17,6 +17,8 @@
 
 #include "logitkit/loss.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
+#include "src/loss/cross_entropy_setup.h"
 #include "src/loss/loss_internal.h"
 #include "src/loss/loss_kernels.h"
 #include "src/parallel/parallel.h"
@@ -31,57 +33,29 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr char kFn[] = "cross_entropy";
 
-// What every row shares.
-struct Setup {
-  const CrossEntropyOptions* o;
-  std::size_t C;
-  double inv_tau;
-  double red;     // gradient factor of the reduction (1/denominator for kMean)
-  double s_coef;  // smoothing mass per class: eps/C (kPyTorch) or eps/(C-1) (kMegatron)
-  bool megatron;  // the smoothing mass skips the target
-  const double* w;
-  bool prob;      // probability targets
-  bool stream;    // write grad with non-temporal stores (the gradient is larger than the cache)
-  bool want_lse;  // the row's lse is returned or enters the z-loss
+// What every row shares: cross-entropy's setup (cross_entropy_setup.h) and the whole-row
+// driver's own choices.
+struct Setup : internal::ce::Setup {
+  double red = 1.0;       // gradient factor of the reduction (1/denominator for kMean)
+  bool stream = false;    // write grad with non-temporal stores (the gradient is larger than the cache)
+  bool want_lse = false;  // the row's lse is returned or enters the z-loss
 };
 
 // Gradients at least this large are written with non-temporal stores: they cannot stay in the
 // last-level cache anyway, and streaming saves the read for ownership of every line.
 constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 
-double weight(const Setup& s, std::size_t j) { return s.w ? s.w[j] : 1.0; }
+using internal::ce::coef;
+using internal::ce::weight;
 
-// The coefficient w_j q_j of -log p_j in the row loss. t < 0: probability targets y.
-template <class T>
-double coef(const Setup& s, std::int64_t t, const T* y, std::size_t j) {
-  const double eps = s.o->label_smoothing;
-  if (s.prob) return weight(s, j) * ((1.0 - eps) * static_cast<double>(y[j]) + s.s_coef);
-  const bool is_t = static_cast<std::int64_t>(j) == t;
-  double c = (s.megatron && is_t) ? 0.0 : s.s_coef;
-  if (is_t) c += 1.0 - eps;
-  return weight(s, j) * c;
-}
-
-// The soft cap's tanh is taken in double (about 11 ns here, against 51 for long double's): its
-// ~2^-52 relative error moves z by about 2^-51 |z|, far below a float ULP of any result, and
-// within the double overload's 1e-13 of PyTorch.
 template <class T>
 L softcapped(const Setup& s, T x) {
-  const double c = s.o->softcap;
-  if (c == 0.0 || x == -std::numeric_limits<T>::infinity()) return static_cast<L>(x);
-  return static_cast<L>(c * std::tanh(static_cast<double>(x) / c));
+  return internal::ce::softcapped(s.o->softcap, x);
 }
 
-// d z / d x of the soft cap at x.
 template <class T>
 L softcap_slope(const Setup& s, T x) {
-  const double c = s.o->softcap;
-  if (c == 0.0) return 1.0L;
-  if (std::isinf(x)) return 0.0L;
-  // 1 - tanh^2 = 1 / cosh^2: no cancellation where the cap saturates (relative error ~2^-51;
-  // 0 once cosh overflows, |x / c| > 710, where the exact slope is below 1e-600).
-  const double ch = std::cosh(static_cast<double>(x) / c);
-  return static_cast<L>(1.0 / (ch * ch));
+  return internal::ce::softcap_slope(s.o->softcap, x);
 }
 
 struct RowResult {
@@ -94,7 +68,7 @@ template <class T>
 RowResult row_scalar(const Setup& s, const T* x, std::int64_t t, const T* y, T* g) {
   const std::size_t n = s.C;
   // In long double: 1/tau overflows a double below tau = 2^-1024 (s.inv_tau is then +inf).
-  const L inv_tau = 1.0L / static_cast<L>(s.o->temperature);
+  const L inv_tau = internal::inv_tau_long(s.o->temperature);
   std::vector<L> z(n);
   bool nan = false;
   L m = -static_cast<L>(kInf);
@@ -444,75 +418,9 @@ void rows_pipelined(const Setup& s, const Fused& k, Rows<const float> xs,
 
 // ---- validation --------------------------------------------------------------------------
 
-void check_options(const CrossEntropyOptions& o, std::size_t C, bool prob) {
-  if (o.reduction == Reduction::kBatchMean) {
-    internal::fail(kFn, "reduction kBatchMean is for distillation_loss; use kMean, kSum or kNone");
-  }
-  if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
-    internal::fail(kFn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
-  }
-  if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
-    internal::fail(kFn, "label_smoothing must be in [0, 1], got " + std::to_string(o.label_smoothing));
-  }
-  if (o.smoothing == LabelSmoothing::kMegatron && prob && o.label_smoothing > 0) {
-    internal::fail(kFn, "label_smoothing kMegatron needs class-index targets");
-  }
-  if (o.smoothing == LabelSmoothing::kMegatron && o.label_smoothing > 0 && C < 2) {
-    internal::fail(kFn, "label_smoothing kMegatron needs at least 2 classes");
-  }
-  if (!(o.z_loss >= 0.0) || std::isinf(o.z_loss)) {
-    internal::fail(kFn, "z_loss must be >= 0 and finite, got " + std::to_string(o.z_loss));
-  }
-  if (!(o.softcap >= 0.0) || std::isinf(o.softcap)) {
-    internal::fail(kFn, "softcap must be >= 0 and finite, got " + std::to_string(o.softcap));
-  }
-  if (!o.weight.empty()) {
-    if (o.weight.size() != C) {
-      internal::fail(kFn, "weight has " + std::to_string(o.weight.size()) + " entries but x has " +
-                              std::to_string(C) + " columns");
-    }
-    for (std::size_t j = 0; j < C; ++j) {
-      if (!(o.weight[j] >= 0.0) || std::isinf(o.weight[j])) {
-        internal::fail(kFn, "weight[" + std::to_string(j) + "] must be finite and >= 0, got " +
-                                std::to_string(o.weight[j]));
-      }
-    }
-  }
-}
-
-template <class T>
-void check_outputs(Rows<const T> x, const LossOutputs<T>& out, bool allow_in_place) {
-  if (out.grad.data) {
-    internal::check_rows(kFn, "grad", out.grad);
-    internal::check_same_shape(kFn, "x", x, "grad", out.grad);
-    if (static_cast<const void*>(out.grad.data) == static_cast<const void*>(x.data) &&
-        (!allow_in_place || out.grad.row_stride != x.row_stride)) {
-      internal::fail(kFn, "grad may alias x only in place (same row_stride) and without softcap");
-    }
-  }
-  if (!out.row_loss.empty() && out.row_loss.size() != x.rows) {
-    internal::fail(kFn, "row_loss has " + std::to_string(out.row_loss.size()) +
-                            " entries but x has " + std::to_string(x.rows) + " rows");
-  }
-  if (!out.lse.empty() && out.lse.size() != x.rows) {
-    internal::fail(kFn, "lse has " + std::to_string(out.lse.size()) + " entries but x has " +
-                            std::to_string(x.rows) + " rows");
-  }
-}
-
 Setup make_setup(const CrossEntropyOptions& o, std::size_t C, bool prob) {
-  Setup s{};
-  s.o = &o;
-  s.C = C;
-  s.inv_tau = 1.0 / o.temperature;
-  s.megatron = !prob && o.smoothing == LabelSmoothing::kMegatron;
-  s.s_coef = o.label_smoothing == 0.0
-                 ? 0.0
-                 : o.label_smoothing / static_cast<double>(s.megatron ? C - 1 : C);
-  s.w = o.weight.empty() ? nullptr : o.weight.data();
-  s.prob = prob;
-  s.red = 1.0;
-  s.stream = false;
+  Setup s;
+  static_cast<internal::ce::Setup&>(s) = internal::ce::make_setup(o, C, C, 0, prob);
   return s;
 }
 
@@ -532,40 +440,26 @@ double mean_factor(const CrossEntropyOptions& o, double den) {
 
 template <class T>
 double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> y, bool prob,
-           const CrossEntropyOptions& o, const LossOutputs<T>& out) {
+           const CrossEntropyOptions& o, const LossOutputs<T>& out, double den_override = 0.0) {
   internal::check_rows(kFn, "x", x);
-  check_options(o, x.cols, prob);
-  check_outputs(x, out, o.softcap == 0.0);
+  internal::ce::check_options(kFn, o, prob);
+  internal::ce::check_classes(kFn, o, x.cols);
+  internal::ce::check_weights(kFn, o, x.cols, 0, /*shard=*/false);
+  internal::ce::check_outputs(kFn, x, out, o.softcap == 0.0);
   double den = 0.0;
   if (prob) {
     internal::check_rows(kFn, "y", y);
     internal::check_same_shape(kFn, "x", x, "y", y);
-    for (std::size_t r = 0; r < y.rows; ++r) {
-      for (std::size_t j = 0; j < y.cols; ++j) {
-        const T v = y.row(r)[j];
-        if (!(v >= 0) || std::isinf(v)) {
-          internal::fail(kFn, "y at row " + std::to_string(r) + ", column " + std::to_string(j) +
-                                  " must be finite and >= 0, got " + std::to_string(v));
-        }
-      }
-    }
+    internal::ce::check_prob_targets(kFn, y, 0);
     den = static_cast<double>(x.rows);
   } else {
-    if (target.size() != x.rows) {
-      internal::fail(kFn, "target has " + std::to_string(target.size()) + " entries but x has " +
-                              std::to_string(x.rows) + " rows");
-    }
+    internal::ce::check_targets(kFn, target, x.rows, x.cols, o.ignore_index);
     for (std::size_t r = 0; r < x.rows; ++r) {
       const std::int64_t t = target[r];
-      if (t == o.ignore_index) continue;
-      if (t < 0 || static_cast<std::size_t>(t) >= x.cols) {
-        internal::fail(kFn, "target at row " + std::to_string(r) + " is " + std::to_string(t) +
-                                ", outside [0, " + std::to_string(x.cols) + ") and not ignore_index (" +
-                                std::to_string(o.ignore_index) + ")");
-      }
-      den += o.weight.empty() ? 1.0 : o.weight[static_cast<std::size_t>(t)];
+      if (t != o.ignore_index) den += o.weight.empty() ? 1.0 : o.weight[static_cast<std::size_t>(t)];
     }
   }
+  if (den_override > 0.0) den = den_override;
   Setup s = make_setup(o, x.cols, prob);
   s.red = mean_factor(o, den);
   s.want_lse = !out.lse.empty() || o.z_loss > 0.0;
@@ -582,8 +476,7 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
   Fused k{};
   if constexpr (std::is_same_v<T, float>) {
     // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
-    const bool fast = o.precision == Precision::kFast &&
-                      s.inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
+    const bool fast = o.precision == Precision::kFast && internal::float_path(s.inv_tau);
     k.sk = internal::loss_softmax_kernels(fast);
     k.lk = internal::loss_kernels(fast);
     k.lk_double = internal::loss_kernels(false);
@@ -644,6 +537,16 @@ double run(Rows<const T> x, std::span<const std::int64_t> target, Rows<const T> 
 }
 
 }  // namespace
+
+namespace internal::ce {
+
+double cross_entropy_rows(Rows<const float> x, std::span<const std::int64_t> target,
+                          Rows<const float> y, bool prob, const CrossEntropyOptions& o,
+                          const LossOutputs<float>& out, double mean_denominator) {
+  return run<float>(x, target, y, prob, o, out, mean_denominator);
+}
+
+}  // namespace internal::ce
 
 double cross_entropy(Rows<const float> x, std::span<const std::int64_t> target,
                      const CrossEntropyOptions& options, const LossOutputs<float>& out) {

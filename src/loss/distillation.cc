@@ -11,6 +11,8 @@
 
 #include "logitkit/loss.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
+#include "src/loss/distillation_setup.h"
 #include "src/loss/loss_internal.h"
 #include "src/loss/loss_kernels.h"
 #include "src/parallel/parallel.h"
@@ -20,7 +22,7 @@ namespace logitkit {
 namespace {
 
 using L = long double;
-constexpr L kInfL = std::numeric_limits<L>::infinity();
+using internal::distill::kInfL;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr char kFn[] = "distillation_loss";
 
@@ -65,15 +67,13 @@ std::vector<L> log_probs(const T* x, std::size_t n, L inv_tau, bool log_prob_inp
   return lp;
 }
 
-// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a). a_j > 0 wherever la_j > -inf, even when
-// exp(la_j) underflows (la_j below about -11400): such a term is +inf against b_j = 0, and
-// 0 * (la_j - lb_j) otherwise (not 0 * inf = NaN).
+// sum_j a_j (la_j - lb_j) over a_j > 0 (exp(la) = a), +inf once a term is.
 L kl_of(const std::vector<L>& la, const std::vector<L>& lb) {
   L s = 0;
   for (std::size_t j = 0; j < la.size(); ++j) {
-    if (la[j] == -kInfL) continue;
-    if (lb[j] == -kInfL) return kInfL;
-    s += std::exp(la[j]) * (la[j] - lb[j]);
+    const L term = internal::distill::kl_term(la[j], lb[j]);
+    if (term == kInfL) return kInfL;
+    s += term;
   }
   return s;
 }
@@ -87,7 +87,7 @@ struct RowResult {
 template <class T>
 RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::size_t n,
                      double scale, T* g) {
-  const L inv_tau = 1.0L / static_cast<L>(o.temperature);
+  const L inv_tau = internal::inv_tau_long(o.temperature);
   bool s_limit, s_nan, t_limit, t_nan;
   L lse_s, lse_t;
   const std::vector<L> lq = log_probs(s, n, inv_tau, false, &s_limit, &s_nan, &lse_s);
@@ -106,15 +106,8 @@ RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::
     case Divergence::kReverseKL: div = kl_of(lq, lp); break;
     case Divergence::kJensenShannon: {
       lm.resize(n);
-      // log M_j = log(beta p_j + (1 - beta) q_j), summed in the log domain: M_j > 0 wherever
-      // p_j or q_j is, also when both exponentials underflow (a tiny tau).
       const L lb = std::log(beta), l1b = std::log1p(-beta);
-      for (std::size_t j = 0; j < n; ++j) {
-        const L a = lp[j] == -kInfL ? -kInfL : lb + lp[j];
-        const L b = lq[j] == -kInfL ? -kInfL : l1b + lq[j];
-        const L hi = std::max(a, b), lo = std::min(a, b);
-        lm[j] = hi == -kInfL ? -kInfL : hi + std::log1p(std::exp(lo - hi));
-      }
+      for (std::size_t j = 0; j < n; ++j) lm[j] = internal::distill::log_mixture(lp[j], lq[j], lb, l1b);
       div = beta * kl_of(lp, lm) + (1 - beta) * kl_of(lq, lm);
       break;
     }
@@ -132,8 +125,7 @@ RowResult row_scalar(const DistillationOptions& o, const T* s, const T* t, std::
       const L w = o.divergence == Divergence::kReverseKL ? 1.0L : 1 - beta;
       const L mean_h = kl_of(lq, other);
       for (std::size_t j = 0; j < n; ++j) {
-        const L q = std::exp(lq[j]);
-        g[j] = static_cast<T>(q == 0 ? 0.0L : c * w * q * ((lq[j] - other[j]) - mean_h));
+        g[j] = static_cast<T>(internal::distill::divergence_grad(c, w, lq[j], other[j], mean_h));
       }
     }
   }
@@ -148,33 +140,19 @@ struct Fused {
 // Gradients at least this large are written with non-temporal stores (see cross_entropy.cc).
 constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 
-// One row in float on the SIMD kernels, every divergence and teacher input. Two exponentials
-// per entry: one pass per 16384-entry chunk over both rows (dual_stats) takes both sides'
-// statistics and the forward / reverse KL cross sums, and writes the exponentials (relative to
-// the chunk maxima) to per-thread row buffers, which the gradient pass reuses (Jensen-Shannon:
-// one more pass for its sums, with one log per entry). Rows with NaN, +inf, a chunk with no finite entry on either side
-// or (reverse KL) a teacher -inf where the student has mass go to row_scalar.
-RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
-                    std::size_t n, double scale, float* g, int threads, bool stream) {
-  const double its = 1.0 / o.temperature;
-  // Below tau ~ 3.8e-270 a shift (x - max) / tau, up to 2 FLT_MAX / tau, can overflow a double
-  // (and 1/tau itself below 2^-1024), making the KL sums 0 * inf = NaN: such rows go to the
-  // long double path.
-  constexpr double kMaxInvTau = std::numeric_limits<double>::max() /
-                                (2.0 * std::numeric_limits<float>::max());
-  if (!(its <= kMaxInvTau)) return row_scalar<float>(o, s, t, n, scale, g);
-  const double itt = o.teacher_input == TeacherInput::kLogProbs ? 1.0 : its;
-  const Divergence dv = o.divergence;
+// A chunk's statistics of both rows and the cross sum of the divergence (dual_stats).
+struct Chunk {
+  internal::ChunkStats ts, ss;
+  double cross;
+  bool masked, usable;
+};
+
+// The statistics pass of a fused row: one dual_stats per 16384-entry chunk (threads over the
+// chunks), the exponentials written to et, es (each nullable) relative to the chunk maxima.
+std::vector<Chunk> chunk_pass(const Fused& k, Divergence dv, const float* s, const float* t,
+                              std::size_t n, double itt, double its, float* et, float* es,
+                              int threads) {
   const std::size_t chunks = internal::chunk_count(n);
-  const bool need_et = dv != Divergence::kReverseKL;
-  const bool need_es = g != nullptr || dv != Divergence::kForwardKL;
-  float* et = need_et ? internal::scratch(n, 0) : nullptr;
-  float* es = need_es ? internal::scratch(n, 1) : nullptr;
-  struct Chunk {
-    internal::ChunkStats ts, ss;
-    double cross;
-    bool masked, usable;
-  };
   std::vector<Chunk> ch(chunks);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   auto stats_body = [&](std::size_t cb, std::size_t ce) {
@@ -194,6 +172,33 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
   };
   if (chunks > 1 && threads > 1) internal::parallel_for(chunks, threads, stats_body);
   else stats_body(0, chunks);
+  return ch;
+}
+
+// One row in float on the SIMD kernels, every divergence and teacher input. Two exponentials
+// per entry: one pass per 16384-entry chunk over both rows (dual_stats) takes both sides'
+// statistics and the forward / reverse KL cross sums, and writes the exponentials (relative to
+// the chunk maxima) to per-thread row buffers, which the gradient pass reuses (Jensen-Shannon:
+// one more pass for its sums, with one log per entry). Rows with NaN, +inf, a chunk with no finite entry on either side
+// or (reverse KL) a teacher -inf where the student has mass go to row_scalar.
+RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s, const float* t,
+                    std::size_t n, double scale, float* g, int threads, bool stream) {
+  const double its = internal::decode_temperature(o.temperature).inv_tau;
+  // Below tau ~ 3.8e-270 a shift (x - max) / tau, up to 2 FLT_MAX / tau, can overflow a double
+  // (and 1/tau itself below 2^-1024), making the KL sums 0 * inf = NaN: such rows go to the
+  // long double path.
+  constexpr double kMaxInvTau = std::numeric_limits<double>::max() /
+                                (2.0 * std::numeric_limits<float>::max());
+  if (!(its <= kMaxInvTau)) return row_scalar<float>(o, s, t, n, scale, g);
+  const double itt = o.teacher_input == TeacherInput::kLogProbs ? 1.0 : its;
+  const Divergence dv = o.divergence;
+  const std::size_t chunks = internal::chunk_count(n);
+  const bool need_et = dv != Divergence::kReverseKL;
+  const bool need_es = g != nullptr || dv != Divergence::kForwardKL;
+  float* et = need_et ? internal::scratch(n, 0) : nullptr;
+  float* es = need_es ? internal::scratch(n, 1) : nullptr;
+  const std::vector<Chunk> ch = chunk_pass(k, dv, s, t, n, itt, its, et, es, threads);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   float mt = kNegInf, ms = kNegInf;
   bool masked = false;
   for (const Chunk& c : ch) {
@@ -206,19 +211,9 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
   // Merge the chunks (the order is fixed: the same bits for every thread count).
   std::vector<double> ft(chunks), fs(chunks);
   double tt = 0, tr = 0, st = 0, sr = 0;
-  auto merge = [](const internal::ChunkStats& c, float m, double it, double* f, double* ties,
-                  double* rest) {
-    *f = c.max == m ? 1.0 : std::exp((static_cast<double>(c.max) - m) * it);
-    if (*f == 1.0) {
-      *ties += c.ties;
-      *rest += c.rest;
-    } else {
-      *rest += (c.ties + c.rest) * *f;
-    }
-  };
   for (std::size_t c = 0; c < chunks; ++c) {
-    merge(ch[c].ts, mt, itt, &ft[c], &tt, &tr);
-    merge(ch[c].ss, ms, its, &fs[c], &st, &sr);
+    internal::distill::merge_chunk(ch[c].ts, mt, itt, &ft[c], &tt, &tr);
+    internal::distill::merge_chunk(ch[c].ss, ms, its, &fs[c], &st, &sr);
   }
   const double zt = tt + tr, zs = st + sr;
   const double lt = internal::LogNormalizer(tt, tr), ls = internal::LogNormalizer(st, sr);
@@ -304,62 +299,23 @@ RowResult row_fused(const DistillationOptions& o, const Fused& k, const float* s
 template <class T>
 double run(Rows<const T> s, Rows<const T> t, const DistillationOptions& o,
            const LossOutputs<T>& out) {
-  internal::check_rows(kFn, "student", s);
-  internal::check_rows(kFn, "teacher", t);
-  internal::check_same_shape(kFn, "student", s, "teacher", t);
-  if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
-    internal::fail(kFn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
-  }
-  if (o.divergence == Divergence::kJensenShannon && !(o.js_beta > 0.0 && o.js_beta < 1.0)) {
-    internal::fail(kFn, "js_beta must be in (0, 1), got " + std::to_string(o.js_beta));
-  }
-  if (!(o.alpha >= 0.0) || std::isinf(o.alpha)) {
-    internal::fail(kFn, "alpha must be >= 0 and finite, got " + std::to_string(o.alpha));
-  }
-  if (out.grad.data) {
-    internal::check_rows(kFn, "grad", out.grad);
-    internal::check_same_shape(kFn, "student", s, "grad", out.grad);
-  }
-  if (!out.row_loss.empty() && out.row_loss.size() != s.rows) {
-    internal::fail(kFn, "row_loss has " + std::to_string(out.row_loss.size()) +
-                            " entries but student has " + std::to_string(s.rows) + " rows");
-  }
-  if (!out.lse.empty() && out.lse.size() != s.rows) {
-    internal::fail(kFn, "lse has " + std::to_string(out.lse.size()) + " entries but student has " +
-                            std::to_string(s.rows) + " rows");
-  }
+  internal::distill::check_arguments(kFn, s, t, o, out);
+  internal::distill::check_targets(kFn, o, s.cols);
   CrossEntropyOptions ce;
   if (o.alpha > 0) {
     ce.ignore_index = o.ignore_index;
     ce.precision = o.precision;
     ce.threads = o.threads;
-    if (o.target.size() != s.rows) {
-      internal::fail(kFn, "target has " + std::to_string(o.target.size()) +
-                              " entries but student has " + std::to_string(s.rows) + " rows");
-    }
-    for (std::size_t r = 0; r < s.rows; ++r) {
-      const std::int64_t v = o.target[r];
-      if (v != o.ignore_index && (v < 0 || static_cast<std::size_t>(v) >= s.cols)) {
-        internal::fail(kFn, "target at row " + std::to_string(r) + " is " + std::to_string(v) +
-                                ", outside [0, " + std::to_string(s.cols) + ") and not ignore_index");
-      }
-    }
   }
   const std::size_t n = s.rows, c = s.cols;
-  double den = 1.0;
-  switch (o.reduction) {
-    case Reduction::kBatchMean: den = static_cast<double>(n); break;
-    case Reduction::kMean: den = static_cast<double>(n) * static_cast<double>(c); break;
-    default: break;
-  }
-  const double scale = den == 0.0 ? kNaN : 1.0 / den;
+  const double scale = internal::distill::reduction_scale(o, n, c);
   std::vector<double> row_loss(n, 0.0);
   Fused k{};
   const bool stream = out.grad.data != nullptr && n * c * sizeof(T) >= kStreamBytes;
   if constexpr (std::is_same_v<T, float>) {
     // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
     const bool fast = o.precision == Precision::kFast &&
-                      1.0 / o.temperature <= static_cast<double>(std::numeric_limits<float>::max());
+                      internal::float_path(internal::decode_temperature(o.temperature).inv_tau);
     k.sk = internal::softmax_kernels(fast);
     k.lk = internal::loss_kernels(fast, o.divergence == Divergence::kForwardKL);
   }

@@ -17,6 +17,8 @@
 #include "logitkit/loss.h"
 #include "logitkit/shard.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
+#include "src/loss/cross_entropy_setup.h"
 #include "src/parallel/parallel.h"
 
 #ifdef LOGITKIT_WITH_BLAS
@@ -129,10 +131,8 @@ void check_options(const CrossEntropyOptions& o, std::size_t V) {
   if (o.reduction == Reduction::kBatchMean) {
     internal::fail(kFn, "options.ce.reduction kBatchMean is for distillation only");
   }
-  if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
-    internal::fail(kFn, "options.ce.temperature must be finite and > 0, got " +
-                            std::to_string(o.temperature));
-  }
+  internal::check_temperature(kFn, o.temperature, internal::TauRange::kPositive,
+                              "options.ce.temperature");
   if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
     internal::fail(kFn, "options.ce.label_smoothing must be in [0, 1], got " +
                             std::to_string(o.label_smoothing));
@@ -191,7 +191,7 @@ struct VocabPlan {
 // The vocabulary-chunk mode: for each chunk of n rows, pass 1 over the vocabulary chunks
 // (logits of n x cv, shard::cross_entropy_states, merged into the rows' states), then pass 2 over
 // them in reverse order (the last chunk's logits are still in the buffer; the others are
-// recomputed), shard::cross_entropy_finish turning each into G in place, and the two gradient
+// recomputed), the shard finish turning each into G in place, and the two gradient
 // products on that chunk. Arguments already validated by run().
 template <class TH, class TW>
 double run_vocab(Rows<const TH> hidden, Rows<const TW> weight,
@@ -278,10 +278,10 @@ double run_vocab(Rows<const TH> hidden, Rows<const TW> weight,
       if (plan.need_grad) lo.grad = Rows<float>{g, m, vb, vb};
       if (last && !out.row_loss.empty()) lo.row_loss = out.row_loss.subspan(r0, m);
       if (last && !out.lse.empty()) lo.lse = out.lse.subspan(r0, m);
-      const double s = shard::cross_entropy_finish(Rows<const float>{logits.data(), m, vb, vb}, tc,
-                                                   shard::Shard{v0, V}, chunk_options(v0, vb),
-                                                   std::span<const shard::CrossEntropyState>(gst),
-                                                   lo);
+      const double s = internal::ce::shard_finish(Rows<const float>{logits.data(), m, vb, vb}, tc,
+                                                  shard::Shard{v0, V}, chunk_options(v0, vb),
+                                                  std::span<const shard::CrossEntropyState>(gst),
+                                                  lo);
       if (last) total += s;
       if (!plan.need_grad) break;
       if (plan.fill_counted_nan || plan.zero_counted) {

@@ -27,9 +27,6 @@ struct RowStats {
   std::vector<ChunkStats> chunks;
 };
 
-inline std::size_t chunk_count(std::size_t n) { return (n + kChunk - 1) / kChunk; }
-inline std::size_t chunk_len(std::size_t n, std::size_t c) { return std::min(kChunk, n - c * kChunk); }
-
 // Merges r.chunks (their statistics, in order) into r's status, max, ties, rest and factors.
 inline void merge_row_stats(RowStats& r, double inv_tau) {
   r.status = kChunkOk;

@@ -14,7 +14,11 @@
 #include <vector>
 
 #include "logitkit/shard.h"
+#include "src/internal/check.h"
+#include "src/internal/temperature.h"
+#include "src/loss/distillation_setup.h"
 #include "src/mpi/collective.h"
+#include "src/softmax/softmax_op.h"
 
 namespace logitkit::mpi {
 namespace {
@@ -25,40 +29,13 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 [[noreturn]] void fail_local(const char* fn, const std::string& what) { detail::fail(fn, what); }
 
-template <class T>
-void check_rows(const char* fn, const char* name, const Rows<T>& r) {
-  if (r.rows != 0 && r.cols != 0 && r.data == nullptr) {
-    fail_local(fn, std::string(name) + ".data is null but " + name + " has " +
-                       std::to_string(r.rows) + " x " + std::to_string(r.cols) + " entries");
-  }
-  if (r.rows > 1 && r.row_stride < r.cols) {
-    fail_local(fn, std::string(name) + ".row_stride (" + std::to_string(r.row_stride) +
-                       ") is less than " + name + ".cols (" + std::to_string(r.cols) + ")");
-  }
-}
-
-template <class A, class B>
-void check_same_shape(const char* fn, const char* an, const Rows<A>& a, const char* bn,
-                      const Rows<B>& b) {
-  if (a.rows != b.rows || a.cols != b.cols) {
-    fail_local(fn, std::string(bn) + " has shape [" + std::to_string(b.rows) + ", " +
-                       std::to_string(b.cols) + "] but " + an + " has shape [" +
-                       std::to_string(a.rows) + ", " + std::to_string(a.cols) + "]");
-  }
-}
+// The library's checks (src/internal/check.h), their messages naming "mpi::<fn>".
+std::string qualified(const char* fn) { return std::string("mpi::") + fn; }
 
 // ---- softmax family ---------------------------------------------------------------------------
 
-enum class Op { kSoftmax = 1, kLogSoftmax, kLogSumExp };
-
-const char* op_name(Op op) {
-  switch (op) {
-    case Op::kSoftmax: return "softmax";
-    case Op::kLogSoftmax: return "log_softmax";
-    case Op::kLogSumExp: return "logsumexp";
-  }
-  return "?";
-}
+using Op = internal::SoftmaxOp;  // src/softmax/softmax_op.h
+using internal::op_name;
 
 constexpr const char* kSoftmaxParams[] = {"the operation", "temperature", "empty_row",
                                           "nan policy", nullptr};
@@ -74,21 +51,19 @@ void softmax_family(Op op, MPI_Comm comm, Rows<const float> x, Rows<float> y, st
   d.params[1] = o.temperature;
   d.params[2] = static_cast<double>(o.empty_row);
   d.params[3] = static_cast<double>(o.nan);
+  const std::string qual = qualified(fn);
   detail::capture(d, [&] {
-    check_rows(fn, "x", x);
+    internal::check_rows(qual.c_str(), "x", x);
     if (op == Op::kLogSumExp) {
       if (lse.size() != x.rows) {
         fail_local(fn, "out has " + std::to_string(lse.size()) + " entries but x has " +
                            std::to_string(x.rows) + " rows");
       }
     } else {
-      check_rows(fn, "y", y);
-      check_same_shape(fn, "x", x, "y", y);
+      internal::check_rows(qual.c_str(), "y", y);
+      internal::check_same_shape(qual.c_str(), "x", x, "y", y);
     }
-    if (std::isnan(o.temperature) || o.temperature < 0.0) {
-      fail_local(fn, "temperature must be >= 0 (0 = argmax, +inf = uniform), got " +
-                         std::to_string(o.temperature));
-    }
+    internal::check_temperature(qual.c_str(), o.temperature, internal::TauRange::kLimits);
     detail::check_count(fn, x.rows);
     if (o.nan == NanPolicy::kThrow) {
       for (std::size_t r = 0; r < x.rows && d.nan_row < 0; ++r) {
@@ -137,6 +112,119 @@ constexpr const char* kCeParams[] = {
     "label_smoothing", "smoothing (kPyTorch or kMegatron)", "z_loss", "softcap", "temperature",
     "empty_mean", nullptr};
 
+// Class weights: given on every rank that holds columns, or on none.
+void check_weights_everywhere(const char* fn, const Layout& l) {
+  for (int r = 0; r < l.size; ++r) {
+    const Descriptor& e = l.all[static_cast<std::size_t>(r)];
+    for (int q = r + 1; q < l.size; ++q) {
+      const Descriptor& f = l.all[static_cast<std::size_t>(q)];
+      if (e.cols > 0 && f.cols > 0 && e.flag != f.flag) {
+        fail_local(fn, "class weights are given on rank " + std::to_string(e.flag ? r : q) +
+                           " but not on rank " + std::to_string(e.flag ? q : r) +
+                           " (pass each rank's shard of the weights, or none anywhere)");
+      }
+    }
+  }
+}
+
+// No classes anywhere: only ignored rows can exist (as the single-process call); lse -inf, loss 0
+// or the empty mean.
+double ce_no_classes(const char* fn, std::span<const std::int64_t> target, bool prob,
+                     std::size_t N, const CrossEntropyOptions& o, const LossOutputs<float>& out) {
+  for (std::size_t r = 0; r < N && !prob; ++r) {
+    if (target[r] != o.ignore_index) {
+      fail_local(fn, "target at row " + std::to_string(r) + " is " + std::to_string(target[r]) +
+                         ", outside [0, 0) and not ignore_index (" +
+                         std::to_string(o.ignore_index) + ")");
+    }
+  }
+  for (std::size_t r = 0; r < N; ++r) {
+    if (!out.lse.empty()) out.lse[r] = -std::numeric_limits<float>::infinity();
+    if (!out.row_loss.empty()) out.row_loss[r] = 0.0f;
+  }
+  if (o.reduction != Reduction::kMean) return 0.0;
+  const double den = prob ? static_cast<double>(N) : 0.0;
+  if (den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+  return 0.0;
+}
+
+// kMean's denominator of the whole batch, known before the first block is finished: class-index
+// targets with weights sum the target weights by one MPI_SUM allreduce of N doubles (one non-zero
+// term per row: exact in any order), then in row order as the single-process call does.
+double batch_mean_denominator(MPI_Comm comm, const Layout& l, Rows<const float> x,
+                              std::span<const std::int64_t> target, bool prob, bool has_weights,
+                              const CrossEntropyOptions& o) {
+  const std::size_t N = x.rows;
+  double den = 0.0;
+  if (prob) {
+    den = static_cast<double>(N);
+  } else if (!has_weights) {
+    for (std::size_t r = 0; r < N; ++r) den += target[r] != o.ignore_index ? 1.0 : 0.0;
+  } else {
+    std::vector<double> wt(N, 0.0);
+    for (std::size_t r = 0; r < N; ++r) {
+      const std::int64_t t = target[r];
+      if (t != o.ignore_index && !o.weight.empty() && static_cast<std::size_t>(t) >= l.offset &&
+          static_cast<std::size_t>(t) < l.offset + x.cols) {
+        wt[r] = o.weight[static_cast<std::size_t>(t) - l.offset];
+      }
+    }
+    MPI_Allreduce(MPI_IN_PLACE, wt.data(), static_cast<int>(N), MPI_DOUBLE, MPI_SUM, comm);
+    for (std::size_t r = 0; r < N; ++r) den += target[r] != o.ignore_index ? wt[r] : 0.0;
+  }
+  return den;
+}
+
+// The gradient path: the states pass stores the exponentials in grad, the finish turns them into
+// the gradient with this rank's own states. One allreduce for the whole batch by default.
+// LOGITKIT_MPI_CE_BLOCK_ROWS = b > 0 (rank 0's value) finishes rows in blocks of b, one allreduce
+// per block, so that each block's gradient is finished while still in cache; measured here it
+// did not pay (docs/distributed.md): on an oversubscribed machine every block is a
+// synchronisation point.
+double ce_stored(MPI_Comm comm, const Layout& l, const shard::Shard& sh, Rows<const float> x,
+                 std::span<const std::int64_t> target, Rows<const float> y, bool prob,
+                 bool has_weights, const CrossEntropyOptions& o, const LossOutputs<float>& out) {
+  const std::size_t N = x.rows;
+  std::vector<shard::CrossEntropyState> st(N);
+  const std::size_t block = l.all[0].hint > 0 ? static_cast<std::size_t>(l.all[0].hint)
+                                              : std::max<std::size_t>(N, 1);
+  const double den = o.reduction == Reduction::kMean && block < N
+                         ? batch_mean_denominator(comm, l, x, target, prob, has_weights, o)
+                         : 0.0;
+  const CrossEntropyOptions& sum_o = o;  // each block divides by the whole batch's den
+  double total = 0.0;
+  std::vector<shard::CrossEntropyState> local;
+  for (std::size_t r0 = 0; r0 < N; r0 += block) {
+    const std::size_t nb = std::min(block, N - r0);
+    // (an empty shard's data may be null: no pointer arithmetic on it)
+    const Rows<const float> xb{x.data ? x.row(r0) : nullptr, nb, x.cols, x.row_stride};
+    const Rows<const float> yb =
+        prob ? Rows<const float>{y.data ? y.row(r0) : nullptr, nb, y.cols, y.row_stride}
+             : Rows<const float>{};
+    const std::span<const std::int64_t> tb = prob ? target : target.subspan(r0, nb);
+    // A rank without columns may pass no gradient: nothing to write there.
+    const Rows<float> gb = out.grad.data
+        ? Rows<float>{out.grad.row(r0), nb, out.grad.cols, out.grad.row_stride}
+        : Rows<float>{nullptr, 0, 0, 0};
+    const LossOutputs<float> ob{gb, out.row_loss.empty() ? out.row_loss : out.row_loss.subspan(r0, nb),
+                                out.lse.empty() ? out.lse : out.lse.subspan(r0, nb)};
+    const std::span<shard::CrossEntropyState> sb(st.data() + r0, nb);
+    if (prob) shard::cross_entropy_states(xb, yb, sh, sum_o, sb, gb);
+    else shard::cross_entropy_states(xb, tb, sh, sum_o, sb, gb);
+    local.assign(sb.begin(), sb.end());
+    detail::allreduce_states(sb.data(), nb, 8, comm);
+    const std::span<const shard::CrossEntropyState> lb =
+        gb.data ? std::span<const shard::CrossEntropyState>(local)
+                : std::span<const shard::CrossEntropyState>();
+    total += prob ? shard::cross_entropy_finish(xb, yb, sh, sum_o, lb, sb, ob, den)
+                  : shard::cross_entropy_finish(xb, tb, sh, sum_o, lb, sb, ob, den);
+  }
+  if (o.reduction == Reduction::kMean && block < N && den == 0.0) {
+    return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+  }
+  return total;
+}
+
 double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> target,
           Rows<const float> y, bool prob, const CrossEntropyOptions& o,
           const LossOutputs<float>& out, const char* fn = "cross_entropy") {
@@ -174,42 +262,13 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
     shard::cross_entropy_check(x, target, y_chk, {0, 0}, o, out, qual.c_str());
   });
   const Layout l = detail::exchange(fn, comm, d, kCeParams);
-  // Class weights: given on every rank that holds columns, or on none.
-  for (int r = 0; r < l.size; ++r) {
-    const Descriptor& e = l.all[static_cast<std::size_t>(r)];
-    for (int q = r + 1; q < l.size; ++q) {
-      const Descriptor& f = l.all[static_cast<std::size_t>(q)];
-      if (e.cols > 0 && f.cols > 0 && e.flag != f.flag) {
-        fail_local(fn, "class weights are given on rank " + std::to_string(e.flag ? r : q) +
-                           " but not on rank " + std::to_string(e.flag ? q : r) +
-                           " (pass each rank's shard of the weights, or none anywhere)");
-      }
-    }
-  }
+  check_weights_everywhere(fn, l);
   const std::size_t N = x.rows;
-  if (l.total == 0) {
-    // No classes anywhere: only ignored rows can exist (as the single-process call).
-    for (std::size_t r = 0; r < N && !prob; ++r) {
-      if (target[r] != o.ignore_index) {
-        fail_local(fn, "target at row " + std::to_string(r) + " is " + std::to_string(target[r]) +
-                           ", outside [0, 0) and not ignore_index (" +
-                           std::to_string(o.ignore_index) + ")");
-      }
-    }
-    for (std::size_t r = 0; r < N; ++r) {
-      if (!out.lse.empty()) out.lse[r] = -std::numeric_limits<float>::infinity();
-      if (!out.row_loss.empty()) out.row_loss[r] = 0.0f;
-    }
-    if (o.reduction != Reduction::kMean) return 0.0;
-    const double den = prob ? static_cast<double>(N) : 0.0;
-    if (den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
-    return 0.0;
-  }
+  if (l.total == 0) return ce_no_classes(fn, target, prob, N, o, out);
   const shard::Shard sh{l.offset, l.total};
   // The global checks (target range, kMegatron's C >= 2) see identical targets and C on every
   // rank, so they throw on every rank or on none.
   shard::cross_entropy_check(x, target, y_chk, sh, o, out, qual.c_str());
-  std::vector<shard::CrossEntropyState> st(N);
   // With a gradient that does not alias x, the states pass stores the exponentials in it (one exp
   // pass in all); the finish needs this rank's own states too.
   bool stored = true, has_weights = false, any_cols = false;
@@ -218,69 +277,10 @@ double ce(MPI_Comm comm, Rows<const float> x, std::span<const std::int64_t> targ
     has_weights = has_weights || e.flag != 0;
     any_cols = any_cols || e.cols > 0;
   }
-  stored = stored && any_cols && N > 0;
-  if (stored) {
-    // One allreduce for the whole batch by default. LOGITKIT_MPI_CE_BLOCK_ROWS = b > 0 (rank 0's
-    // value) finishes rows in blocks of b, one allreduce per block, so that each block's gradient
-    // is finished while still in cache; measured here it did not pay (docs/distributed.md): on an
-    // oversubscribed machine every block is a synchronisation point. With several blocks the
-    // kMean denominator must be known first: class-index targets with weights sum the target
-    // weights by one MPI_SUM allreduce of N doubles (one non-zero term per row: exact in any
-    // order), then in row order as the single-process call does.
-    const std::size_t block = l.all[0].hint > 0 ? static_cast<std::size_t>(l.all[0].hint)
-                                                : std::max<std::size_t>(N, 1);
-    double den = 0.0;
-    if (o.reduction == Reduction::kMean && block < N) {
-      if (prob) {
-        den = static_cast<double>(N);
-      } else if (!has_weights) {
-        for (std::size_t r = 0; r < N; ++r) den += target[r] != o.ignore_index ? 1.0 : 0.0;
-      } else {
-        std::vector<double> wt(N, 0.0);
-        for (std::size_t r = 0; r < N; ++r) {
-          const std::int64_t t = target[r];
-          if (t != o.ignore_index && !o.weight.empty() && static_cast<std::size_t>(t) >= l.offset &&
-              static_cast<std::size_t>(t) < l.offset + x.cols) {
-            wt[r] = o.weight[static_cast<std::size_t>(t) - l.offset];
-          }
-        }
-        MPI_Allreduce(MPI_IN_PLACE, wt.data(), static_cast<int>(N), MPI_DOUBLE, MPI_SUM, comm);
-        for (std::size_t r = 0; r < N; ++r) den += target[r] != o.ignore_index ? wt[r] : 0.0;
-      }
-    }
-    const CrossEntropyOptions& sum_o = o;  // each block divides by the whole batch's den
-    double total = 0.0;
-    std::vector<shard::CrossEntropyState> local;
-    for (std::size_t r0 = 0; r0 < N; r0 += block) {
-      const std::size_t nb = std::min(block, N - r0);
-      // (an empty shard's data may be null: no pointer arithmetic on it)
-      const Rows<const float> xb{x.data ? x.row(r0) : nullptr, nb, x.cols, x.row_stride};
-      const Rows<const float> yb =
-          prob ? Rows<const float>{y.data ? y.row(r0) : nullptr, nb, y.cols, y.row_stride}
-               : Rows<const float>{};
-      const std::span<const std::int64_t> tb = prob ? target : target.subspan(r0, nb);
-      // A rank without columns may pass no gradient: nothing to write there.
-      const Rows<float> gb = out.grad.data
-          ? Rows<float>{out.grad.row(r0), nb, out.grad.cols, out.grad.row_stride}
-          : Rows<float>{nullptr, 0, 0, 0};
-      const LossOutputs<float> ob{gb, out.row_loss.empty() ? out.row_loss : out.row_loss.subspan(r0, nb),
-                                  out.lse.empty() ? out.lse : out.lse.subspan(r0, nb)};
-      const std::span<shard::CrossEntropyState> sb(st.data() + r0, nb);
-      if (prob) shard::cross_entropy_states(xb, yb, sh, sum_o, sb, gb);
-      else shard::cross_entropy_states(xb, tb, sh, sum_o, sb, gb);
-      local.assign(sb.begin(), sb.end());
-      detail::allreduce_states(sb.data(), nb, 8, comm);
-      const std::span<const shard::CrossEntropyState> lb =
-          gb.data ? std::span<const shard::CrossEntropyState>(local)
-                  : std::span<const shard::CrossEntropyState>();
-      total += prob ? shard::cross_entropy_finish(xb, yb, sh, sum_o, lb, sb, ob, den)
-                    : shard::cross_entropy_finish(xb, tb, sh, sum_o, lb, sb, ob, den);
-    }
-    if (o.reduction == Reduction::kMean && block < N && den == 0.0) {
-      return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
-    }
-    return total;
+  if (stored && any_cols && N > 0) {
+    return ce_stored(comm, l, sh, x, target, y, prob, has_weights, o, out);
   }
+  std::vector<shard::CrossEntropyState> st(N);
   if (prob) shard::cross_entropy_states(x, y, sh, o, st);
   else shard::cross_entropy_states(x, target, sh, o, st);
   detail::allreduce_states(st.data(), N, 8, comm);
@@ -312,10 +312,10 @@ void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
     st[2 * r + 1] = LseState::of(std::span<const float>(V ? s.row(r) : nullptr, V), tau);
   }
   detail::allreduce_states(st.data(), 2 * N, 4, comm);
-  const L inv_tau = 1.0L / static_cast<L>(tau), t_inv = 1.0L / static_cast<L>(t_tau);
+  const L inv_tau = internal::inv_tau_long(tau), t_inv = internal::inv_tau_long(t_tau);
   const L beta = o.js_beta;
   const L factor = o.tau_squared ? static_cast<L>(tau) * tau : 1.0L;
-  constexpr L kInfL = std::numeric_limits<L>::infinity();
+  using internal::distill::kInfL;
   auto lnorm = [](const LseState& x) -> L {
     return x.ties == 1.0 ? std::log1p(static_cast<L>(x.rest))
                          : std::log(static_cast<L>(x.ties) + static_cast<L>(x.rest));
@@ -332,12 +332,13 @@ void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
     *lq = sj == -std::numeric_limits<float>::infinity()
               ? -kInfL : (static_cast<L>(sj) - b.max) * inv_tau - lnorm(b);
   };
+  // The whole-row driver's per-entry terms (distillation_setup.h): log M in the log domain,
+  // kl_term +inf where the second distribution has no mass.
+  const L log_beta = std::log(beta), log_1m_beta = std::log1p(-beta);
   auto log_m = [&](L lp, L lq) {
-    const L m = beta * std::exp(lp) + (1 - beta) * std::exp(lq);
-    return m > 0 ? std::log(m) : -kInfL;
+    return internal::distill::log_mixture(lp, lq, log_beta, log_1m_beta);
   };
-  // sum_j a_j (la_j - lb_j) over a_j > 0, a = exp(la).
-  auto kl_term = [](L la, L lb) -> L { return la == -kInfL ? 0.0L : std::exp(la) * (la - lb); };
+  using internal::distill::kl_term;
   std::vector<double> sums(2 * N, 0.0);
   for (std::size_t r = 0; r < N; ++r) {
     if (is_special(st[2 * r], st[2 * r + 1])) continue;
@@ -375,13 +376,66 @@ void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
     for (std::size_t j = 0; j < V; ++j) {
       L lp, lq;
       logs(r, j, &lp, &lq);
-      const L q = std::exp(lq);
       if (o.divergence == Divergence::kForwardKL) {
-        g[j] = static_cast<float>(c * (q - std::exp(lp)));
+        g[j] = static_cast<float>(c * (std::exp(lq) - std::exp(lp)));
       } else {
         const L other = o.divergence == Divergence::kReverseKL ? lp : log_m(lp, lq);
         const L w = o.divergence == Divergence::kReverseKL ? 1.0L : 1 - beta;
-        g[j] = static_cast<float>(q == 0 ? 0.0L : c * w * q * ((lq - other) - mean_h));
+        g[j] = static_cast<float>(internal::distill::divergence_grad(c, w, lq, other, mean_h));
+      }
+    }
+  }
+}
+
+// Limit rows (NaN, +inf, all -inf on either side) are rare: gathered whole and computed with the
+// single-process call (every rank gets the same rows, so the same verdicts).
+void finish_limit_rows(MPI_Comm comm, const Layout& l, Rows<const float> s, Rows<const float> t,
+                       const DistillationOptions& o, double scale,
+                       const std::vector<std::size_t>& special, std::vector<double>& row_loss,
+                       const LossOutputs<float>& out) {
+  const std::size_t C = l.total;
+  const std::size_t k = special.size();
+  std::vector<float> mine(2 * k * s.cols);
+  for (std::size_t i = 0; i < k && s.cols > 0; ++i) {
+    std::copy(s.row(special[i]), s.row(special[i]) + s.cols, mine.data() + i * s.cols);
+    std::copy(t.row(special[i]), t.row(special[i]) + s.cols, mine.data() + (k + i) * s.cols);
+  }
+  std::vector<int> counts(static_cast<std::size_t>(l.size)), displs(counts.size());
+  std::size_t at = 0;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    counts[r] = static_cast<int>(2 * k * l.all[r].cols);
+    displs[r] = static_cast<int>(at);
+    at += static_cast<std::size_t>(counts[r]);
+  }
+  std::vector<float> all(at);
+  MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), MPI_FLOAT, all.data(),
+                 counts.data(), displs.data(), MPI_FLOAT, comm);
+  std::vector<float> fs(C), ft(C), fg(C);
+  DistillationOptions one = o;
+  one.alpha = 0.0;
+  one.reduction = Reduction::kSum;
+  one.target = {};
+  for (std::size_t i = 0; i < k; ++i) {
+    std::size_t col = 0;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      const std::size_t v = l.all[r].cols;
+      const float* base = all.data() + displs[r];
+      std::copy(base + i * v, base + (i + 1) * v, fs.data() + col);
+      std::copy(base + (k + i) * v, base + (k + i + 1) * v, ft.data() + col);
+      col += v;
+    }
+    float lse_one = 0.0f;
+    const double loss = ::logitkit::distillation_loss(
+        one_row<const float>(fs.data(), C), one_row<const float>(ft.data(), C), one,
+        {out.grad.data ? one_row(fg.data(), C) : Rows<float>{nullptr, 0, 0, 0}, {},
+         std::span<float>(&lse_one, 1)});
+    const std::size_t r = special[i];
+    row_loss[r] = loss;
+    if (!out.lse.empty()) out.lse[r] = lse_one;
+    if (out.grad.data && s.cols > 0) {
+      float* gr = out.grad.row(r);
+      for (std::size_t j = 0; j < s.cols; ++j) {
+        gr[j] = static_cast<float>(static_cast<double>(fg[l.offset + j]) * scale);
       }
     }
   }
@@ -403,52 +457,16 @@ double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
   d.params[6] = o.alpha;
   d.params[7] = static_cast<double>(o.ignore_index);
   if (o.alpha > 0) d.hash = detail::hash_bytes(o.target.data(), o.target.size_bytes());
+  const std::string qual = qualified(fn);
   detail::capture(d, [&] {
     detail::check_count(fn, s.rows);
-    check_rows(fn, "student", s);
-    check_rows(fn, "teacher", t);
-    check_same_shape(fn, "student", s, "teacher", t);
-    if (!(o.temperature > 0.0) || std::isinf(o.temperature)) {
-      fail_local(fn, "temperature must be > 0 and finite, got " + std::to_string(o.temperature));
-    }
-    if (o.divergence == Divergence::kJensenShannon && !(o.js_beta > 0.0 && o.js_beta < 1.0)) {
-      fail_local(fn, "js_beta must be in (0, 1), got " + std::to_string(o.js_beta));
-    }
-    if (!(o.alpha >= 0.0) || std::isinf(o.alpha)) {
-      fail_local(fn, "alpha must be >= 0 and finite, got " + std::to_string(o.alpha));
-    }
-    if (o.alpha > 0 && o.target.size() != s.rows) {
-      fail_local(fn, "target has " + std::to_string(o.target.size()) + " entries but student has " +
-                         std::to_string(s.rows) + " rows");
-    }
-    if (out.grad.data) {
-      check_rows(fn, "grad", out.grad);
-      check_same_shape(fn, "student", s, "grad", out.grad);
-    }
-    if (!out.row_loss.empty() && out.row_loss.size() != s.rows) {
-      fail_local(fn, "row_loss has " + std::to_string(out.row_loss.size()) +
-                         " entries but student has " + std::to_string(s.rows) + " rows");
-    }
-    if (!out.lse.empty() && out.lse.size() != s.rows) {
-      fail_local(fn, "lse has " + std::to_string(out.lse.size()) + " entries but student has " +
-                         std::to_string(s.rows) + " rows");
-    }
+    internal::distill::check_arguments(qual.c_str(), s, t, o, out);
   });
   const Layout l = detail::exchange(fn, comm, d, kDistillParams);
   const std::size_t N = s.rows, C = l.total;
-  if (o.alpha > 0) {
-    for (std::size_t r = 0; r < N; ++r) {
-      const std::int64_t v = o.target[r];
-      if (v != o.ignore_index && (v < 0 || static_cast<std::size_t>(v) >= C)) {
-        fail_local(fn, "target at row " + std::to_string(r) + " is " + std::to_string(v) +
-                           ", outside [0, " + std::to_string(C) + ") and not ignore_index");
-      }
-    }
-  }
-  double den = 1.0;
-  if (o.reduction == Reduction::kBatchMean) den = static_cast<double>(N);
-  if (o.reduction == Reduction::kMean) den = static_cast<double>(N) * static_cast<double>(C);
-  const double scale = den == 0.0 ? kNaN : 1.0 / den;
+  // The targets are the same on every rank (hashed), so every rank throws or none.
+  internal::distill::check_targets(qual.c_str(), o, C);
+  const double scale = internal::distill::reduction_scale(o, N, C);
   std::vector<double> row_loss(N, 0.0);
   if (C > 0) {
     std::vector<std::size_t> special;
@@ -462,55 +480,7 @@ double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
     } else {
       generic_divergence(comm, s, t, o, scale, row_loss, out, special);
     }
-    // Limit rows (NaN, +inf, all -inf on either side) are rare: gather them whole and compute
-    // them with the single-process call (every rank gets the same rows, so the same verdicts).
-    if (!special.empty()) {
-      const std::size_t k = special.size();
-      std::vector<float> mine(2 * k * s.cols);
-      for (std::size_t i = 0; i < k && s.cols > 0; ++i) {
-        std::copy(s.row(special[i]), s.row(special[i]) + s.cols, mine.data() + i * s.cols);
-        std::copy(t.row(special[i]), t.row(special[i]) + s.cols, mine.data() + (k + i) * s.cols);
-      }
-      std::vector<int> counts(static_cast<std::size_t>(l.size)), displs(counts.size());
-      std::size_t at = 0;
-      for (std::size_t r = 0; r < counts.size(); ++r) {
-        counts[r] = static_cast<int>(2 * k * l.all[r].cols);
-        displs[r] = static_cast<int>(at);
-        at += static_cast<std::size_t>(counts[r]);
-      }
-      std::vector<float> all(at);
-      MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), MPI_FLOAT, all.data(),
-                     counts.data(), displs.data(), MPI_FLOAT, comm);
-      std::vector<float> fs(C), ft(C), fg(C);
-      DistillationOptions one = o;
-      one.alpha = 0.0;
-      one.reduction = Reduction::kSum;
-      one.target = {};
-      for (std::size_t i = 0; i < k; ++i) {
-        std::size_t col = 0;
-        for (std::size_t r = 0; r < counts.size(); ++r) {
-          const std::size_t v = l.all[r].cols;
-          const float* base = all.data() + displs[r];
-          std::copy(base + i * v, base + (i + 1) * v, fs.data() + col);
-          std::copy(base + (k + i) * v, base + (k + i + 1) * v, ft.data() + col);
-          col += v;
-        }
-        float lse_one = 0.0f;
-        const double loss = ::logitkit::distillation_loss(
-            one_row<const float>(fs.data(), C), one_row<const float>(ft.data(), C), one,
-            {out.grad.data ? one_row(fg.data(), C) : Rows<float>{nullptr, 0, 0, 0}, {},
-             std::span<float>(&lse_one, 1)});
-        const std::size_t r = special[i];
-        row_loss[r] = loss;
-        if (!out.lse.empty()) out.lse[r] = lse_one;
-        if (out.grad.data && s.cols > 0) {
-          float* gr = out.grad.row(r);
-          for (std::size_t j = 0; j < s.cols; ++j) {
-            gr[j] = static_cast<float>(static_cast<double>(fg[l.offset + j]) * scale);
-          }
-        }
-      }
-    }
+    if (!special.empty()) finish_limit_rows(comm, l, s, t, o, scale, special, row_loss, out);
   }
   if (!out.row_loss.empty()) {
     for (std::size_t r = 0; r < N; ++r) out.row_loss[r] = static_cast<float>(row_loss[r]);

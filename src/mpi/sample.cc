@@ -17,7 +17,9 @@
 
 #include "logitkit/mpi.h"
 #include "logitkit/shard.h"
+#include "src/internal/temperature.h"
 #include "src/mpi/collective.h"
+#include "src/sampling/sampler_shared.h"
 
 namespace logitkit::mpi {
 namespace {
@@ -26,16 +28,12 @@ using detail::Descriptor;
 using detail::Layout;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kMaxF = std::numeric_limits<float>::max();
-constexpr double kTopPSlack = 1e-6;  // sampling.cc's tolerance
 constexpr char kFn[] = "sample";
 
-struct Cand {
-  float x;
-  std::int32_t i;  // global token id
-};
-constexpr auto before = [](const Cand& a, const Cand& b) {
-  return a.x > b.x || (a.x == b.x && a.i < b.i);
-};
+// The sampler's candidate (here with its global token id), ranking and top-p slack.
+using internal::before;
+using internal::Cand;
+using internal::kTopPSlack;
 
 [[noreturn]] void fail(const std::string& what) { detail::fail(kFn, what); }
 
@@ -70,17 +68,7 @@ struct Summary {
   std::int64_t pinf = 0;       // +inf entries
 };
 
-// The smallest float v with (v - max)/tau >= log(min_p) (sampling.cc's min_p_threshold).
-float min_p_threshold(float m, double inv_tau, double min_p) {
-  if (inv_tau == 0.0) return -kMaxF;
-  const double lg = std::log(min_p);
-  auto ok = [&](float v) { return (static_cast<double>(v) - m) * inv_tau >= lg; };
-  const double guess = m + lg / inv_tau;
-  float t = guess < -kMaxF ? -kMaxF : static_cast<float>(guess);
-  while (!ok(t)) t = std::nextafter(t, kInf);
-  while (t > -kMaxF && ok(std::nextafter(t, -kInf))) t = std::nextafter(t, -kInf);
-  return t;
-}
+using internal::min_p_threshold;  // sampler_shared.h
 
 // The first min(k, finite) entries of the shard's ranking, ranked.
 std::vector<Cand> local_top(const std::vector<float>& x, std::size_t offset, std::size_t k) {
@@ -154,27 +142,9 @@ std::vector<Cand> by_index(std::vector<Cand> v) {
   return v;
 }
 
-}  // namespace
-
-SampleResult sample(MPI_Comm comm, std::span<const float> logits, const SamplingParams& p,
-                    std::uint64_t stream, std::uint64_t step) {
-  detail::check_comm(kFn, comm);
-  Descriptor d;
-  d.rows = 1;
-  d.cols = logits.size();
-  d.params[0] = static_cast<double>(stream);
-  d.params[1] = static_cast<double>(step);
-  d.hash = params_hash(p);
-  detail::capture(d, [&] {
-    if (!logits.empty() && logits.data() == nullptr) fail("logits.data() is null");
-    check_params(p);
-  });
-  static const char* const kNames[] = {"stream", "step", nullptr};
-  const Layout l = detail::exchange(kFn, comm, d, kNames);
-  const std::size_t n = l.total, off = l.offset, V = logits.size();
-  if (n == 0) fail("logits is empty");
-  if (n > static_cast<std::size_t>(INT32_MAX)) fail("logits has more than 2^31 - 1 entries");
-  // Token ids of logit_bias and history against the global vocabulary (the same on every rank).
+// The token ids of logit_bias and history against the global vocabulary of n tokens (the same
+// on every rank); returns whether the penalties apply.
+bool check_token_ids(const SamplingParams& p, std::size_t n) {
   for (std::size_t j = 0; j < p.logit_bias.size(); ++j) {
     const std::int32_t t = p.logit_bias[j].token;
     if (t < 0 || static_cast<std::size_t>(t) >= n) {
@@ -197,10 +167,16 @@ SampleResult sample(MPI_Comm comm, std::span<const float> logits, const Sampling
       }
     }
   }
+  return penalties;
+}
 
-  // Effective logits of this shard (bias and penalties in double, rounded once).
+// The effective logits of this shard (columns [off, off + logits.size())): bias and penalties
+// in double, rounded once; *mine receives the shard's max, first max, NaN and +inf facts.
+std::vector<float> effective_logits(std::span<const float> logits, const SamplingParams& p,
+                                    std::size_t off, bool penalties, Summary* mine_out) {
+  const std::size_t V = logits.size();
   std::vector<float> x(logits.begin(), logits.end());
-  Summary mine;
+  Summary& mine = *mine_out;
   {
     std::vector<TokenBias> bias;
     for (const TokenBias& b : p.logit_bias) {
@@ -245,9 +221,35 @@ SampleResult sample(MPI_Comm comm, std::span<const float> logits, const Sampling
       mine.first_max = static_cast<std::int64_t>(off + i);
     }
   }
-  const double tau = p.temperature;
-  const double inv_tau = std::isinf(tau) ? 0.0 : 1.0 / tau;
-  const bool greedy = tau == 0.0 || std::isinf(inv_tau) || p.top_p == 0.0 || p.top_k == 1;
+  return x;
+}
+
+}  // namespace
+
+SampleResult sample(MPI_Comm comm, std::span<const float> logits, const SamplingParams& p,
+                    std::uint64_t stream, std::uint64_t step) {
+  detail::check_comm(kFn, comm);
+  Descriptor d;
+  d.rows = 1;
+  d.cols = logits.size();
+  d.params[0] = static_cast<double>(stream);
+  d.params[1] = static_cast<double>(step);
+  d.hash = params_hash(p);
+  detail::capture(d, [&] {
+    if (!logits.empty() && logits.data() == nullptr) fail("logits.data() is null");
+    check_params(p);
+  });
+  static const char* const kNames[] = {"stream", "step", nullptr};
+  const Layout l = detail::exchange(kFn, comm, d, kNames);
+  const std::size_t n = l.total, off = l.offset, V = logits.size();
+  if (n == 0) fail("logits is empty");
+  if (n > static_cast<std::size_t>(INT32_MAX)) fail("logits has more than 2^31 - 1 entries");
+  const bool penalties = check_token_ids(p, n);
+  Summary mine;
+  std::vector<float> x = effective_logits(logits, p, off, penalties, &mine);
+  const internal::Temperature tau = internal::decode_temperature(p.temperature);
+  const double inv_tau = tau.inv_tau;
+  const bool greedy = tau.mode == internal::TauMode::kArgmax || p.top_p == 0.0 || p.top_k == 1;
   const bool k_on = p.top_k > 0 && static_cast<std::size_t>(p.top_k) < n;
   const bool p_on = p.top_p < 1.0;
   const bool mp_on = p.min_p > 0.0;

@@ -16,7 +16,9 @@
 #include "logitkit/sampling.h"
 #include "logitkit/shard.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
 #include "src/parallel/parallel.h"
+#include "src/sampling/sampler_shared.h"
 #include "src/sampling/sampling_kernels.h"
 #include "src/softmax/kernels.h"
 
@@ -28,9 +30,7 @@ using internal::kSampleBlock;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kMaxF = std::numeric_limits<float>::max();
-// top-p keeps the shortest prefix with mass >= (top_p - kTopPSlack) * total: a prefix whose exact
-// mass equals top_p is not extended by one token because of rounding in the logits or the sums.
-constexpr double kTopPSlack = 1e-6;
+using internal::kTopPSlack;  // sampler_shared.h
 // The nucleus select sorts its candidates once this few remain.
 constexpr std::size_t kNucleusSort = 48;
 // A min-p set up to this size is handled as a candidate list, a larger one as a cut of the row.
@@ -38,15 +38,9 @@ constexpr std::size_t kListMax = 16384;
 // Candidate blocks of the rising-threshold top-k filter.
 constexpr std::size_t kTopKBlock = 4096;
 
-struct Cand {
-  float x;
-  std::int32_t i;
-};
-// The ranking of every filter: larger logit first, lower index first among equal logits. A
-// function object, so that std::sort and std::nth_element inline it.
-constexpr auto before = [](const Cand& a, const Cand& b) {
-  return a.x > b.x || (a.x == b.x && a.i < b.i);
-};
+// The candidate type and the ranking of every filter (sampler_shared.h).
+using internal::before;
+using internal::Cand;
 
 // 64-byte aligned storage: whole-vector stores into the row's e never split a cache line.
 template <class T>
@@ -226,22 +220,16 @@ class RowSampler {
     check_params(fn_, row_, p_);
     n_ = n;
     x_ = effective_logits(fn_, row_, x_in, n, p_, s_);
-    const double tau = p_.temperature;
-    inv_tau_ = std::isinf(tau) ? 0.0 : 1.0 / tau;
-    greedy_ = tau == 0.0 || std::isinf(inv_tau_) || p_.top_p == 0.0 || p_.top_k == 1;
-    // The float exp for every tau in [1e-30, 1e30]: there (x - m) * itf cannot overflow to a
-    // wrong 0 (|x - m| <= 2 FLT_MAX) nor 1/tau overflow a float; the double exp elsewhere.
-    const bool float_ok = inv_tau_ >= 1e-30 && inv_tau_ <= 1e30;
-    const internal::ExpMode mode = !float_ok ? internal::kExpDouble
-                                   : p_.precision == Precision::kAccurate ? internal::kExpComp
-                                                                          : internal::kExpPlain;
-    if (mode != internal::kExpPlain) k_ = internal::sampling_kernels(mode);
-    mode_ = mode;
-    // c = log2(e) / tau as a float pair (the product rounded in double: 2^-53, far below float).
-    const double c = 1.4426950408889634 * inv_tau_;
-    args_.c_hi = float_ok ? static_cast<float>(c) : 0.0f;
-    args_.c_lo = float_ok ? static_cast<float>(c - static_cast<double>(args_.c_hi)) : 0.0f;
-    args_.inv_tau = inv_tau_;
+    // The temperature rule (src/internal/temperature.h) and the sampler's exp (sampler_shared.h).
+    const internal::Temperature tau = internal::decode_temperature(p_.temperature);
+    inv_tau_ = tau.inv_tau;
+    greedy_ = tau.mode == internal::TauMode::kArgmax || p_.top_p == 0.0 || p_.top_k == 1;
+    const internal::SamplerExp ex = internal::sampler_exp(inv_tau_, p_.precision);
+    if (ex.mode != internal::kExpPlain) k_ = internal::sampling_kernels(ex.mode);
+    mode_ = ex.mode;
+    args_.c_hi = ex.args.c_hi;
+    args_.c_lo = ex.args.c_lo;
+    args_.inv_tau = ex.args.inv_tau;
   }
 
   void check_max(bool has_nan) {
@@ -319,16 +307,7 @@ class RowSampler {
   }
 
   // The smallest float v with (v - max)/tau >= log(min_p).
-  float min_p_threshold() const {
-    if (inv_tau_ == 0.0) return -kMaxF;
-    const double lg = std::log(p_.min_p);
-    auto ok = [&](float v) { return (static_cast<double>(v) - m_) * inv_tau_ >= lg; };
-    const double guess = m_ + lg / inv_tau_;
-    float t = guess < -kMaxF ? -kMaxF : static_cast<float>(guess);
-    while (!ok(t)) t = std::nextafter(t, kInf);
-    while (t > -kMaxF && ok(std::nextafter(t, -kInf))) t = std::nextafter(t, -kInf);
-    return t;
-  }
+  float min_p_threshold() const { return internal::min_p_threshold(m_, inv_tau_, p_.min_p); }
 
   // The first min(k, finite entries) entries of the ranking, sorted; never sorts the row: a
   // SIMD filter passes only entries above the current k-th candidate, which rises as it goes.
@@ -906,9 +885,9 @@ std::string sampling_params_problem(const SamplingParams& p) {
     got << v;
     return std::string("params.") + name + " must be " + rule + ", got " + got.str();
   };
-  if (std::isnan(p.temperature) || p.temperature < 0) {
-    return bad("temperature", ">= 0", p.temperature);
-  }
+  const std::string tau = internal::temperature_problem(p.temperature, internal::TauRange::kLimits,
+                                                       "params.temperature");
+  if (!tau.empty()) return tau;
   if (!(p.top_p >= 0 && p.top_p <= 1)) return bad("top_p", "in [0, 1]", p.top_p);
   if (!(p.min_p >= 0 && p.min_p <= 1)) return bad("min_p", "in [0, 1]", p.min_p);
   if (p.min_tokens_to_keep < 1) return bad("min_tokens_to_keep", ">= 1", p.min_tokens_to_keep);

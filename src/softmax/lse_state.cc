@@ -7,6 +7,7 @@
 
 #include "logitkit/softmax.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
 #include "src/softmax/kernels.h"
 #include "src/softmax/softmax_internal.h"
 
@@ -16,9 +17,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 void check_state_temperature(double tau) {
-  if (!(tau > 0.0) || std::isinf(tau)) {
-    internal::fail("LseState", "temperature must be > 0 and finite, got " + std::to_string(tau));
-  }
+  internal::check_temperature("LseState", tau, internal::TauRange::kPositive);
 }
 
 // The state of values whose max is +inf (count = number of +inf) or NaN.
@@ -32,7 +31,7 @@ LseState LseState::of(std::span<const float> x, double temperature) {
   check_state_temperature(temperature);
   LseState acc{-kInf, 0.0, 0.0, temperature};
   const auto k = internal::softmax_kernels(false);
-  const double inv_tau = 1.0 / temperature;
+  const double inv_tau = internal::decode_temperature(temperature).inv_tau;
   for (std::size_t b = 0; b < x.size(); b += internal::kChunk) {
     const std::size_t n = std::min(internal::kChunk, x.size() - b);
     const internal::ChunkStats st = k.stats(x.data() + b, n, inv_tau, nullptr);
@@ -63,7 +62,7 @@ LseState LseState::of(std::span<const double> x, double temperature) {
     for (double v : x) s.ties += (v == kInf);
     return s;
   }
-  const long double inv_tau = 1.0L / temperature;
+  const long double inv_tau = internal::inv_tau_long(temperature);
   long double rest = 0;
   for (double v : x) {
     const long double t = (static_cast<long double>(v) - s.max) * inv_tau;

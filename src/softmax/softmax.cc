@@ -11,9 +11,11 @@
 
 #include "logitkit/softmax.h"
 #include "src/internal/check.h"
+#include "src/internal/temperature.h"
 #include "src/parallel/parallel.h"
 #include "src/softmax/kernels.h"
 #include "src/softmax/medium_rows.h"
+#include "src/softmax/softmax_op.h"
 #include "src/softmax/softmax_internal.h"
 
 namespace logitkit {
@@ -61,18 +63,10 @@ using internal::SoftmaxKernels;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
 
-enum class Op { kSoftmax, kLogSoftmax, kLogSumExp };
+using Op = internal::SoftmaxOp;  // softmax_op.h
+using internal::op_name;
 
-const char* op_name(Op op) {
-  switch (op) {
-    case Op::kSoftmax: return "softmax";
-    case Op::kLogSoftmax: return "log_softmax";
-    case Op::kLogSumExp: return "logsumexp";
-  }
-  return "?";
-}
-
-enum class TauMode { kNormal, kZero, kInf };
+using internal::TauMode;  // the temperature rule: src/internal/temperature.h
 
 struct Params {
   Op op;
@@ -86,19 +80,12 @@ struct Params {
 
 Params make_params(Op op, const SoftmaxOptions& o, int threads) {
   Params p{op, 1.0, TauMode::kNormal, o.empty_row, {}, threads, false};
-  const double tau = o.temperature;
-  if (tau == 0.0) {
-    p.tau_mode = TauMode::kZero;
-  } else if (std::isinf(tau)) {
-    p.tau_mode = TauMode::kInf;
-  } else {
-    p.inv_tau = 1.0 / tau;
-    // tau below ~5.6e-309: (x_i - max)/tau is -inf for every non-maximal entry: the argmax limit.
-    if (std::isinf(p.inv_tau)) p.tau_mode = TauMode::kZero;
-  }
+  // tau below ~5.6e-309: (x_i - max)/tau is -inf for every non-maximal entry: the argmax limit.
+  const internal::Temperature t = internal::decode_temperature(o.temperature);
+  p.tau_mode = t.mode;
+  if (t.mode == TauMode::kNormal) p.inv_tau = t.inv_tau;
   // kFast carries 1/tau in float; where it overflows float the accurate kernels take over.
-  const bool fast = o.precision == Precision::kFast &&
-                    p.inv_tau <= static_cast<double>(std::numeric_limits<float>::max());
+  const bool fast = o.precision == Precision::kFast && internal::float_path(p.inv_tau);
   p.k = internal::softmax_kernels(fast);
   p.fast = fast;
   return p;
@@ -141,7 +128,7 @@ void special_row(const Params& p, const float* x, std::size_t n, float* y, float
     winner = kInf;
     k = pinf;
     lse_value = kInf;
-  } else if (p.tau_mode == TauMode::kInf) {
+  } else if (p.tau_mode == TauMode::kUniform) {
     winners_are_finite_entries = true;
     winner = 0.0f;
     k = finite_or_pinf;
@@ -327,7 +314,7 @@ void run_f32(Op op, Rows<const float> x, float* y_data, std::size_t y_stride, fl
 }
 
 void check_common(Op op, const SoftmaxOptions& o) {
-  internal::check_temperature(op_name(op), o.temperature);
+  internal::check_temperature(op_name(op), o.temperature, internal::TauRange::kLimits);
 }
 
 template <class In>
@@ -410,7 +397,7 @@ void row_f64(Op op, const SoftmaxOptions& o, const T* x, std::size_t n, T* y, T*
     m = std::max(m, x[i]);
   }
   const double tau = o.temperature;
-  const L inv_tau = (tau == 0.0 || std::isinf(tau)) ? 0.0L : 1.0L / static_cast<L>(tau);
+  const L inv_tau = tau == 0.0 ? 0.0L : internal::inv_tau_long(tau);
   const bool argmax = tau == 0.0 || std::isinf(inv_tau);
   auto put = [&](std::size_t i, L v) { if (y) y[i] = static_cast<T>(v); };
   if (has_nan) {
@@ -494,7 +481,7 @@ void backward(bool log_form, Rows<const T> y, Rows<const T> dy, Rows<T> dx,
   internal::check_rows(fn, "dx", dx);
   internal::check_same_shape(fn, "y", y, "dy", dy);
   internal::check_same_shape(fn, "y", y, "dx", dx);
-  internal::check_temperature(fn, o.temperature);
+  internal::check_temperature(fn, o.temperature, internal::TauRange::kLimits);
   if (o.nan == NanPolicy::kThrow) {
     for (const auto& [name, v] : {std::pair{"y", y}, std::pair{"dy", dy}}) {
       for (std::size_t r = 0; r < v.rows; ++r) {

@@ -14,6 +14,12 @@ inline constexpr std::size_t kChunk = 16384;
 // tree: every target (16, 8 or 4 float lanes) adds the same numbers in the same order.
 inline constexpr std::size_t kLaneGroup = 16;
 
+// The number of kChunk-entry chunks of an n-entry row, and the length of chunk c.
+inline std::size_t chunk_count(std::size_t n) { return (n + kChunk - 1) / kChunk; }
+inline std::size_t chunk_len(std::size_t n, std::size_t c) {
+  return n - c * kChunk < kChunk ? n - c * kChunk : kChunk;
+}
+
 enum ChunkStatus : int { kChunkOk = 0, kChunkNaN = 1, kChunkPosInf = 2 };
 
 // The LseState of a chunk, with the chunk status. When status != kChunkOk the other fields are
