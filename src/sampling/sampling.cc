@@ -18,6 +18,7 @@
 #include "src/internal/check.h"
 #include "src/parallel/parallel.h"
 #include "src/sampling/sampling_kernels.h"
+#include "src/sampling/top_k.h"
 #include "src/softmax/kernels.h"
 
 namespace logitkit {
@@ -35,18 +36,9 @@ constexpr double kTopPSlack = 1e-6;
 constexpr std::size_t kNucleusSort = 48;
 // A min-p set up to this size is handled as a candidate list, a larger one as a cut of the row.
 constexpr std::size_t kListMax = 16384;
-// Candidate blocks of the rising-threshold top-k filter.
-constexpr std::size_t kTopKBlock = 4096;
 
-struct Cand {
-  float x;
-  std::int32_t i;
-};
-// The ranking of every filter: larger logit first, lower index first among equal logits. A
-// function object, so that std::sort and std::nth_element inline it.
-constexpr auto before = [](const Cand& a, const Cand& b) {
-  return a.x > b.x || (a.x == b.x && a.i < b.i);
-};
+using internal::before;
+using internal::Cand;
 
 // 64-byte aligned storage: whole-vector stores into the row's e never split a cache line.
 template <class T>
@@ -330,39 +322,9 @@ class RowSampler {
     return t;
   }
 
-  // The first min(k, finite entries) entries of the ranking, sorted; never sorts the row: a
-  // SIMD filter passes only entries above the current k-th candidate, which rises as it goes.
+  // The first min(k, finite entries) entries of the ranking, sorted (top_k.h).
   void top_k(std::size_t k, std::vector<Cand>& out) {
-    out.clear();
-    grow(s_.idx, kTopKBlock + kCompressSlack);
-    float theta = -kInf;  // strict: entries equal to the k-th lose to it (higher index)
-    const std::size_t shrink_at = std::max<std::size_t>(2 * k, 512);
-    std::size_t block = std::clamp<std::size_t>(4 * k, 256, kTopKBlock);
-    constexpr std::size_t kSample = 1024;
-    if (4 * k <= kSample && n_ >= 4 * kSample) {
-      // The k-th largest of a strided sample is at most the row's k-th largest: start just below.
-      float smp[kSample];
-      for (std::size_t j = 0; j < kSample; ++j) smp[j] = x_[(2 * j + 1) * n_ / (2 * kSample)];
-      std::nth_element(smp, smp + (k - 1), smp + kSample, std::greater<float>());
-      theta = std::nextafter(smp[k - 1], -kInf);
-      block = kTopKBlock;
-    }
-    for (std::size_t i = 0; i < n_; i += block, block = kTopKBlock) {
-      const std::size_t len = std::min(block, n_ - i);
-      const std::size_t c = k_.select_indices(x_ + i, len, theta, true,
-                                              static_cast<std::int32_t>(i), s_.idx.data());
-      for (std::size_t j = 0; j < c; ++j) out.push_back({x_[s_.idx[j]], s_.idx[j]});
-      if (out.size() >= shrink_at && out.size() > k) {
-        std::nth_element(out.begin(), out.begin() + (k - 1), out.end(), before);
-        out.resize(k);
-        theta = out[k - 1].x;
-      }
-    }
-    if (out.size() > k) {
-      std::nth_element(out.begin(), out.begin() + (k - 1), out.end(), before);
-      out.resize(k);
-    }
-    std::sort(out.begin(), out.end(), before);
+    internal::top_k_filter(k_, x_, n_, k, out, s_.idx);
   }
 
   // e for the candidate list s_.cand into s_.le (the same kernel, hence the same bits, as the
