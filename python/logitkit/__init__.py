@@ -31,6 +31,10 @@ __all__ = [
     "targets", "force_target", "reset_target",
 ]
 
+from ._chain import SamplerChain  # noqa: E402  (sampler chains: python/logitkit/_chain.py)
+
+__all__.append("SamplerChain")
+
 CLIP_INIT_LOG_SCALE = _lk.CLIP_INIT_LOG_SCALE  # log(1 / 0.07), CLIP's initial log-scale
 
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))

@@ -61,7 +61,9 @@ int run_sample_chain(SampleArgs& a) {
       throw UsageError("sample takes one row of logits, but " + where + " starts another");
     x.assign(block.data, block.data + block.cols);
   });
-  const logitkit::ChainContext ctx{.history = history, .seed = a.seed};
+  logitkit::ChainContext ctx;
+  ctx.history = history;
+  ctx.seed = a.seed;
   std::vector<float> probs(x.size());
   chain.distribution(x, ctx, probs);
   std::vector<long long> counts(x.size(), 0);
