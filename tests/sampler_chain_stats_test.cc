@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Chi-square goodness of fit of SamplerChain::sample() draws against its distribution(), for
 // each stage the chain adds (fixed seeds; >= 10 expected draws per bucket).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -99,11 +100,23 @@ void check_fit(const std::string& spec, const std::vector<float>& x,
 }
 
 TEST(ChainStatsTest, EachStageDrawsItsDistribution) {
-  const auto x = test_row(3000, 1, 2.0f);
+  const auto x = test_row(2000, 1, 2.0f);
+  // A history of likely tokens, ending in a repeat (a b c d e a b c d e ... a b): penalties and
+  // DRY change the kept tokens' weights.
+  std::vector<std::int32_t> order(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) order[i] = static_cast<std::int32_t>(i);
+  std::partial_sort(order.begin(), order.begin() + 40, order.end(),
+                    [&](std::int32_t a, std::int32_t b) { return x[a] > x[b]; });
   std::vector<std::int32_t> hist;
-  for (int j = 0; j < 200; ++j) hist.push_back(static_cast<std::int32_t>((j * 37) % 120));
-  for (int j = 0; j < 20; ++j) hist.push_back(static_cast<std::int32_t>(j % 5));
-  const int draws = 40000;
+  for (int j = 0; j < 40; ++j) hist.push_back(order[static_cast<std::size_t>((j * 7) % 40)]);
+  for (int j = 0; j < 12; ++j) hist.push_back(order[static_cast<std::size_t>(j % 5)]);
+  for (const char* spec : {"penalties=64:1.3:0.2:0.4,top_k=100", "dry=0.8:1.75:2:-1,top_k=100"}) {
+    std::vector<float> with(x.size()), without(x.size());
+    SamplerChain(spec).distribution(x, {.history = hist}, with);
+    SamplerChain("top_k=100").distribution(x, {}, without);
+    EXPECT_NE(with, without) << spec << " changed nothing: the test would not test it";
+  }
+  const int draws = 20000;
   check_fit("top_k=200,typical=0.8", x, hist, draws);
   check_fit("typical=0.9", x, hist, draws);
   check_fit("top_n_sigma=1.5", x, hist, draws);
