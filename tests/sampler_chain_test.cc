@@ -329,7 +329,9 @@ TEST(ChainHuggingFace, TopP) {
     extreme[i] = ramp[i] * 100;
   }
   SamplerChain c2("top_p=0.9:2");
-  auto count = [](const std::vector<double>& p) { return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; }); };
+  auto count = [](const std::vector<double>& p) {
+    return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; });
+  };
   EXPECT_EQ(count(chain_dist(c2, ramp)), 3);
   EXPECT_EQ(count(chain_dist(c2, extreme)), 2);
 }
@@ -348,7 +350,9 @@ TEST(ChainHuggingFace, Typical) {
     extreme[i] = ramp[i] * 100;
   }
   SamplerChain c2("typical=0.7:2");
-  auto count = [](const std::vector<double>& p) { return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; }); };
+  auto count = [](const std::vector<double>& p) {
+    return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; });
+  };
   EXPECT_EQ(count(chain_dist(c2, ramp)), 2);
   EXPECT_EQ(count(chain_dist(c2, extreme)), 2);
 }
@@ -363,7 +367,9 @@ TEST(ChainHuggingFace, Epsilon) {
     extreme[i] = ramp[i] * 100;
   }
   SamplerChain c2("epsilon=0.05:2");
-  auto count = [](const std::vector<double>& p) { return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; }); };
+  auto count = [](const std::vector<double>& p) {
+    return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; });
+  };
   EXPECT_EQ(count(chain_dist(c2, ramp)), 3);
   EXPECT_EQ(count(chain_dist(c2, extreme)), 2);
 }
@@ -379,7 +385,9 @@ TEST(ChainHuggingFace, Eta) {
     extreme[i] = ramp[i] * 100;
   }
   SamplerChain c2("eta=0.1:2");
-  auto count = [](const std::vector<double>& p) { return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; }); };
+  auto count = [](const std::vector<double>& p) {
+    return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; });
+  };
   EXPECT_EQ(count(chain_dist(c2, ramp)), 2);
   EXPECT_EQ(count(chain_dist(c2, extreme)), 2);
 }
@@ -396,7 +404,9 @@ TEST(ChainHuggingFace, MinP) {
     extreme[i] = ramp[i] * 100;
   }
   SamplerChain c2("min_p=0.9:2");
-  auto count = [](const std::vector<double>& p) { return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; }); };
+  auto count = [](const std::vector<double>& p) {
+    return std::count_if(p.begin(), p.end(), [](double q) { return q > 0; });
+  };
   EXPECT_EQ(count(chain_dist(c2, ramp)), 2);
   EXPECT_EQ(count(chain_dist(c2, extreme)), 2);
 }

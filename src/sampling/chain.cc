@@ -336,7 +336,8 @@ SampleResult SamplerChain::sample(std::span<const float> logits, const ChainCont
                                   std::uint64_t stream, std::uint64_t step, MirostatState* state,
                                   int top_logprobs) const {
   if (top_logprobs < 0) {
-    internal::fail("SamplerChain", "top_logprobs must be >= 0, got " + std::to_string(top_logprobs));
+    internal::fail("SamplerChain",
+                   "top_logprobs must be >= 0, got " + std::to_string(top_logprobs));
   }
   return run_chain(internal::resolve_chain(stages_), -1, logits.data(), logits.size(), ctx, stream,
                    step, state, initial_mu(), top_logprobs, nullptr);

@@ -45,7 +45,8 @@ const std::vector<StageDef>& table() {
        {{"multiplier", 0, Range::kNonNeg}, {"base", 1.75, Range::kAtLeastOne},
         {"allowed_length", 2, Range::kIntNonNeg}, {"last_n", -1, Range::kIntLastN}}},
       {"top_k", StageKind::kTopK, {{"k", 40, Range::kInt}, {"min_keep", 1, Range::kIntNonNeg}}},
-      {"typical", StageKind::kTypical, {{"p", 1, Range::kUnit}, {"min_keep", 1, Range::kIntNonNeg}}},
+      {"typical", StageKind::kTypical,
+       {{"p", 1, Range::kUnit}, {"min_keep", 1, Range::kIntNonNeg}}},
       {"top_p", StageKind::kTopP, {{"p", 0.95, Range::kUnit}, {"min_keep", 1, Range::kIntNonNeg}}},
       {"min_p", StageKind::kMinP, {{"p", 0.05, Range::kUnit}, {"min_keep", 1, Range::kIntNonNeg}}},
       {"xtc", StageKind::kXtc,
@@ -227,7 +228,9 @@ void validate_chain(std::vector<ChainStage>& stages) {
       while (k < def->params.size() && name != def->params[k].name) ++k;
       if (k == def->params.size()) {
         std::string names;
-        for (const ParamDef& p : def->params) names += (names.empty() ? "" : ", ") + std::string(p.name);
+        for (const ParamDef& p : def->params) {
+          names += (names.empty() ? "" : ", ") + std::string(p.name);
+        }
         bad(where(s, st.name) + ": unknown parameter \"" + name + "\" (known: " + names + ")");
       }
       if (!in_range(def->params[k].range, value)) {
@@ -258,7 +261,8 @@ std::string chain_spec_string(const std::vector<ChainStage>& stages) {
     if (!s.empty()) s += ',';
     s += st.name;
     for (std::size_t k = 0; k < st.params.size(); ++k) {
-      s += (k == 0 ? "=" : ":") + num(st.params[k].second);
+      s += k == 0 ? '=' : ':';
+      s += num(st.params[k].second);
     }
   }
   return s;

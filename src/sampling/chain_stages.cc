@@ -199,7 +199,8 @@ void apply_adjustments(ChainList& l, const ResolvedStage& st,
                        const std::vector<std::pair<std::int32_t, double>>& adj) {
   if (adj.empty()) return;
   for (Tok& t : l.toks) {
-    auto it = std::lower_bound(adj.begin(), adj.end(), std::pair<std::int32_t, double>{t.id, -kInfD});
+    const std::pair<std::int32_t, double> key{t.id, -kInfD};
+    auto it = std::lower_bound(adj.begin(), adj.end(), key);
     if (it != adj.end() && it->first == t.id) t.logit = adjusted(st, t.logit, it->second);
   }
   l.sorted = false;
