@@ -202,6 +202,7 @@ class ChainRun {
     if (list_) return;
     ChainList& l = s_.list;
     l.toks.clear();
+    l.toks.reserve(n_);
     for (std::size_t i = 0; i < n_; ++i) {
       if (x_[i] != -kInf) l.toks.push_back({tempered(x_[i]), 0.0, static_cast<std::int32_t>(i)});
     }

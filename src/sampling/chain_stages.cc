@@ -22,6 +22,19 @@ constexpr double kTopPSlack = 1e-6;
 
 std::size_t min_keep(double v) { return static_cast<std::size_t>(v); }
 
+// Per-thread buffers of the stages that need one per candidate, reused across calls (a fresh
+// allocation of a vocabulary's worth costs more than the stage).
+struct StageScratch {
+  std::vector<double> values;
+  std::vector<std::size_t> order;
+  std::vector<Tok> kept;
+};
+
+StageScratch& stage_scratch() {
+  thread_local StageScratch s;
+  return s;
+}
+
 // p_j = exp(logit_j - max) / sum, the sum in list order.
 void softmax(ChainList& l) {
   double m = -kInfD;
@@ -63,7 +76,8 @@ double entropy(const ChainList& l) {
 // The min(keep, size)-th largest logit (-inf when keep is 0): HF's floor for min_tokens_to_keep.
 double keep_floor(const ChainList& l, std::size_t keep) {
   if (keep == 0 || l.toks.empty()) return kInfD;
-  std::vector<double> v(l.toks.size());
+  std::vector<double>& v = stage_scratch().values;
+  v.resize(l.toks.size());
   for (std::size_t j = 0; j < v.size(); ++j) v[j] = l.toks[j].logit;
   const std::size_t k = std::min(keep, v.size()) - 1;
   std::nth_element(v.begin(), v.begin() + k, v.end(), std::greater<double>());
@@ -283,32 +297,49 @@ void typical(ChainList& l, const ResolvedStage& st) {
   softmax(l);
   const double h = entropy(l);
   const std::size_t n = l.toks.size();
-  std::vector<double> shifted(n);
+  StageScratch& ss = stage_scratch();
+  std::vector<double>& shifted = ss.values;
+  shifted.resize(n);
   for (std::size_t j = 0; j < n; ++j) {
     shifted[j] = l.toks[j].p > 0 ? std::fabs(-std::log(l.toks[j].p) - h) : kInfD;
   }
-  std::vector<std::size_t> order(n);
+  std::vector<std::size_t>& order = ss.order;
+  order.resize(n);
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+  auto by_score = [&](std::size_t a, std::size_t b) {
     if (shifted[a] != shifted[b]) return shifted[a] < shifted[b];
     return tok_before(l.toks[a], l.toks[b]);
-  });
+  };
   // The first i where the mass reaches p (and at least min_keep tokens), then every token
-  // whose score ties with it (Meister et al.'s TypicalLogitsWarper).
-  double cum = 0;
+  // whose score ties with it (Meister et al.'s TypicalLogitsWarper). The order by score is
+  // sorted on a growing prefix (256, 2048, ...) until the cut and its ties lie inside it.
   std::size_t last = n;
-  for (std::size_t i = 0; i < n; ++i) {
-    cum += l.toks[order[i]].p;
-    if (cum >= p && i + 1 >= mk) {
-      last = i + 1;
+  for (std::size_t m = std::min<std::size_t>(n, 256);; m = std::min(n, m * 8)) {
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(m), order.end(),
+                      by_score);
+    double cum = 0;
+    std::size_t cut = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+      cum += l.toks[order[i]].p;
+      if (cum >= p && i + 1 >= mk) {
+        cut = i + 1;
+        break;
+      }
+    }
+    if (cut > 0) {
+      while (cut < m && shifted[order[cut]] == shifted[order[cut - 1]]) ++cut;
+      if (cut < m || m == n) {
+        last = cut;
+        break;
+      }
+    } else if (m == n) {
       break;
     }
   }
-  while (last < n && shifted[order[last]] == shifted[order[last - 1]]) ++last;
-  std::vector<Tok> kept;
-  kept.reserve(last);
+  std::vector<Tok>& kept = ss.kept;
+  kept.clear();
   for (std::size_t i = 0; i < last; ++i) kept.push_back(l.toks[order[i]]);
-  l.toks = std::move(kept);
+  l.toks.assign(kept.begin(), kept.end());  // keeps the list's capacity for the next call
   l.sorted = false;
 }
 
@@ -317,19 +348,20 @@ void xtc(ChainList& l, const ResolvedStage& st, double coin) {
   const std::size_t mk = min_keep(st.v[2]);
   if (probability <= 0 || threshold > 0.5 || l.toks.size() < 2) return;
   if (coin > probability) return;
-  sort_list(l);
   softmax(l);
-  std::size_t pos_last = 0;
-  for (std::size_t i = 0; i < l.toks.size(); ++i) {
-    if (l.toks[i].p >= threshold) {
-      pos_last = i;
-    } else {
-      break;
+  // The leading run of the ranking with p >= threshold is the set of such tokens (p falls with
+  // the rank): no sort. All of them but the last in the ranking go, if min_keep tokens remain.
+  std::size_t above = 0;
+  const Tok* last = nullptr;
+  for (const Tok& t : l.toks) {
+    if (t.p >= threshold) {
+      ++above;
+      if (!last || tok_before(*last, t)) last = &t;
     }
   }
-  if (l.toks.size() - pos_last >= mk && pos_last > 0) {
-    l.toks.erase(l.toks.begin(), l.toks.begin() + static_cast<std::ptrdiff_t>(pos_last));
-  }
+  if (above < 2 || l.toks.size() - (above - 1) < mk) return;
+  const std::int32_t keep_id = last->id;
+  std::erase_if(l.toks, [&](const Tok& t) { return t.p >= threshold && t.id != keep_id; });
 }
 
 void top_n_sigma(ChainList& l, const ResolvedStage& st) {
@@ -392,7 +424,12 @@ void dynatemp(ChainList& l, const ResolvedStage& st) {
 std::int32_t mirostat(ChainList& l, const ResolvedStage& st, double n_vocab, double u, double* mu) {
   const double tau = st.v[0], eta_rate = st.v[1];
   const std::size_t m = static_cast<std::size_t>(st.v[2]);
-  sort_list(l);
+  // Only the first m (then the first k) of the ranking need to be in order.
+  const std::size_t head = std::min(m, l.toks.size());
+  if (!l.sorted) {
+    std::partial_sort(l.toks.begin(), l.toks.begin() + static_cast<std::ptrdiff_t>(head),
+                      l.toks.end(), tok_before);
+  }
   softmax(l);
   // Zipf exponent s from the m most likely tokens (least squares on log-rank / log-ratio).
   double sum_tb = 0, sum_tt = 0;
@@ -414,6 +451,12 @@ std::int32_t mirostat(ChainList& l, const ResolvedStage& st, double n_vocab, dou
   } else if (k < static_cast<double>(l.toks.size())) {
     keep = static_cast<std::size_t>(k);
   }  // NaN or beyond the list: every candidate
+  if (!l.sorted && keep > head) {
+    std::partial_sort(l.toks.begin() + static_cast<std::ptrdiff_t>(head),
+                      l.toks.begin() + static_cast<std::ptrdiff_t>(keep), l.toks.end(),
+                      tok_before);
+  }
+  l.sorted = true;
   l.toks.resize(keep);
   softmax(l);
   const std::size_t j = draw_index(l, u);
@@ -423,11 +466,15 @@ std::int32_t mirostat(ChainList& l, const ResolvedStage& st, double n_vocab, dou
 
 std::int32_t mirostat_v2(ChainList& l, const ResolvedStage& st, double u, double* mu) {
   const double tau = st.v[0], eta_rate = st.v[1];
-  sort_list(l);
   softmax(l);
-  std::size_t keep = 0;
-  while (keep < l.toks.size() && !(-std::log2(l.toks[keep].p) > *mu)) ++keep;
-  l.toks.resize(std::max<std::size_t>(keep, 1));
+  // The ranking's prefix with -log2 p <= mu is the set of such tokens (p falls with the rank):
+  // filter, then sort the few kept.
+  const auto it = std::min_element(l.toks.begin(), l.toks.end(), tok_before);
+  const Tok best = *it;
+  std::erase_if(l.toks, [&](const Tok& t) { return -std::log2(t.p) > *mu; });
+  if (l.toks.empty()) l.toks.assign(1, best);
+  std::sort(l.toks.begin(), l.toks.end(), tok_before);
+  l.sorted = true;
   softmax(l);
   const std::size_t j = draw_index(l, u);
   *mu -= eta_rate * (-std::log2(l.toks[j].p) - tau);
