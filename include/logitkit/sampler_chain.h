@@ -75,8 +75,9 @@ struct MirostatState {
 // Philox block. +inf logits: only the +inf entries remain, with equal logits 0. Same tokens on
 // every SIMD target, thread count and batch composition.
 // Cost: top_k on the full row is the SIMD rising-threshold filter (no sort of the vocabulary);
-// top_p on a long list sorts growing prefixes (256, 2048, ...) until the mass is reached; typical,
-// xtc and the mirostats sort their input list (short after a top_k).
+// top_p and typical on a long list sort growing prefixes (256, 2048, ...) until the mass is
+// reached; xtc and mirostat_v2 filter without sorting; mirostat sorts its first m, then k.
+// Without a leading top_k a stage works on every finite token in double (docs/performance.md).
 class LOGITKIT_API SamplerChain {
  public:
   // From a spec: comma-separated stages, each `name`, `name=value` or `name=a:b[:c...]`
