@@ -677,6 +677,31 @@ TEST(ChainTest, IdenticalRowsDrawFromTheirOwnStreams) {
   EXPECT_GE(distinct, 12);
 }
 
+TEST(ChainTest, SamplingParamsBatchDefaultsToRowStreams) {
+  // The fixed-order batch form: no streams given, row r draws from stream r; per-row params
+  // carry per-row histories.
+  const std::size_t V = 1000, R = 16;
+  std::vector<float> x(V * R, 0.0f);
+  std::vector<std::vector<std::int32_t>> hist(R);
+  std::vector<SamplingParams> params(R);
+  for (std::size_t r = 0; r < R; ++r) {
+    hist[r] = {static_cast<std::int32_t>(r)};
+    params[r] = {.presence_penalty = 50.0, .history = hist[r], .seed = 9};
+  }
+  std::vector<SampleResult> out(R);
+  const std::vector<std::uint64_t> step = {4};
+  sample(Rows<const float>{x.data(), R, V, V}, params, {}, step, out);
+  int distinct = 0;
+  for (std::size_t r = 0; r < R; ++r) {
+    distinct += std::none_of(out.begin(), out.begin() + static_cast<long>(r),
+                             [&](const SampleResult& o) { return o.token == out[r].token; });
+    EXPECT_EQ(out[r].token,
+              sample(std::span<const float>(x.data() + r * V, V), params[r], r, 4).token);
+    EXPECT_NE(out[r].token, static_cast<std::int32_t>(r));  // its own history's penalty
+  }
+  EXPECT_GE(distinct, 12);
+}
+
 TEST(ChainTest, BatchErrorsNameTheRow) {
   const std::size_t V = 10, R = 3;
   std::vector<float> x(V * R, 0.0f);

@@ -238,7 +238,7 @@ void sample(Rows<const float> logits, std::span<const SamplingParams> params,
     }
   };
   check_size("params", params.size(), true);
-  check_size("streams", streams.size(), true);
+  if (!streams.empty()) check_size("streams", streams.size(), true);  // empty: row r, stream r
   check_size("steps", steps.size(), true);
   check_size("out", out.size(), false);
   if (rows == 0) return;
@@ -251,7 +251,8 @@ void sample(Rows<const float> logits, std::span<const SamplingParams> params,
       try {
         out[r] = sample_row(fn, static_cast<long>(r), logits.row(r), logits.cols,
                             params[params.size() == 1 ? 0 : r],
-                            streams[streams.size() == 1 ? 0 : r], steps[steps.size() == 1 ? 0 : r],
+                            streams.empty() ? r : streams[streams.size() == 1 ? 0 : r],
+                            steps[steps.size() == 1 ? 0 : r],
                             nullptr);
       } catch (const std::invalid_argument& e) {
         std::lock_guard<std::mutex> lock(mutex);
