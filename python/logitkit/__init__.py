@@ -31,9 +31,9 @@ __all__ = [
     "targets", "force_target", "reset_target",
 ]
 
-from ._chain import SamplerChain  # noqa: E402  (sampler chains: python/logitkit/_chain.py)
+from ._chain import SamplerChain, sample_chains  # noqa: E402  (python/logitkit/_chain.py)
 
-__all__.append("SamplerChain")
+__all__ += ["SamplerChain", "sample_chains"]
 
 CLIP_INIT_LOG_SCALE = _lk.CLIP_INIT_LOG_SCALE  # log(1 / 0.07), CLIP's initial log-scale
 

@@ -157,6 +157,11 @@ class SamplerChain:
         (``mu=None`` starts at 2 * tau).
         """
         x = _logits(logits)
+        if x.ndim == 2:
+            if num_samples is not None:
+                raise ValueError("num_samples is for 1-D logits (many draws of one distribution)")
+            return sample_chains(self, x, seed=seed, step=step, stream=stream, history=history,
+                                 mu=mu, threads=threads)
         seed = _u64(seed, "seed")
         if x.ndim == 1:
             if num_samples is not None:
@@ -170,36 +175,16 @@ class SamplerChain:
                 step0 = _u64(step, "step")
                 if step0 + n > _U64:
                     raise ValueError(f"step + num_samples ({step0} + {n}) exceeds 2**64")
-                x2 = np.broadcast_to(x, (n, x.shape[0]))
-                tokens, _, _ = self._chain.sample_rows(
-                    np.ascontiguousarray(x2), [_history(history, "history")] * n, seed,
-                    [_u64(0 if stream is None else stream, "stream")],
-                    [step0 + i for i in range(n)], [], threads)
-                return tokens
+                return _c.sample_many(self._chain, x, _history(history, "history"), seed,
+                                      _u64(0 if stream is None else stream, "stream"), step0, n)
             s = 0 if stream is None else _u64(stream, "stream")
             mus = [float("nan") if mu is None else float(mu)] if self.has_mirostat else []
-            tokens, _, new_mu = self._chain.sample_rows(
-                x[None, :], [_history(history, "history")], seed, [s], [_u64(step, "step")],
-                mus, threads)
+            tokens, _, new_mu = _c.sample_rows(
+                [self._chain], x[None, :], [_history(history, "history")], [seed], [s],
+                [_u64(step, "step")], mus, threads)
             if self.has_mirostat:
                 return int(tokens[0]), float(new_mu[0])
             return int(tokens[0])
-        if num_samples is not None:
-            raise ValueError("num_samples is for 1-D logits (many draws of one distribution)")
-        rows = x.shape[0]
-        hists = self._row_histories(history, rows)
-        streams = [] if stream is None else _u64_list(stream, "stream", rows)
-        steps = _u64_list(step, "step", rows)
-        mus = []
-        if self.has_mirostat:
-            if mu is None:
-                mus = [float("nan")] * rows
-            else:
-                mus = [float(m) for m in np.broadcast_to(np.asarray(mu, dtype=np.float64), (rows,))]
-        tokens, _, new_mus = self._chain.sample_rows(x, hists, seed, streams, steps, mus, threads)
-        if self.has_mirostat:
-            return tokens, new_mus
-        return tokens
 
     @staticmethod
     def _row_histories(history, rows):
@@ -217,3 +202,45 @@ class SamplerChain:
                                 f"but history[{r}] is {type(h).__name__}")
             out.append(_history(h, f"history[{r}]"))
         return out
+
+
+def sample_chains(chains, logits, *, seed, step, stream=None, history=None, mu=None, threads=0):
+    """Draws one token per row of 2-D ``logits`` [rows, V] with per-row state.
+
+    ``chains``: one SamplerChain for every row, or a list with one per row (per-row params).
+    ``history``: None or a list of per-row histories (each a sequence of token ids, or None).
+    ``seed`` and ``step``: an int or one per row. ``stream``: None (row i draws from stream i),
+    an int, or one per row. ``mu``: mirostat's per-row state (None: 2 * tau). Returns the int32
+    tokens, or ``(tokens, mus)`` when a chain ends in mirostat. Rows run on ``threads`` threads
+    (0: the library's default); each row's token is the single-row call's.
+    """
+    x = _logits(logits, ndim_ok=(2,))
+    rows = x.shape[0]
+    if isinstance(chains, SamplerChain):
+        chain_list = [chains]
+    elif isinstance(chains, (list, tuple)) and all(isinstance(c, SamplerChain) for c in chains):
+        chain_list = list(chains)
+        if len(chain_list) != rows:
+            raise ValueError(f"chains has {len(chain_list)} entries but logits has {rows} rows")
+    else:
+        raise TypeError("chains must be a SamplerChain or a list of them (one per row)")
+    hists = SamplerChain._row_histories(history, rows)
+    seeds = _u64_list(seed, "seed", rows)
+    streams = [] if stream is None else _u64_list(stream, "stream", rows)
+    steps = _u64_list(step, "step", rows)
+    mirostat = any(c.has_mirostat for c in chain_list)
+    mus = []
+    if mirostat:
+        if mu is None:
+            mus = [float("nan")] * rows
+        else:
+            m = np.asarray(mu, dtype=np.float64)
+            if m.ndim > 1 or (m.ndim == 1 and m.shape[0] != rows):
+                raise ValueError(f"mu must be a number or one per row ({rows}), "
+                                 f"got shape {m.shape}")
+            mus = [float(v) for v in np.broadcast_to(m, (rows,))]
+    tokens, _, new_mus = _c.sample_rows([c._chain for c in chain_list], x, hists, seeds, streams,
+                                        steps, mus, threads)
+    if mirostat:
+        return tokens, new_mus
+    return tokens

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -42,27 +43,31 @@ lk::SamplerChain make_chain(const py::object& stages) {
   return lk::SamplerChain(std::move(out));
 }
 
-// Rows of logits [rows, V] with per-row histories; returns (tokens, logprobs, mus).
-py::tuple sample_rows(const lk::SamplerChain& chain, const F32& logits,
-                      const std::vector<std::vector<std::int32_t>>& histories, std::uint64_t seed,
+// Rows of logits [rows, V] with one chain (or one per row), per-row histories and seeds (or
+// one); returns (tokens, logprobs, mus).
+py::tuple sample_rows(const std::vector<const lk::SamplerChain*>& chain_ptrs, const F32& logits,
+                      const std::vector<std::vector<std::int32_t>>& histories,
+                      const std::vector<std::uint64_t>& seeds,
                       const std::vector<std::uint64_t>& streams,
                       const std::vector<std::uint64_t>& steps, std::vector<double> mus,
                       int threads) {
   const std::size_t rows = static_cast<std::size_t>(logits.shape(0));
   const std::size_t cols = static_cast<std::size_t>(logits.shape(1));
-  std::vector<lk::ChainContext> ctx(histories.empty() ? 1 : histories.size());
+  std::vector<lk::SamplerChain> chains;
+  for (const lk::SamplerChain* c : chain_ptrs) chains.push_back(*c);
+  const std::size_t nctx = std::max(histories.size(), seeds.size());
+  std::vector<lk::ChainContext> ctx(std::max<std::size_t>(nctx, 1));
   for (std::size_t r = 0; r < ctx.size(); ++r) {
-    ctx[r].seed = seed;
-    if (!histories.empty()) ctx[r].history = histories[r];
+    ctx[r].seed = seeds[seeds.size() == 1 ? 0 : r];
+    if (!histories.empty()) ctx[r].history = histories[histories.size() == 1 ? 0 : r];
   }
   std::vector<lk::MirostatState> states;
   for (double m : mus) states.push_back({m});
   std::vector<lk::SampleResult> out(rows);
   {
     py::gil_scoped_release release;
-    lk::sample_chain(lk::Rows<const float>{logits.data(), rows, cols, cols},
-                     std::span<const lk::SamplerChain>(&chain, 1), ctx, streams, steps, out,
-                     states, threads);
+    lk::sample_chain(lk::Rows<const float>{logits.data(), rows, cols, cols}, chains, ctx, streams,
+                     steps, out, states, threads);
   }
   py::array_t<std::int32_t> tokens(static_cast<py::ssize_t>(rows));
   py::array_t<float> logprobs(static_cast<py::ssize_t>(rows));
@@ -92,6 +97,26 @@ py::array_t<float> distribution(const lk::SamplerChain& chain, const F32& logits
   return probs;
 }
 
+// n draws of one row's distribution at steps step0 .. step0 + n - 1 (no mirostat).
+py::array_t<std::int32_t> sample_many(const lk::SamplerChain& chain, const F32& logits,
+                                      const std::vector<std::int32_t>& history,
+                                      std::uint64_t seed, std::uint64_t stream,
+                                      std::uint64_t step0, std::size_t n) {
+  const std::size_t v = static_cast<std::size_t>(logits.shape(0));
+  py::array_t<std::int32_t> tokens(static_cast<py::ssize_t>(n));
+  std::int32_t* out = tokens.mutable_data();
+  lk::ChainContext ctx;
+  ctx.history = history;
+  ctx.seed = seed;
+  {
+    py::gil_scoped_release release;
+    for (std::size_t i = 0; i < n; ++i) {
+      out[i] = chain.sample(std::span<const float>(logits.data(), v), ctx, stream, step0 + i).token;
+    }
+  }
+  return tokens;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_logitkit_chain, m) {
@@ -103,6 +128,10 @@ PYBIND11_MODULE(_logitkit_chain, m) {
       .def_property_readonly("initial_mu", &lk::SamplerChain::initial_mu)
       .def("distribution", &distribution, py::arg("logits"), py::arg("history"), py::arg("seed"),
            py::arg("stream"), py::arg("step"), py::arg("mu"))
-      .def("sample_rows", &sample_rows, py::arg("logits"), py::arg("histories"), py::arg("seed"),
-           py::arg("streams"), py::arg("steps"), py::arg("mus"), py::arg("threads"));
+      ;
+  m.def("sample_many", &sample_many, py::arg("chain"), py::arg("logits"), py::arg("history"),
+        py::arg("seed"), py::arg("stream"), py::arg("step0"), py::arg("n"));
+  m.def("sample_rows", &sample_rows, py::arg("chains"), py::arg("logits"), py::arg("histories"),
+        py::arg("seeds"), py::arg("streams"), py::arg("steps"), py::arg("mus"),
+        py::arg("threads"));
 }

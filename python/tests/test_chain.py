@@ -143,3 +143,19 @@ def test_errors_name_the_stage_and_value():
     x[2] = np.nan
     with pytest.raises(ValueError, match=r"logits\[2\] is NaN"):
         c.sample(x, seed=0, step=0)
+
+
+def test_sample_chains_takes_per_row_chains_histories_and_seeds():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 2, (3, 400)).astype(np.float32)
+    chains = [logitkit.SamplerChain("top_k=5,temp=0.7"), logitkit.SamplerChain("temp=0"),
+              logitkit.SamplerChain("penalties=-1:1:0:100,temp=0")]
+    hist = [[1, 2], None, [int(np.argmax(x[2]))]]
+    tokens = logitkit.sample_chains(chains, x, seed=[1, 2, 3], step=4, history=hist)
+    assert tokens[0] == chains[0].sample(x[0], seed=1, step=4, stream=0, history=[1, 2])
+    assert tokens[1] == int(np.argmax(x[1]))
+    assert tokens[2] != int(np.argmax(x[2]))  # its own history's penalty
+    with pytest.raises(ValueError, match="chains has 2 entries"):
+        logitkit.sample_chains(chains[:2], x, seed=0, step=0)
+    with pytest.raises(TypeError, match="SamplerChain"):
+        logitkit.sample_chains("temp=1", x, seed=0, step=0)
