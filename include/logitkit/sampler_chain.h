@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,7 +61,7 @@ struct ChainContext {
 // Mirostat's running surprise target mu, carried between steps by the caller. NaN (the default)
 // starts at 2 * tau, as llama.cpp does.
 struct MirostatState {
-  double mu = __builtin_nan("");
+  double mu = std::numeric_limits<double>::quiet_NaN();
 };
 
 // A chain of stages. Build once, call from any number of threads (const methods are reentrant).
@@ -74,6 +75,11 @@ struct MirostatState {
 // with u = philox_uniform(seed, stream, step); XTC's coin uses the other 64 bits of the same
 // Philox block. +inf logits: only the +inf entries remain, with equal logits 0. Same tokens on
 // every SIMD target, thread count and batch composition.
+// Accuracy: each weight exp(x_i - max) in double (libm's exp, within 1 ULP of double), sums in
+// double in list order: the final probabilities are within 1e-14 relative of the exact softmax of
+// the survivors before their rounding to float (distribution()); logprob within 1e-6 absolute.
+// A survivor set decided by a comparison (top_p's mass, min_p's logit test, typical's score)
+// is exact but for values within that rounding of the boundary.
 // Cost: top_k on the full row is the SIMD rising-threshold filter (no sort of the vocabulary);
 // top_p and typical on a long list sort growing prefixes (256, 2048, ...) until the mass is
 // reached; xtc and mirostat_v2 filter without sorting; mirostat sorts its first m, then k.

@@ -330,7 +330,8 @@ bool SamplerChain::has_mirostat() const {
 }
 
 double SamplerChain::initial_mu() const {
-  return has_mirostat() ? 2.0 * stages_.back().params[0].second : __builtin_nan("");
+  return has_mirostat() ? 2.0 * stages_.back().params[0].second
+                        : std::numeric_limits<double>::quiet_NaN();
 }
 
 SampleResult SamplerChain::sample(std::span<const float> logits, const ChainContext& ctx,
