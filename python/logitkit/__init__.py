@@ -675,3 +675,9 @@ def force_target(name):
 def reset_target():
     """Returns dispatch to the best supported SIMD target."""
     _lk.reset_target()
+
+
+# Per-row streams by default, per-row histories and num_samples (python/logitkit/_sample_ext.py).
+from ._sample_ext import extend_sample as _extend_sample  # noqa: E402
+
+sample = _extend_sample(sample)

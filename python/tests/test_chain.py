@@ -159,3 +159,26 @@ def test_sample_chains_takes_per_row_chains_histories_and_seeds():
         logitkit.sample_chains(chains[:2], x, seed=0, step=0)
     with pytest.raises(TypeError, match="SamplerChain"):
         logitkit.sample_chains("temp=1", x, seed=0, step=0)
+
+
+def test_sample_batch_streams_histories_and_num_samples():
+    x = np.zeros((16, 1000), np.float32)
+    tokens = logitkit.sample(x, seed=1, step=0)
+    assert len(set(tokens.tolist())) >= 12  # row i on stream i
+    for r in (0, 5, 15):
+        assert tokens[r] == logitkit.sample(x[r], seed=1, step=0, stream=r)
+    assert len(set(logitkit.sample(x, seed=1, step=0, stream=3).tolist())) == 1
+    y = np.array([[3.0, 2.9, 0.0], [3.0, 2.9, 0.0]], np.float32)
+    t = logitkit.sample(y, temperature=0.0, history=[[0], []], repetition_penalty=10.0, seed=0)
+    assert t.tolist() == [1, 0]
+    with pytest.raises(ValueError, match="history has 1 per-row"):
+        logitkit.sample(y, history=[[0]], seed=0)
+    z = np.array([2.0, 1.0, 0.5, -1.0], np.float32)
+    draws = logitkit.sample(z, temperature=0.8, seed=4, step=10, num_samples=5000)
+    assert draws.shape == (5000,) and draws.dtype == np.int32
+    assert [logitkit.sample(z, temperature=0.8, seed=4, step=10 + i) for i in range(4)] == \
+        draws[:4].tolist()
+    want = logitkit.sampling_distribution(z, temperature=0.8)
+    assert np.abs(np.bincount(draws, minlength=4) / 5000 - want).max() < 0.03
+    tok, lp = logitkit.sample(z, seed=4, step=0, num_samples=3, return_logprob=True)
+    assert tok.shape == (3,) and lp.shape == (3,)
