@@ -5,6 +5,7 @@
 // fixed-order SamplingParams; errors; reproducibility across batches, threads and SIMD targets.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -461,6 +462,74 @@ TEST(ChainTest, MatchesSamplingParamsInTheDefaultOrder) {
       ASSERT_NEAR(got[i], want[i], 2e-6 + 1e-5 * want[i]) << "token " << i;
     }
   }
+}
+
+// temp -> top_k -> top_p -> min_p in long double (64-bit mantissa), by sorting the row.
+std::vector<long double> long_double_chain(const std::vector<float>& x, long double tau,
+                                           std::size_t k, long double top_p, long double min_p) {
+  std::vector<std::size_t> order(x.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return x[a] > x[b];
+  });
+  if (k > 0 && k < order.size()) order.resize(k);
+  const long double m = x[order[0]];
+  auto w = [&](std::size_t i) { return std::exp((x[i] - m) / tau); };
+  long double total = 0;
+  for (std::size_t i : order) total += w(i);
+  if (top_p < 1) {
+    long double cum = 0;
+    std::size_t j = 0;
+    while (j < order.size()) {
+      cum += w(order[j++]) / total;
+      if (cum >= top_p - 1e-6L) break;
+    }
+    order.resize(j);
+  }
+  if (min_p > 0) {
+    std::erase_if(order, [&](std::size_t i) { return (x[i] - m) / tau < std::log(min_p); });
+  }
+  total = 0;
+  for (std::size_t i : order) total += w(i);
+  std::vector<long double> p(x.size(), 0.0L);
+  for (std::size_t i : order) p[i] = w(i) / total;
+  return p;
+}
+
+TEST(ChainTest, ProbabilitiesWithinOneFloatUlpOfLongDouble) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  struct Case {
+    const char* spec;
+    long double tau;
+    std::size_t k;
+    long double p, mp;
+  };
+  const Case cases[] = {{"temp=0.8,top_k=200,top_p=0.95,min_p=0.001", 0.8L, 200, 0.95L, 0.001L},
+                        {"temp=1.3,top_k=100", 1.3L, 100, 1, 0},
+                        {"temp=0.7", 0.7L, 0, 1, 0},
+                        {"temp=2,top_p=0.5", 2.0L, 0, 0.5L, 0}};
+  double worst = 0;
+  for (int row = 0; row < 4; ++row) {
+    std::vector<float> x(5000);
+    for (float& v : x) v = nd(rng);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.spec);
+      const auto want = long_double_chain(x, c.tau, c.k, c.p, c.mp);
+      std::vector<float> got(x.size());
+      SamplerChain(c.spec).distribution(x, {}, got);
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(got[i] == 0, want[i] == 0) << "token " << i;
+        if (want[i] == 0) continue;
+        const float w = static_cast<float>(want[i]);
+        const double ulp = std::nextafter(w, INFINITY) - w;
+        const double err = std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
+        worst = std::max(worst, err / ulp);
+      }
+    }
+  }
+  std::printf("worst error: %.3f float ULP\n", worst);
+  EXPECT_LE(worst, 1.0);
 }
 
 TEST(ChainTest, TemperatureAnywhere) {
