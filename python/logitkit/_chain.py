@@ -65,6 +65,27 @@ def _history(h, name):
     return out
 
 
+def _bias(logit_bias):
+    """{token: bias} -> [(token, bias)] (ids in int32; range and NaN checked by the library)."""
+    if logit_bias is None:
+        return []
+    if not isinstance(logit_bias, dict):
+        raise TypeError("logit_bias must be a dict {token: bias}, "
+                        f"got {type(logit_bias).__name__}")
+    out = []
+    for t, b in logit_bias.items():
+        try:
+            i = operator.index(t)
+        except TypeError:
+            raise TypeError(f"logit_bias keys must be integer token ids, got {t!r}") from None
+        if not -_I32 <= i < _I32:
+            raise ValueError(f"logit_bias token {i} is outside [0, vocabulary)")
+        if isinstance(b, bool) or not isinstance(b, (int, float, np.integer, np.floating)):
+            raise TypeError(f"logit_bias[{i}] must be a number, got {b!r}")
+        out.append((i, float(b)))
+    return out
+
+
 def _stages(stages):
     if isinstance(stages, str):
         return stages
@@ -121,19 +142,22 @@ class SamplerChain:
     def __repr__(self):
         return f"SamplerChain({self.spec!r})"
 
-    def distribution(self, logits, history=None, *, seed=0, stream=0, step=0, mu=None):
+    def distribution(self, logits, history=None, *, seed=0, stream=0, step=0, mu=None,
+                     logit_bias=None):
         """Final probabilities over the whole vocabulary (0 for removed tokens), float32.
 
         1-D logits: ``history`` is a sequence of token ids. 2-D logits [rows, V]: ``history`` is
         None or a list of per-row histories, and the result is [rows, V]. ``stream``/``step``
         matter only for xtc's coin; ``mu`` (mirostat's state) is only read (None: 2 * tau).
+        ``logit_bias``: {token: bias} added to the logits before the first stage.
         """
+        bias = _bias(logit_bias)
         x = _logits(logits)
         seed = _u64(seed, "seed")
         mu = float("nan") if mu is None else float(mu)
         if x.ndim == 1:
             return self._chain.distribution(x, _history(history, "history"), seed,
-                                            _u64(stream, "stream"), _u64(step, "step"), mu)
+                                            _u64(stream, "stream"), _u64(step, "step"), mu, bias)
         hists = self._row_histories(history, x.shape[0])
         streams = _u64_list(stream, "stream", x.shape[0])
         steps = _u64_list(step, "step", x.shape[0])
@@ -141,11 +165,11 @@ class SamplerChain:
         for r in range(x.shape[0]):
             out[r] = self._chain.distribution(
                 x[r], hists[r] if hists else [], seed, streams[r if len(streams) > 1 else 0],
-                steps[r if len(steps) > 1 else 0], mu)
+                steps[r if len(steps) > 1 else 0], mu, bias)
         return out
 
     def sample(self, logits, *, seed, step, stream=None, history=None, mu=None,
-               num_samples=None, threads=0):
+               num_samples=None, logit_bias=None, threads=0):
         """Draws tokens; the same (seed, stream, step) give the same token everywhere.
 
         1-D logits: one token (an int) from stream ``stream`` (default 0); with
@@ -154,15 +178,16 @@ class SamplerChain:
         stream i unless ``stream`` gives one per row (or one for all); ``history`` is None or a
         list of per-row histories; ``step`` an int or one per row. Mirostat chains return
         ``(token, mu)`` (2-D: ``(tokens, mus)``): pass the returned mu back at the next step
-        (``mu=None`` starts at 2 * tau).
+        (``mu=None`` starts at 2 * tau). ``logit_bias``: {token: bias}, every row.
         """
         x = _logits(logits)
         if x.ndim == 2:
             if num_samples is not None:
                 raise ValueError("num_samples is for 1-D logits (many draws of one distribution)")
             return sample_chains(self, x, seed=seed, step=step, stream=stream, history=history,
-                                 mu=mu, threads=threads)
+                                 mu=mu, logit_bias=logit_bias, threads=threads)
         seed = _u64(seed, "seed")
+        bias = _bias(logit_bias)
         if x.ndim == 1:
             if num_samples is not None:
                 n = operator.index(num_samples)
@@ -176,12 +201,13 @@ class SamplerChain:
                 if step0 + n > _U64:
                     raise ValueError(f"step + num_samples ({step0} + {n}) exceeds 2**64")
                 return _c.sample_many(self._chain, x, _history(history, "history"), seed,
-                                      _u64(0 if stream is None else stream, "stream"), step0, n)
+                                      _u64(0 if stream is None else stream, "stream"), step0, n,
+                                      bias)
             s = 0 if stream is None else _u64(stream, "stream")
             mus = [float("nan") if mu is None else float(mu)] if self.has_mirostat else []
             tokens, _, new_mu = _c.sample_rows(
                 [self._chain], x[None, :], [_history(history, "history")], [seed], [s],
-                [_u64(step, "step")], mus, threads)
+                [_u64(step, "step")], mus, bias, threads)
             if self.has_mirostat:
                 return int(tokens[0]), float(new_mu[0])
             return int(tokens[0])
@@ -204,7 +230,8 @@ class SamplerChain:
         return out
 
 
-def sample_chains(chains, logits, *, seed, step, stream=None, history=None, mu=None, threads=0):
+def sample_chains(chains, logits, *, seed, step, stream=None, history=None, mu=None,
+                  logit_bias=None, threads=0):
     """Draws one token per row of 2-D ``logits`` [rows, V] with per-row state.
 
     ``chains``: one SamplerChain for every row, or a list with one per row (per-row params).
@@ -240,7 +267,7 @@ def sample_chains(chains, logits, *, seed, step, stream=None, history=None, mu=N
                                  f"got shape {m.shape}")
             mus = [float(v) for v in np.broadcast_to(m, (rows,))]
     tokens, _, new_mus = _c.sample_rows([c._chain for c in chain_list], x, hists, seeds, streams,
-                                        steps, mus, threads)
+                                        steps, mus, _bias(logit_bias), threads)
     if mirostat:
         return tokens, new_mus
     return tokens

@@ -22,6 +22,13 @@ namespace lk = logitkit;
 namespace {
 
 using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using Bias = std::vector<std::pair<std::int32_t, float>>;
+
+std::vector<lk::TokenBias> token_bias(const Bias& b) {
+  std::vector<lk::TokenBias> out;
+  for (const auto& [t, v] : b) out.push_back({t, v});
+  return out;
+}
 
 lk::SamplerChain make_chain(const py::object& stages) {
   if (py::isinstance<py::str>(stages)) return lk::SamplerChain(stages.cast<std::string>());
@@ -50,7 +57,8 @@ py::tuple sample_rows(const std::vector<const lk::SamplerChain*>& chain_ptrs, co
                       const std::vector<std::uint64_t>& seeds,
                       const std::vector<std::uint64_t>& streams,
                       const std::vector<std::uint64_t>& steps, std::vector<double> mus,
-                      int threads) {
+                      const Bias& bias, int threads) {
+  const std::vector<lk::TokenBias> tb = token_bias(bias);
   const std::size_t rows = static_cast<std::size_t>(logits.shape(0));
   const std::size_t cols = static_cast<std::size_t>(logits.shape(1));
   std::vector<lk::SamplerChain> chains;
@@ -60,6 +68,7 @@ py::tuple sample_rows(const std::vector<const lk::SamplerChain*>& chain_ptrs, co
   for (std::size_t r = 0; r < ctx.size(); ++r) {
     ctx[r].seed = seeds[seeds.size() == 1 ? 0 : r];
     if (!histories.empty()) ctx[r].history = histories[histories.size() == 1 ? 0 : r];
+    ctx[r].logit_bias = tb;
   }
   std::vector<lk::MirostatState> states;
   for (double m : mus) states.push_back({m});
@@ -82,12 +91,15 @@ py::tuple sample_rows(const std::vector<const lk::SamplerChain*>& chain_ptrs, co
 
 py::array_t<float> distribution(const lk::SamplerChain& chain, const F32& logits,
                                 const std::vector<std::int32_t>& history, std::uint64_t seed,
-                                std::uint64_t stream, std::uint64_t step, double mu) {
+                                std::uint64_t stream, std::uint64_t step, double mu,
+                                const Bias& bias) {
+  const std::vector<lk::TokenBias> tb = token_bias(bias);
   const std::size_t n = static_cast<std::size_t>(logits.shape(0));
   py::array_t<float> probs(static_cast<py::ssize_t>(n));
   lk::ChainContext ctx;
   ctx.history = history;
   ctx.seed = seed;
+  ctx.logit_bias = tb;
   lk::MirostatState st{mu};
   {
     py::gil_scoped_release release;
@@ -101,13 +113,15 @@ py::array_t<float> distribution(const lk::SamplerChain& chain, const F32& logits
 py::array_t<std::int32_t> sample_many(const lk::SamplerChain& chain, const F32& logits,
                                       const std::vector<std::int32_t>& history,
                                       std::uint64_t seed, std::uint64_t stream,
-                                      std::uint64_t step0, std::size_t n) {
+                                      std::uint64_t step0, std::size_t n, const Bias& bias) {
+  const std::vector<lk::TokenBias> tb = token_bias(bias);
   const std::size_t v = static_cast<std::size_t>(logits.shape(0));
   py::array_t<std::int32_t> tokens(static_cast<py::ssize_t>(n));
   std::int32_t* out = tokens.mutable_data();
   lk::ChainContext ctx;
   ctx.history = history;
   ctx.seed = seed;
+  ctx.logit_bias = tb;
   {
     py::gil_scoped_release release;
     for (std::size_t i = 0; i < n; ++i) {
@@ -127,11 +141,11 @@ PYBIND11_MODULE(_logitkit_chain, m) {
       .def_property_readonly("has_mirostat", &lk::SamplerChain::has_mirostat)
       .def_property_readonly("initial_mu", &lk::SamplerChain::initial_mu)
       .def("distribution", &distribution, py::arg("logits"), py::arg("history"), py::arg("seed"),
-           py::arg("stream"), py::arg("step"), py::arg("mu"))
+           py::arg("stream"), py::arg("step"), py::arg("mu"), py::arg("bias"))
       ;
   m.def("sample_many", &sample_many, py::arg("chain"), py::arg("logits"), py::arg("history"),
-        py::arg("seed"), py::arg("stream"), py::arg("step0"), py::arg("n"));
+        py::arg("seed"), py::arg("stream"), py::arg("step0"), py::arg("n"), py::arg("bias"));
   m.def("sample_rows", &sample_rows, py::arg("chains"), py::arg("logits"), py::arg("histories"),
-        py::arg("seeds"), py::arg("streams"), py::arg("steps"), py::arg("mus"),
+        py::arg("seeds"), py::arg("streams"), py::arg("steps"), py::arg("mus"), py::arg("bias"),
         py::arg("threads"));
 }

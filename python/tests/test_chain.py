@@ -182,3 +182,18 @@ def test_sample_batch_streams_histories_and_num_samples():
     assert np.abs(np.bincount(draws, minlength=4) / 5000 - want).max() < 0.03
     tok, lp = logitkit.sample(z, seed=4, step=0, num_samples=3, return_logprob=True)
     assert tok.shape == (3,) and lp.shape == (3,)
+
+
+def test_logit_bias():
+    x = np.zeros(5, np.float32)
+    c = logitkit.SamplerChain("temp=0")
+    assert c.sample(x, seed=0, step=0, logit_bias={3: 1.0}) == 3
+    np.testing.assert_array_equal(c.distribution(x, logit_bias={4: 2.0}), [0, 0, 0, 0, 1])
+    assert c.sample(np.zeros((2, 5), np.float32), seed=0, step=0, logit_bias={2: 1.0}).tolist() \
+        == [2, 2]
+    with pytest.raises(ValueError, match=r"logit_bias\[0\].token \(7\) is outside \[0, 5\)"):
+        c.sample(x, seed=0, step=0, logit_bias={7: 1.0})
+    with pytest.raises(ValueError, match="NaN"):
+        c.distribution(x, logit_bias={1: float("nan")})
+    with pytest.raises(TypeError, match="dict"):
+        c.sample(x, seed=0, step=0, logit_bias=[(1, 2.0)])
