@@ -775,6 +775,29 @@ TEST(ChainTest, SamplingParamsBatchDefaultsToRowStreams) {
   EXPECT_GE(distinct, 12);
 }
 
+TEST(ChainTest, BatchSizesAreChecked) {
+  const std::size_t V = 10, R = 3;
+  std::vector<float> x(V * R, 0.0f);
+  SamplerChain c("temp=1");
+  std::vector<SampleResult> out(2);
+  const std::vector<std::uint64_t> step = {0};
+  const std::vector<ChainContext> ctx(1);
+  try {
+    sample_chain(Rows<const float>{x.data(), R, V, V}, std::span<const SamplerChain>(&c, 1), ctx,
+                 {}, step, out);
+    ADD_FAILURE();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("out.size() is 2 but logits has 3 rows"),
+              std::string::npos)
+        << e.what();
+  }
+  std::vector<SampleResult> out3(R);
+  const std::vector<std::uint64_t> streams = {1, 2};
+  EXPECT_THROW(sample_chain(Rows<const float>{x.data(), R, V, V},
+                            std::span<const SamplerChain>(&c, 1), ctx, streams, step, out3),
+               std::invalid_argument);
+}
+
 TEST(ChainTest, BatchErrorsNameTheRow) {
   const std::size_t V = 10, R = 3;
   std::vector<float> x(V * R, 0.0f);

@@ -366,13 +366,13 @@ void sample_chain(Rows<const float> logits, std::span<const SamplerChain> chains
   internal::check_rows(fn, "logits", logits);
   const std::size_t rows = logits.rows;
   auto check_size = [&](const char* name, std::size_t size, bool broadcast, bool none) {
-    if (size != rows && !(broadcast && size == 1) && !(none && size == 0)) {
-      internal::fail(fn, std::string(name) + ".size() is " + std::to_string(size) +
-                             " but logits has " + std::to_string(rows) + " rows" +
-                             (broadcast ? " (1 is also accepted" : " (") +
-                             (none ? (broadcast ? ", and 0" : "0 is also accepted") : "") +
-                             (broadcast || none ? ")" : ")"));
-    }
+    if (size == rows || (broadcast && size == 1) || (none && size == 0)) return;
+    std::string also;
+    if (broadcast && none) also = " (1 or 0 are also accepted)";
+    if (broadcast && !none) also = " (1 is also accepted)";
+    if (!broadcast && none) also = " (0 is also accepted)";
+    internal::fail(fn, std::string(name) + ".size() is " + std::to_string(size) +
+                           " but logits has " + std::to_string(rows) + " rows" + also);
   };
   check_size("chains", chains.size(), true, false);
   check_size("contexts", contexts.size(), true, false);
