@@ -775,6 +775,18 @@ TEST(ChainTest, SamplingParamsBatchDefaultsToRowStreams) {
   EXPECT_GE(distinct, 12);
 }
 
+TEST(ChainTest, InfiniteLogitsAreTheLimit) {
+  // +inf logits: only they remain, with equal weight; a penalty that overflows float to +inf
+  // (presence -1e300 on a repeated token) acts the same.
+  std::vector<float> x = {1.0f, INFINITY, 0.5f, INFINITY, -INFINITY};
+  expect_probs(chain_dist(SamplerChain("top_k=3,temp=0.5"), x), {0, 0.5, 0, 0.5, 0}, 1e-12);
+  expect_probs(chain_dist(SamplerChain("typical=0.9"), x), {0, 0.5, 0, 0.5, 0}, 1e-12);
+  std::vector<float> y = {1.0f, 2.0f, 0.5f};
+  expect_probs(chain_dist(SamplerChain("penalties=-1:1:0:-1e300,top_k=2"), y, {2}), {0, 0, 1},
+               1e-12);
+  expect_probs(chain_dist(SamplerChain("penalties=-1:1:0:-1e300"), y, {2}), {0, 0, 1}, 1e-12);
+}
+
 TEST(ChainTest, BatchSizesAreChecked) {
   const std::size_t V = 10, R = 3;
   std::vector<float> x(V * R, 0.0f);

@@ -183,6 +183,7 @@ class ChainRun {
         l.toks.clear();
         for (const internal::Cand& c : s_.cand) l.toks.push_back({tempered(c.x), 0.0, c.i});
         l.sorted = true;
+        internal::normalize_infinities(l);  // a penalty that overflowed to +inf
         list_ = true;
         return true;
       }
@@ -207,6 +208,7 @@ class ChainRun {
       if (x_[i] != -kInf) l.toks.push_back({tempered(x_[i]), 0.0, static_cast<std::int32_t>(i)});
     }
     l.sorted = false;
+    internal::normalize_infinities(l);  // a penalty that overflowed to +inf
     list_ = true;
   }
 

@@ -52,19 +52,6 @@ void sort_list(ChainList& l) {
   l.sorted = true;
 }
 
-// -inf logits leave the list; +inf ones (an overflowing temperature) are the limit: only they
-// remain, with equal logits.
-void normalize_infinities(ChainList& l) {
-  bool pos = false;
-  for (const Tok& t : l.toks) pos |= t.logit == kInfD;
-  if (pos) {
-    std::erase_if(l.toks, [](const Tok& t) { return t.logit != kInfD; });
-    for (Tok& t : l.toks) t.logit = 0;
-  } else {
-    std::erase_if(l.toks, [](const Tok& t) { return t.logit == -kInfD; });
-  }
-}
-
 double entropy(const ChainList& l) {
   double h = 0;
   for (const Tok& t : l.toks) {
@@ -184,6 +171,19 @@ void dry_penalties(const ResolvedStage& st, std::span<const std::int32_t> histor
 }
 
 }  // namespace
+
+// -inf logits leave the list; +inf ones (an overflowing temperature) are the limit: only they
+// remain, with equal logits.
+void normalize_infinities(ChainList& l) {
+  bool pos = false;
+  for (const Tok& t : l.toks) pos |= t.logit == kInfD;
+  if (pos) {
+    std::erase_if(l.toks, [](const Tok& t) { return t.logit != kInfD; });
+    for (Tok& t : l.toks) t.logit = 0;
+  } else {
+    std::erase_if(l.toks, [](const Tok& t) { return t.logit == -kInfD; });
+  }
+}
 
 void history_adjustments(const ResolvedStage& st, std::span<const std::int32_t> history,
                          std::vector<std::pair<std::int32_t, double>>& out) {

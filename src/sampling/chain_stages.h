@@ -34,6 +34,9 @@ struct ChainList {
   bool sorted = false;  // toks in tok_before order
 };
 
+// -inf logits leave the list; if any logit is +inf, only those remain, with logits 0.
+void normalize_infinities(ChainList& l);
+
 // penalties: (token, count in the last last_n of history); dry: (token, penalty to subtract).
 // Sorted by token; empty when the stage is off.
 void history_adjustments(const ResolvedStage& st, std::span<const std::int32_t> history,
