@@ -11,7 +11,7 @@ import operator
 
 import numpy as np
 
-from . import _logitkit_chain as _c
+from ._logitkit import chain as _c
 
 _U64 = 2 ** 64
 _I32 = 2 ** 31

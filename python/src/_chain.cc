@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// pybind11 bindings of logitkit::SamplerChain (the _logitkit_chain extension; the Python layer
+// pybind11 bindings of logitkit::SamplerChain: the submodule _logitkit.chain (the Python layer
 // is python/logitkit/_chain.py). Float32 C-contiguous arrays in; the chain runs with the GIL
 // released; std::invalid_argument becomes ValueError with the library's message.
 #include <pybind11/numpy.h>
@@ -133,8 +133,8 @@ py::array_t<std::int32_t> sample_many(const lk::SamplerChain& chain, const F32& 
 
 }  // namespace
 
-PYBIND11_MODULE(_logitkit_chain, m) {
-  m.doc() = "logitkit.SamplerChain's C++ core (use logitkit.SamplerChain)";
+void bind_chain(py::module_& parent) {
+  py::module_ m = parent.def_submodule("chain", "logitkit.SamplerChain's C++ core");
   py::class_<lk::SamplerChain>(m, "SamplerChain")
       .def(py::init(&make_chain), py::arg("stages"))
       .def_property_readonly("spec", &lk::SamplerChain::spec)
