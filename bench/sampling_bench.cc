@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "logitkit/sampler_chain.h"
 #include "logitkit/sampling.h"
 #include "logitkit/targets.h"
 
@@ -175,6 +176,43 @@ void bm_batch(benchmark::State& state, Chain chain) {
   state.SetItemsProcessed(state.iterations() * kRows);
 }
 
+// A SamplerChain on one row, with a 64-token history of likely tokens ending in a repeat (so
+// penalties and DRY change logits).
+void bm_chain(benchmark::State& state, std::string spec, std::size_t n) {
+  const auto x = peaked_logits(n, 7);
+  std::vector<std::int32_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + 64, order.end(),
+                    [&](std::int32_t a, std::int32_t b) { return x[a] > x[b]; });
+  std::vector<std::int32_t> history;
+  for (int j = 0; j < 56; ++j) history.push_back(order[static_cast<std::size_t>((j * 7) % 64)]);
+  for (int j = 0; j < 8; ++j) history.push_back(order[static_cast<std::size_t>(j % 4)]);
+  const logitkit::SamplerChain chain(spec);
+  const logitkit::ChainContext ctx{.history = history, .seed = 1};
+  std::uint64_t step = 0;
+  for (auto _ : state) {
+    logitkit::MirostatState st{10.0};
+    const auto r = chain.sample(x, ctx, 0, step++, &st);
+    benchmark::DoNotOptimize(r.token);
+  }
+  std::vector<float> probs(n);
+  chain.distribution(x, ctx, probs);
+  state.counters["kept"] = static_cast<double>(
+      std::count_if(probs.begin(), probs.end(), [](float v) { return v > 0; }));
+  state.SetItemsProcessed(state.iterations());
+}
+
+// The fixed-order sampler on the same peaked row (the chain's baseline).
+void bm_fixed_peaked(benchmark::State& state, SamplingParams p, std::size_t n) {
+  const auto x = peaked_logits(n, 7);
+  std::uint64_t step = 0;
+  for (auto _ : state) {
+    const auto r = logitkit::sample(x, p, 0, step++);
+    benchmark::DoNotOptimize(r.token);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // With --benchmark_repetitions: the fastest repetition, the figure least disturbed by other
 // processes on a shared machine (the median is reported too).
 double min_of(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
@@ -221,6 +259,45 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime()
         ->ComputeStatistics("min", min_of);
+  }
+  // Sampler chains at V = 128256 on the peaked row: llama.cpp's default chain (its default
+  // parameters: penalties and DRY off, typical 1, XTC off) and the same with penalties and DRY
+  // active, beside the fixed-order SamplingParams chain; then each chain stage alone.
+  {
+    const std::size_t n = 128256;
+    benchmark::RegisterBenchmark("chain_fixed/k40_p0.95_minp0.05_t0.8/128256", bm_fixed_peaked,
+                                 SamplingParams{.temperature = 0.8, .top_k = 40, .top_p = 0.95,
+                                                .min_p = 0.05},
+                                 n)
+        ->Unit(benchmark::kMicrosecond)
+        ->ComputeStatistics("min", min_of);
+    const std::pair<const char*, const char*> chains[] = {
+        {"llama_default",
+         "penalties,dry,top_k=40,typical=1,top_p=0.95,min_p=0.05,xtc=0:0.1,temp=0.8"},
+        {"llama_default_penalties_dry",
+         "penalties=64:1.1:0.1:0.1,dry=0.8,top_k=40,typical=1,top_p=0.95,min_p=0.05,xtc=0:0.1,"
+         "temp=0.8"},
+        {"penalties", "penalties=64:1.1:0.1:0.1"},
+        {"dry", "dry=0.8"},
+        {"top_k", "top_k=40"},
+        {"typical", "typical=0.95"},
+        {"top_p", "top_p=0.95"},
+        {"min_p", "min_p=0.05"},
+        {"xtc", "xtc=1:0.1"},
+        {"top_n_sigma", "top_n_sigma=1"},
+        {"epsilon", "epsilon=0.0003"},
+        {"eta", "eta=0.002"},
+        {"temp", "temp=0.8"},
+        {"dynatemp", "dynatemp=0.8:0.5:1"},
+        {"mirostat", "mirostat=5:0.1:100"},
+        {"mirostat_v2", "mirostat_v2=5:0.1"},
+    };
+    for (const auto& [name, spec] : chains) {
+      benchmark::RegisterBenchmark(("chain/" + std::string(name) + "/128256").c_str(), bm_chain,
+                                   std::string(spec), n)
+          ->Unit(benchmark::kMicrosecond)
+          ->ComputeStatistics("min", min_of);
+    }
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

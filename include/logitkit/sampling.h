@@ -116,7 +116,9 @@ LOGITKIT_API SampleResult sample(std::span<const bfloat16> logits, const Samplin
                                  std::uint64_t stream, std::uint64_t step);
 
 // Batch: out[r] = sample(row r of logits, params[r], streams[r], steps[r]). params, streams and
-// steps hold either logits.rows entries or exactly 1 (used for every row); out holds logits.rows.
+// steps hold either logits.rows entries or exactly 1 (used for every row); streams may also be
+// empty: row r then draws from stream r (identical rows do not all return the same token); out
+// holds logits.rows. Per-row params carry per-row histories (SamplingParams::history).
 // Rows are split across `threads` threads (0: library default); each result is bitwise the one
 // the single-row call gives, whatever the thread count and the order of rows in the batch.
 // On invalid input nothing is guaranteed about `out` and std::invalid_argument names the row.

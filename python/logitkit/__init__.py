@@ -40,6 +40,10 @@ __all__ = [
     "targets", "force_target", "reset_target",
 ]
 
+from ._chain import SamplerChain, sample_chains  # noqa: E402  (python/logitkit/_chain.py)
+
+__all__ += ["SamplerChain", "sample_chains"]
+
 CLIP_INIT_LOG_SCALE = _lk.CLIP_INIT_LOG_SCALE  # log(1 / 0.07), CLIP's initial log-scale
 
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -1009,3 +1013,9 @@ def reset_target():
       True
     """
     _lk.reset_target()
+
+
+# Per-row streams by default, per-row histories and num_samples (python/logitkit/_sample_ext.py).
+from ._sample_ext import extend_sample as _extend_sample  # noqa: E402
+
+sample = _extend_sample(sample)

@@ -424,8 +424,11 @@ void sampling_distribution(py::array logits, const lk::SamplingParams& base, py:
 
 }  // namespace
 
+void bind_chain(py::module_& m);  // _chain.cc: the submodule `chain` (SamplerChain)
+
 PYBIND11_MODULE(_logitkit, m) {
   m.doc() = "logitkit C++ bindings; use the `logitkit` package, which wraps these.";
+  bind_chain(m);
 
   py::enum_<lk::EmptyRow>(m, "EmptyRow")
       .value("zeros", lk::EmptyRow::kZeros)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sampler's rules that its vocabulary-shard users share (shard_sampling.cc, logitkit::mpi's
-// sample): the candidate type and the ranking of every filter, top-p's slack, and the choice of
-// exp kernel and its arguments for a temperature.
+// sample): top-p's slack, the choice of exp kernel and its arguments for a temperature, and
+// min-p's cut (with top_k.h's candidate type and ranking).
 #ifndef LOGITKIT_SRC_SAMPLING_SAMPLER_SHARED_H_
 #define LOGITKIT_SRC_SAMPLING_SAMPLER_SHARED_H_
 
@@ -12,6 +12,7 @@
 #include "logitkit/softmax.h"
 #include "src/internal/temperature.h"
 #include "src/sampling/sampling_kernels.h"
+#include "src/sampling/top_k.h"
 
 namespace logitkit::internal {
 
@@ -19,16 +20,7 @@ namespace logitkit::internal {
 // mass equals top_p is not extended by one token because of rounding in the logits or the sums.
 inline constexpr double kTopPSlack = 1e-6;
 
-// A candidate token: its effective logit and its id.
-struct Cand {
-  float x;
-  std::int32_t i;
-};
-// The ranking of every filter: larger logit first, lower index first among equal logits. A
-// function object, so that std::sort and std::nth_element inline it.
-inline constexpr auto before = [](const Cand& a, const Cand& b) {
-  return a.x > b.x || (a.x == b.x && a.i < b.i);
-};
+// The candidate type (Cand) and the ranking of every filter (before) are top_k.h's.
 
 // The sampler's exp for a decoded 1/tau: the float exp where 1/tau lies in the sampler's window
 // (FloatWindow::kSampler: compensated shift for kAccurate, rounded for kFast), the double exp

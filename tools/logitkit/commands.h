@@ -48,8 +48,11 @@ struct SampleArgs {
   unsigned long long seed = 0;
   long long draws = 1;
   bool tokens = false;
+  std::string chain;    // --chain: a SamplerChain spec (replaces -t, -k, -p, --min-p)
+  std::string history;  // --history: earlier token ids, comma-separated (for --chain)
 };
 int run_sample(SampleArgs& args);
+int run_sample_chain(SampleArgs& args);  // chain_cmd.cc
 
 int run_targets();
 

@@ -144,6 +144,9 @@ int run(int argc, char** argv) {
   s->add_option("--seed", sm.seed, "random seed")->default_str("0");
   s->add_option("-n,--draws", sm.draws, "number of draws (> 1: a histogram)")->default_str("1");
   s->add_flag("--tokens", sm.tokens, "print every drawn token instead of the histogram");
+  s->add_option("--chain", sm.chain,
+                "sampler chain, e.g. penalties,dry,top_k=40,top_p=0.95,min_p=0.05,temp=0.8");
+  s->add_option("--history", sm.history, "earlier token ids for --chain, e.g. 5,9,5");
   s->callback([&] { action = [&] { return run_sample(sm); }; });
 
   PlotArgs plot;

@@ -12,6 +12,7 @@
 namespace lkcli {
 
 int run_sample(SampleArgs& a) {
+  if (!a.chain.empty() || !a.history.empty()) return run_sample_chain(a);
   logitkit::SamplingParams params;
   params.temperature = parse_temperature(a.temperature);
   if (!(a.top_p >= 0 && a.top_p <= 1)) throw UsageError("--top-p must be in [0, 1]");
