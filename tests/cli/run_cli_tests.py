@@ -213,6 +213,28 @@ def group_npy(binary, _update):
             rc, out, err = run(binary, ["softmax", path])
             if rc != 2 or out or needle not in err.decode() or err.decode().count("\n") != 1:
                 fail("npy_error_" + name, f"exit {rc}, stdout {out[:80]!r}, stderr {err!r}")
+        # Truncation names the row it falls in, from a file (checked before reading) and from a
+        # pipe (read in blocks of rows: the row, not the block's first row).
+        ten = npy_bytes((10, 4), [float(i) for i in range(40)], "f")
+        header = len(ten) - 160
+        cut = ten[:header + 7 * 16 + 6]  # inside row 8
+        path = os.path.join(tmp, "cut.npy")
+        open(path, "wb").write(cut)
+        for how, args, stdin in (("file", ["softmax", path], b""), ("pipe", ["softmax", "-f", "npy"], cut)):
+            rc, out, err = run(binary, args, stdin)
+            if rc != 2 or out or "row 8 of 10 is incomplete" not in err.decode():
+                fail("npy_truncated_row_" + how, f"exit {rc}, stderr {err!r}")
+        big = npy_bytes((300000, 4), [0.0] * 1200000, "f")
+        header = len(big) - 300000 * 16
+        cut = big[:header + 299999 * 16 + 3]  # inside row 300000
+        for how, args, stdin in (("file", None, None), ("pipe", ["softmax", "-f", "npy"], cut)):
+            if how == "file":
+                path = os.path.join(tmp, "cut_big.npy")
+                open(path, "wb").write(cut)
+                args, stdin = ["softmax", path], b""
+            rc, out, err = run(binary, args, stdin)
+            if rc != 2 or out or "row 300000 of 300000 is incomplete" not in err.decode():
+                fail("npy_truncated_big_" + how, f"exit {rc}, stderr {err!r}")
         strict = os.path.join(tmp, "nan.npy")
         open(strict, "wb").write(npy_bytes((2, 2), [1, 2, 3, float("nan")], "f"))
         rc, out, err = run(binary, ["softmax", "--strict", strict])
@@ -235,6 +257,8 @@ def group_nan(binary, _update):
                 fail(f"nan_{cmd}", f"row [{row}] gives {lines[:1]}, want [{want}] (exit {rc}, {err!r})")
             elif len(lines) != 2 or "nan" in lines[1]:
                 fail(f"nan_{cmd}", f"the NaN leaked into the next row: {lines}")
+        # Input that is all there when read: all or nothing (rows arriving slowly through a pipe
+        # are written as they come; see group_live).
         rc, out, err = run(binary, [cmd, "--strict"], b"1 2 3\n1 nan 2\n")
         if rc != 2 or out or "<stdin>:2:3: NaN in the input (--strict)" not in err.decode():
             fail(f"nan_{cmd}_strict", f"exit {rc}, stdout {out!r}, stderr {err!r}")
@@ -455,13 +479,57 @@ def group_terminal(binary, _update):
     rc, shown = run_on_terminal(binary, ["softmax", "-F", "npy", "1", "2"])
     if rc != 2 or shown:
         fail("terminal_npy_refused", f"exit {rc}: binary .npy written to a terminal: {shown[:80]!r}")
+    # Work past about 2 s shows a progress line on a terminal's stderr; shorter work shows none.
     rc, shown = run_on_terminal(binary, ["bench", "--rows", "2", "--cols", "1000", "--seconds",
                                          "0.05", "--op", "softmax"], stream="stderr")
-    if rc != 0 or not re.search(r"\r\[#* *\] +\d+% softmax", shown):
+    if rc != 0 or "%" in shown:
+        fail("terminal_no_progress_short", f"exit {rc}: a progress line for 0.05 s: {shown[:200]!r}")
+    rc, shown = run_on_terminal(binary, ["bench", "--rows", "2", "--cols", "1000", "--seconds",
+                                         "1", "--op", "all"], stream="stderr")
+    if rc != 0 or not re.search(r"\r\[#* *\] +\d+% bench", shown):
         fail("terminal_progress_bar", f"exit {rc}: no progress bar on stderr: {shown[:200]!r}")
+    rc, shown = run_on_terminal(binary, ["sample", "-n", "20000000", "1", "2", "3"],
+                                stream="stderr")
+    if rc != 0 or not re.search(r"\r\[#* *\] +\d+% sample", shown):
+        fail("terminal_progress_sample", f"exit {rc}: no progress line: {shown[:200]!r}")
 
 
-GROUPS = {"terminal": group_terminal, "golden": group_golden, "errors": group_errors, "npy": group_npy, "nan": group_nan,
+def group_live(binary, _update):
+    """Rows from a pipe are written as they arrive (a live filter); --line-buffered too."""
+    import time
+    for args, rows, want_first in ((["softmax"], [b"1 2\n", b"3 4\n"], "0.268941432 0.731058598"),
+                                   (["logsumexp", "--line-buffered"], [b"0 0\n", b"1 1\n"], "0.693147182"),
+                                   (["softmax", "-f", "jsonl"], [b"[1, 2]\n", b"[3, 4]\n"],
+                                    "[0.268941432, 0.731058598]"),
+                                   (["sample", "-t", "0"], [b"1 2\n", b"5 4\n"], "1")):
+        p = subprocess.Popen([binary] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdin.write(rows[0])
+        p.stdin.flush()
+        start = time.monotonic()
+        first = p.stdout.readline().decode().strip()  # must come before the second row is sent
+        waited = time.monotonic() - start
+        p.stdin.write(rows[1])
+        p.stdin.close()
+        rest = p.stdout.read().decode()
+        rc = p.wait(timeout=60)
+        if rc != 0 or first != want_first or waited > 30 or len(rest.splitlines()) != 1:
+            fail("live_" + "_".join(args), f"exit {rc}, first {first!r} after {waited:.1f} s, "
+                 f"rest {rest!r}, stderr {p.stderr.read()!r}")
+    # An error after rows went out: those rows stay, the error names the row.
+    p = subprocess.Popen([binary, "softmax"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(b"1 2\n")
+    p.stdin.flush()
+    first = p.stdout.readline()
+    p.stdin.write(b"3 x\n")
+    p.stdin.close()
+    rest, err = p.stdout.read(), p.stderr.read().decode()
+    if p.wait(timeout=60) != 2 or not first or rest or "<stdin>:2:3: malformed number 'x'" not in err:
+        fail("live_error", f"first {first!r} rest {rest!r} err {err!r}")
+
+
+GROUPS = {"live": group_live, "terminal": group_terminal, "golden": group_golden, "errors": group_errors, "npy": group_npy, "nan": group_nan,
           "stream": group_stream, "targets": group_targets, "help": group_help,
           "bench": group_bench, "plot": group_plot, "tour": group_tour}
 
