@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(parsers_fuzz softmax_fuzz sampling_fuzz loss_fuzz)
+[[ ${#targets[@]} -gt 0 ]] || targets=(parsers_fuzz numbers_fuzz softmax_fuzz sampling_fuzz loss_fuzz)
 jobs=${JOBS:-$(nproc)}
 cxx=${FUZZ_CXX:-clang++}
 cc=${FUZZ_CC:-clang}

@@ -15,5 +15,5 @@ cmake --build build-ci -j"$jobs"
 ctest --test-dir build-ci --output-on-failure -j"$jobs" --timeout 900
 bash scripts/test_sanitizers.sh
 # loss_fuzz: 6000 inputs (its 1325 seeds included) take about 65 s on 2 cores.
-FUZZ_RUNS=${FUZZ_RUNS:-5000} FUZZ_RUNS_parsers_fuzz=100000 FUZZ_RUNS_sampling_fuzz=100000 \
+FUZZ_RUNS=${FUZZ_RUNS:-5000} FUZZ_RUNS_parsers_fuzz=100000 FUZZ_RUNS_numbers_fuzz=20000 FUZZ_RUNS_sampling_fuzz=100000 \
   FUZZ_RUNS_loss_fuzz=6000 bash scripts/fuzz.sh

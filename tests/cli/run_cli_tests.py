@@ -423,6 +423,27 @@ def group_plot(binary, _update):
         if sorted(f for f in os.listdir(tmp) if not f.startswith("chart")) != \
                 ["softmax-temperature.png", "softmax-temperature.svg"]:
             fail("plot_defaults", f"files: {os.listdir(tmp)}")
+        # More than five temperatures: every line its own colour (a continuous scale).
+        base = os.path.join(tmp, "many")
+        taus = "0.1,0.2,0.3,0.5,0.7,1,1.5,2,3,5,8,13"
+        rc, out, err = run(binary, ["plot", "-o", base, "-T", taus, "2", "1", "0.5", "-0.5", "-1"])
+        strokes = set(re.findall(r"stroke:(rgb\([^)]*\))", open(base + ".svg").read())) if rc == 0 else set()
+        if rc != 0 or len(strokes) < 12 + 2:  # 12 lines, plus the grid and the axes
+            fail("plot_many_temperatures", f"exit {rc} {err!r}: {len(strokes)} stroke colours")
+        # Hundreds of classes: the heat view by default, lines on request; both readable files.
+        logits = [str(round(((i * 37) % 101) / 10 - 5, 2)) for i in range(200)]
+        for view in ("auto", "lines", "heat"):
+            base = os.path.join(tmp, "wide_" + view)
+            rc, out, err = run(binary, ["plot", "-o", base, "--view", view, "-T", "0.5,1,2"] + logits)
+            if rc != 0:
+                fail("plot_200_classes_" + view, f"exit {rc} {err!r}")
+            else:
+                check_chart("plot_200_classes_" + view, base, 800, 500, [])
+        # inf, -inf and nan logits as everywhere: drawn, not refused.
+        base = os.path.join(tmp, "special")
+        rc, out, err = run(binary, ["plot", "-o", base, "1", "-inf", "2", "nan", "inf"])
+        if rc != 0:
+            fail("plot_special_values", f"exit {rc} {err!r}")
 
 
 def group_tour(binary, update):

@@ -173,6 +173,15 @@ void draw(cairo_t* cr, const Chart& c, const std::vector<std::vector<float>>& pr
       cairo_fill(cr);
     }
   }
+  bool all_nan = true;
+  for (const auto& row : probs) {
+    for (float p : row) all_nan = all_nan && std::isnan(p);
+  }
+  if (all_nan) {
+    set_hex(cr, "#374151");
+    text(cr, "a NaN logit makes every probability of the row NaN: nothing to draw",
+         (left + right) / 2, (top + bottom) / 2, Align::kCenter);
+  }
   // Legend.
   const double lx = right + 24;
   cairo_set_font_size(cr, 13);
