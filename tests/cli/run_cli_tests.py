@@ -515,6 +515,43 @@ def group_terminal(binary, _update):
         fail("terminal_progress_sample", f"exit {rc}: no progress line: {shown[:200]!r}")
 
 
+# Internal constants a message must never show (the limits of the types, the option parser's
+# spellings), and the shape of the values a message quotes.
+INTERNAL = ["1.79769", "3.40282", "DBL_MAX", "FLT_MAX", "e999", "e+308", "9223372036854775807",
+            "18446744073709551615", "std::", "bad_alloc", "\x1f", "terminate called"]
+
+
+def group_audit(binary, _update):
+    """Every message in errors.txt: one line, no internal constants, and every value it quotes
+    ('...') or reports as "got X" is text the user typed (an argument, stdin, or a file named)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, _needle, args, stdin in read_cases(os.path.join(HERE, "errors.txt"), 4):
+            argv = expand(args, tmp)
+            rc, out, err = run(binary, argv, stdin_bytes(stdin))
+            text = err.decode(errors="replace")
+            typed_args = " ".join(argv)
+            for c in INTERNAL:
+                if c in text and c not in typed_args:
+                    fail("audit_" + name, f"internal constant {c!r} in {text!r}")
+            typed = " ".join(argv) + " " + stdin_bytes(stdin).decode(errors="replace")
+            for a in argv:
+                if os.path.isfile(a):
+                    typed += " " + open(a, "rb").read().decode(errors="replace")
+            if stdin and not stdin.startswith("text:"):
+                typed += " " + stdin_bytes(stdin).decode(errors="replace")
+            quoted = re.findall(r"'([^']*)'", text) + \
+                re.findall(r"\bgot (-?(?:\d[\w.+-]*|inf|nan))", text)
+            for q in quoted:
+                q = q.rstrip(".")
+                if len(q) == 1 and not q.isalnum():
+                    continue  # the JSON parser's expected characters: '[', '{'
+                derived = any(len(a) >= 3 and q.startswith(a) for a in argv)  # BASE.svg from -o BASE
+                if q and q not in typed and not derived and not q.startswith("<") and "..." not in q:
+                    fail("audit_" + name, f"{q!r} in {text!r} is not what the user typed")
+            if text.count("\n") != 1:
+                fail("audit_" + name, f"not one line: {text!r}")
+
+
 def group_live(binary, _update):
     """Rows from a pipe are written as they arrive (a live filter); --line-buffered too."""
     import time
@@ -550,7 +587,7 @@ def group_live(binary, _update):
         fail("live_error", f"first {first!r} rest {rest!r} err {err!r}")
 
 
-GROUPS = {"live": group_live, "terminal": group_terminal, "golden": group_golden, "errors": group_errors, "npy": group_npy, "nan": group_nan,
+GROUPS = {"audit": group_audit, "live": group_live, "terminal": group_terminal, "golden": group_golden, "errors": group_errors, "npy": group_npy, "nan": group_nan,
           "stream": group_stream, "targets": group_targets, "help": group_help,
           "bench": group_bench, "plot": group_plot, "tour": group_tour}
 

@@ -102,9 +102,26 @@ std::string library_error(const std::string& what) {
     const auto end = at + f.param.size();
     auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
     if ((at > 0 && word(what[at - 1])) || (end < what.size() && word(what[end]))) continue;
-    return f.flag + " " + show_token(f.typed) + ": " + what;
+    return f.flag + " " + show_token(f.typed) + ": " + with_typed_value(what, f.typed);
   }
   return what;
+}
+
+// The library prints the value it got as a double ("got -1.000000"): the value as typed replaces
+// it where they are the same number.
+std::string with_typed_value(const std::string& what, const std::string& typed) {
+  std::string msg = what;
+  const auto got = msg.rfind("got ");
+  if (got == std::string::npos) return msg;
+  std::string_view tail(msg);
+  tail.remove_prefix(got + 4);
+  const std::string_view value = tail.substr(0, tail.find_first_of(" ,;)"));
+  double a, b;
+  if (parse_number(value, a) == Parsed::kOk && parse_number(typed, b) == Parsed::kOk &&
+      (a == b || (std::isnan(a) && std::isnan(b)))) {
+    msg.replace(got + 4, value.size(), show_token(typed));
+  }
+  return msg;
 }
 
 double parse_flag_number(const std::string& text, const char* flag, const char* param) {

@@ -61,6 +61,8 @@ std::string number_problem(Parsed status, std::string_view text, const char* typ
 // library_error() puts the flag and the value as typed in front of such a message.
 void note_flag(const char* param, const char* flag, const std::string& typed);
 std::string library_error(const std::string& what);
+// `what` with the library's "got <number>" replaced by `typed` where they are the same number.
+std::string with_typed_value(const std::string& what, const std::string& typed);
 
 // A number flag read as a double: UsageError "<flag>: malformed number '<text>'" (or overflow).
 // Ranges are the library's to check (its std::invalid_argument is the error).

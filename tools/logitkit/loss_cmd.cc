@@ -37,11 +37,24 @@ struct Matrix {
   logitkit::Rows<const T> view() const { return {data.data(), rows, cols, cols}; }
 };
 
+// `probabilities`: every entry must be finite and >= 0 (probability targets); the error names the
+// file, row and entry.
 template <class T>
-Matrix<T> read_matrix(Input& in) {
+Matrix<T> read_matrix(Input& in, bool probabilities = false) {
   Matrix<T> m;
   in.require_matrix(true);
-  in.read<T>([&](logitkit::Rows<const T> block, std::size_t, const std::string&) {
+  in.read<T>([&](logitkit::Rows<const T> block, std::size_t, const std::string& where) {
+    for (std::size_t r = 0; probabilities && r < block.rows; ++r) {
+      for (std::size_t c = 0; c < block.cols; ++c) {
+        const T v = block.row(r)[c];
+        if (!(v >= 0 && std::isfinite(v))) {
+          throw UsageError(where + (block.rows > 1 ? " + " + std::to_string(r) + " rows" : "") +
+                           ", entry " + std::to_string(c + 1) +
+                           ": a probability target must be finite and >= 0, got " +
+                           format_value(v));
+        }
+      }
+    }
     for (std::size_t r = 0; r < block.rows; ++r)
       m.data.insert(m.data.end(), block.row(r), block.row(r) + block.cols);
     m.rows += block.rows;
@@ -103,7 +116,7 @@ void run_ce(Input& in, Writer& w, CrossEntropyArgs& a, logitkit::CrossEntropyOpt
   double loss;
   if (!a.target_probs.empty()) {
     Input yin(second_input(a.target_probs, in));
-    const Matrix<T> y = read_matrix<T>(yin);
+    const Matrix<T> y = read_matrix<T>(yin, true);
     loss = logitkit::cross_entropy(x.view(), y.view(), o, out);
   } else {
     loss = logitkit::cross_entropy(x.view(), std::span<const std::int64_t>(targets), o, out);

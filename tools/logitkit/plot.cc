@@ -335,7 +335,7 @@ int run_plot(const PlotArgs& a) {
       logitkit::softmax(logitkit::one_row<const float>(c.logits.data(), c.logits.size()),
                         logitkit::one_row(p.data(), p.size()), o);
     } catch (const std::invalid_argument& e) {
-      throw UsageError(flag + " " + show_token(taus[i]) + ": " + e.what());
+      throw UsageError(flag + " " + show_token(taus[i]) + ": " + with_typed_value(e.what(), taus[i]));
     }
     c.temperatures.push_back(tau);
   }
