@@ -280,7 +280,7 @@ TEST(NumberParsing, OverflowIsTheSameErrorEverywhere) {
   for (const std::string& big : {std::string("1e39"), std::string("-1e400")}) {
     const std::string what = "'" + big + "' overflows float32";
     for (const Case& c : {Case{"1 2\n3 " + big + "\n", "text", ":2:3: "},
-                          Case{"1,2\n3,\"" + big + "\"\n", "csv", ":2:4: "},
+                          Case{"1,2\n3,\"" + big + "\"\n", "csv", ":2:3: "},
                           Case{"[[1, 2], [3, " + big + "]]", "json", ": row 2, entry 2: "},
                           Case{"[1, 2]\n[3, \"" + big + "\"]\n", "jsonl", ":2, entry 2: "}}) {
       TempFile f(c.body, ".dat");
