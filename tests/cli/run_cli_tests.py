@@ -311,12 +311,21 @@ def group_targets(binary, _update):
 
 
 def group_help(binary, _update):
-    commands = {"": ["softmax", "log-softmax", "logsumexp", "tour", "plot", "targets", "bench"],
+    commands = {"": ["softmax", "log-softmax", "logsumexp", "tour", "plot", "targets", "bench",
+                     "cross-entropy", "distill", "contrastive", "sample"],
+                "cross-entropy": ["--targets", "--target-probs", "--weight", "--label-smoothing",
+                                  "--reduction", "--grad", "--per-row", "--line-buffered"],
+                "distill": ["--teacher", "--divergence", "--js-beta", "--no-tau-squared",
+                            "--teacher-log-probs", "--alpha", "--targets", "--grad"],
+                "contrastive": ["--log-scale", "--max-scale", "--no-normalize", "--grad"],
+                "sample": ["--history", "--repetition-penalty", "--presence-penalty",
+                           "--frequency-penalty", "--logit-bias", "--dtype", "--output",
+                           "--output-format", "--line-buffered"],
                 "softmax": ["--temperature", "--empty-row", "--strict", "--threads", "--precision",
                             "--explain", "--format", "--output-format", "--dtype"],
                 "log-softmax": ["--temperature", "--explain"], "logsumexp": ["--temperature"],
                 "tour": ["--plot-output", "--no-plot"],
-                "plot": ["--classes", "--temperatures", "--output", "--title"],
+                "plot": ["--classes", "--temperatures", "--output", "--title", "--view"],
                 "targets": [], "bench": ["--rows", "--cols", "--seconds", "--op"]}
     for sub, words in commands.items():
         rc, out, err = run(binary, ([sub] if sub else []) + ["--help"])
@@ -509,7 +518,7 @@ def group_terminal(binary, _update):
                                          "1", "--op", "all"], stream="stderr")
     if rc != 0 or not re.search(r"\r\[#* *\] +\d+% bench", shown):
         fail("terminal_progress_bar", f"exit {rc}: no progress bar on stderr: {shown[:200]!r}")
-    rc, shown = run_on_terminal(binary, ["sample", "-n", "20000000", "1", "2", "3"],
+    rc, shown = run_on_terminal(binary, ["sample", "-n", "10000000", "1", "2", "3"],
                                 stream="stderr")
     if rc != 0 or not re.search(r"\r\[#* *\] +\d+% sample", shown):
         fail("terminal_progress_sample", f"exit {rc}: no progress line: {shown[:200]!r}")

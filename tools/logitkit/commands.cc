@@ -42,7 +42,11 @@ template <class T>
 void stream(RowOp op, Input& in, Writer& w, const logitkit::SoftmaxOptions& o) {
   const bool per_row = w.live() && w.line_buffered();
   std::vector<T> pending, out;
-  std::size_t pending_rows = 0, pending_cols = 0;
+  std::size_t pending_rows = 0, pending_cols = 0, done = 0;
+  // A big file shows a progress line (rows so far) on a terminal; a live filter does not.
+  Progress progress(op == RowOp::kSoftmax      ? "softmax"
+                    : op == RowOp::kLogSoftmax ? "log-softmax"
+                                               : "logsumexp");
   auto flush = [&] {
     if (pending_rows)
       apply<T>(op, {pending.data(), pending_rows, pending_cols, pending_cols}, out, w, o);
@@ -55,6 +59,8 @@ void stream(RowOp op, Input& in, Writer& w, const logitkit::SoftmaxOptions& o) {
     w.flush_now();
   });
   in.read<T>([&](logitkit::Rows<const T> block, std::size_t, const std::string&) {
+    done += block.rows;
+    if (!w.live()) progress.update(-1, static_cast<double>(done), "rows");
     if (block.rows > 1 || per_row) {
       flush();
       apply<T>(op, block, out, w, o);
