@@ -27,7 +27,6 @@ void strto(const std::string& s, double& v) { v = strtod_l(s.c_str(), nullptr, c
 
 template <class T>
 Parsed parse_impl(std::string_view s, T& out) {
-  if (!s.empty() && s.front() == kTypedMark) s.remove_prefix(1);
   if (s.empty()) return Parsed::kMalformed;
   bool negative = false;
   if (s.front() == '+' || s.front() == '-') {
@@ -60,7 +59,6 @@ Parsed parse_number(std::string_view text, float& out) { return parse_impl(text,
 Parsed parse_number(std::string_view text, double& out) { return parse_impl(text, out); }
 
 std::string show_token(std::string_view t) {
-  if (!t.empty() && t.front() == kTypedMark) t.remove_prefix(1);
   constexpr std::size_t kMax = 40;
   std::string s(t.substr(0, kMax));
   if (t.size() > kMax) s += "...";
@@ -136,7 +134,6 @@ long long parse_flag_integer(const std::string& text, const char* flag, long lon
                              long long hi) {
   long long v = 0;
   std::string_view s(text);
-  if (!s.empty() && s.front() == kTypedMark) s.remove_prefix(1);
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi) {

@@ -27,7 +27,7 @@ struct CommonFlags {
 };
 
 // Put in front of an argument such as "-inf" so that the option parser takes it as a value;
-// parse_number and show_token skip it (messages show the argument as typed).
+// main.cc removes it from every value before a command sees it.
 inline constexpr char kTypedMark = '\x1f';
 
 // The outcome of reading one number.

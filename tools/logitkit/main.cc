@@ -31,6 +31,11 @@ std::vector<std::string> normalize_arguments(int argc, char** argv) {
   return out;
 }
 
+// A value as typed: without the mark normalize_arguments put in front.
+std::string unmark(const std::string& v) {
+  return v.size() > 1 && v[0] == kTypedMark ? v.substr(1) : v;
+}
+
 void add_common(CLI::App* sub, CommonFlags& f) {
   sub->add_option("-t,--temperature", f.temperature,
                   "temperature τ >= 0 (0: argmax limit, inf: uniform)")
@@ -263,14 +268,17 @@ int run(int argc, char** argv) {
   add_common(b, bench.common);
   b->callback([&] { action = [&] { return run_bench(bench); }; });
 
+  // Every option value and positional argument loses the mark normalize_arguments put in front.
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    for (CLI::Option* opt : sub->get_options()) opt->transform(unmark);
+  }
+  for (CLI::Option* opt : app.get_options()) opt->transform(unmark);
   try {
     app.parse(normalize_arguments(argc, argv));
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::string what = e.what();
-    for (char& ch : what) {
-      if (ch == kTypedMark) ch = ' ';
-    }
+    what.erase(std::remove(what.begin(), what.end(), kTypedMark), what.end());
     std::fprintf(stderr, "logitkit: error: %s (see --help)\n", what.c_str());
     return 2;
   }
