@@ -30,7 +30,7 @@ else
   shift || true
 fi
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(parsers_fuzz softmax_fuzz sampling_fuzz loss_fuzz)
+[[ ${#targets[@]} -gt 0 ]] || targets=(parsers_fuzz numbers_fuzz softmax_fuzz sampling_fuzz loss_fuzz)
 jobs=${JOBS:-$(nproc)}
 cxx=${FUZZ_CXX:-clang++}
 cc=${FUZZ_CC:-clang}

@@ -78,12 +78,14 @@ def linear_cross_entropy(hidden: _Array, weight: _Array, target: _Array,
                          chunk_vocab: _Int = 0, threads: _Int = 0,
                          return_grad: bool = False) -> Any: ...
 def sample(logits: _Array, temperature: _Float = 1.0, top_k: _Int = 0, top_p: _Float = 1.0,
-           min_p: _Float = 0.0, *, seed: _Int = 0, stream: _Int | _Array = 0,
+           min_p: _Float = 0.0, *, seed: _Int = 0, stream: _Int | _Array | None = None,
            step: _Int | _Array = 0, min_tokens_to_keep: _Int = 1,
            repetition_penalty: _Float = 1.0, presence_penalty: _Float = 0.0,
-           frequency_penalty: _Float = 0.0, history: _Array | None = None,
+           frequency_penalty: _Float = 0.0,
+           history: _Array | Sequence[_Array | None] | None = None,
            logit_bias: Mapping[int, float] | None = None, top_logprobs: _Int = 0,
-           return_logprob: bool = False, threads: _Int = 0) -> Any: ...
+           return_logprob: bool = False, threads: _Int = 0,
+           num_samples: _Int | None = None) -> Any: ...
 def sampling_distribution(logits: _Array, temperature: _Float = 1.0, top_k: _Int = 0,
                           top_p: _Float = 1.0, min_p: _Float = 0.0, *,
                           min_tokens_to_keep: _Int = 1, repetition_penalty: _Float = 1.0,
@@ -95,3 +97,28 @@ def philox_uniform(seed: _Int, stream: _Int, step: _Int) -> float: ...
 def targets() -> dict[str, Any]: ...
 def force_target(name: str) -> bool: ...
 def reset_target() -> None: ...
+
+_Stage = tuple[str, Mapping[str, Any]]
+
+class SamplerChain:
+    def __init__(self, stages: str | Sequence[_Stage]) -> None: ...
+    @property
+    def spec(self) -> str: ...
+    @property
+    def has_mirostat(self) -> bool: ...
+    @property
+    def initial_mu(self) -> float: ...
+    def distribution(self, logits: _Array, history: _Array | Sequence[_Array | None] | None = None,
+                     *, seed: _Int = 0, stream: _Int | _Array = 0, step: _Int | _Array = 0,
+                     mu: _Float | None = None,
+                     logit_bias: Mapping[int, float] | None = None) -> _NDArray: ...
+    def sample(self, logits: _Array, *, seed: _Int, step: _Int | _Array,
+               stream: _Int | _Array | None = None,
+               history: _Array | Sequence[_Array | None] | None = None,
+               mu: _Float | _Array | None = None, num_samples: _Int | None = None,
+               logit_bias: Mapping[int, float] | None = None, threads: _Int = 0) -> Any: ...
+
+def sample_chains(chains: SamplerChain | Sequence[SamplerChain], logits: _Array, *,
+                  seed: _Int | _Array, step: _Int | _Array, stream: _Int | _Array | None = None,
+                  history: Sequence[_Array | None] | None = None, mu: _Array | None = None,
+                  logit_bias: Mapping[int, float] | None = None, threads: _Int = 0) -> Any: ...

@@ -120,6 +120,13 @@ class SamplerChain:
     pairs (``[("top_k", {"k": 40}), ("temp", {"t": 0.8})]``; dry also takes
     ``"sequence_breakers": [[id, ...], ...]``). Unknown stages or parameters, values out of range
     and misplaced stages raise ValueError naming the stage and the value.
+
+    Example:
+      >>> chain = logitkit.SamplerChain("top_k=2,temp=0.5")
+      >>> chain.distribution(np.array([2.0, 1.0, 0.0], np.float32)).round(4)
+      array([0.8808, 0.1192, 0.    ], dtype=float32)
+      >>> chain.sample(np.array([2.0, 1.0, 0.0], np.float32), seed=7, step=0) in (0, 1)
+      True
     """
 
     def __init__(self, stages):
@@ -240,6 +247,12 @@ def sample_chains(chains, logits, *, seed, step, stream=None, history=None, mu=N
     an int, or one per row. ``mu``: mirostat's per-row state (None: 2 * tau). Returns the int32
     tokens, or ``(tokens, mus)`` when a chain ends in mirostat. Rows run on ``threads`` threads
     (0: the library's default); each row's token is the single-row call's.
+
+    Example:
+      >>> greedy = logitkit.SamplerChain("temp=0")
+      >>> logitkit.sample_chains(greedy, np.array([[0.0, 1.0], [1.0, 0.0]], np.float32),
+      ...                        seed=1, step=0)
+      array([1, 0], dtype=int32)
     """
     x = _logits(logits, ndim_ok=(2,))
     rows = x.shape[0]

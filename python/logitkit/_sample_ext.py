@@ -4,6 +4,7 @@ list, and ``num_samples`` draws of one distribution. Wraps the single-call sampl
 is the one the plain call gives for the same (row, options, seed, stream, step)."""
 
 import functools
+import inspect
 import operator
 
 import numpy as np
@@ -76,6 +77,12 @@ def extend_sample(original):
                             history=history[r], **kwargs) for r in range(rows)]
         return _collect(results, batch)
 
+    # The signature users see (help(), inspect, the .pyi stub): stream defaults to None (per-row
+    # streams), and num_samples comes last.
+    sig = inspect.signature(original)
+    params = [p.replace(default=None) if p.name == "stream" else p for p in sig.parameters.values()]
+    params.append(inspect.Parameter("num_samples", inspect.Parameter.KEYWORD_ONLY, default=None))
+    sample.__signature__ = sig.replace(parameters=params)
     sample.__doc__ = (original.__doc__ or "") + """
     Batches (2-D or more): ``stream=None`` (the default) draws row i (in C order) from stream i;
     ``history`` may be a list with one history per row (each a sequence of token ids or None).

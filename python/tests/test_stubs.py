@@ -80,8 +80,17 @@ def test_numpy_api_stubs_match():
     names = [n for n in logitkit.__all__ if callable(getattr(logitkit, n))]
     assert len(names) >= 15
     for name in names:
+        obj = getattr(logitkit, name)
+        if inspect.isclass(obj):
+            methods = [m for m, v in vars(obj).items()
+                       if callable(v) and (m == "__init__" or not m.startswith("_"))]
+            for method in methods:
+                key = f"{name}.{method}"
+                assert key in stubs, f"{key} has no stub"
+                compare(stub_params(stubs[key]), impl_params(getattr(obj, method)), key)
+            continue
         assert name in stubs, f"{name} has no stub"
-        compare(stub_params(stubs[name]), impl_params(getattr(logitkit, name)), name)
+        compare(stub_params(stubs[name]), impl_params(obj), name)
 
 
 def test_torch_api_stubs_match():

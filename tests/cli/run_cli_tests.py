@@ -213,6 +213,28 @@ def group_npy(binary, _update):
             rc, out, err = run(binary, ["softmax", path])
             if rc != 2 or out or needle not in err.decode() or err.decode().count("\n") != 1:
                 fail("npy_error_" + name, f"exit {rc}, stdout {out[:80]!r}, stderr {err!r}")
+        # Truncation names the row it falls in, from a file (checked before reading) and from a
+        # pipe (read in blocks of rows: the row, not the block's first row).
+        ten = npy_bytes((10, 4), [float(i) for i in range(40)], "f")
+        header = len(ten) - 160
+        cut = ten[:header + 7 * 16 + 6]  # inside row 8
+        path = os.path.join(tmp, "cut.npy")
+        open(path, "wb").write(cut)
+        for how, args, stdin in (("file", ["softmax", path], b""), ("pipe", ["softmax", "-f", "npy"], cut)):
+            rc, out, err = run(binary, args, stdin)
+            if rc != 2 or out or "row 8 of 10 is incomplete" not in err.decode():
+                fail("npy_truncated_row_" + how, f"exit {rc}, stderr {err!r}")
+        big = npy_bytes((300000, 4), [0.0] * 1200000, "f")
+        header = len(big) - 300000 * 16
+        cut = big[:header + 299999 * 16 + 3]  # inside row 300000
+        for how, args, stdin in (("file", None, None), ("pipe", ["softmax", "-f", "npy"], cut)):
+            if how == "file":
+                path = os.path.join(tmp, "cut_big.npy")
+                open(path, "wb").write(cut)
+                args, stdin = ["softmax", path], b""
+            rc, out, err = run(binary, args, stdin)
+            if rc != 2 or out or "row 300000 of 300000 is incomplete" not in err.decode():
+                fail("npy_truncated_big_" + how, f"exit {rc}, stderr {err!r}")
         strict = os.path.join(tmp, "nan.npy")
         open(strict, "wb").write(npy_bytes((2, 2), [1, 2, 3, float("nan")], "f"))
         rc, out, err = run(binary, ["softmax", "--strict", strict])
@@ -235,6 +257,8 @@ def group_nan(binary, _update):
                 fail(f"nan_{cmd}", f"row [{row}] gives {lines[:1]}, want [{want}] (exit {rc}, {err!r})")
             elif len(lines) != 2 or "nan" in lines[1]:
                 fail(f"nan_{cmd}", f"the NaN leaked into the next row: {lines}")
+        # Input that is all there when read: all or nothing (rows arriving slowly through a pipe
+        # are written as they come; see group_live).
         rc, out, err = run(binary, [cmd, "--strict"], b"1 2 3\n1 nan 2\n")
         if rc != 2 or out or "<stdin>:2:3: NaN in the input (--strict)" not in err.decode():
             fail(f"nan_{cmd}_strict", f"exit {rc}, stdout {out!r}, stderr {err!r}")
@@ -287,12 +311,21 @@ def group_targets(binary, _update):
 
 
 def group_help(binary, _update):
-    commands = {"": ["softmax", "log-softmax", "logsumexp", "tour", "plot", "targets", "bench"],
+    commands = {"": ["softmax", "log-softmax", "logsumexp", "tour", "plot", "targets", "bench",
+                     "cross-entropy", "distill", "contrastive", "sample"],
+                "cross-entropy": ["--targets", "--target-probs", "--weight", "--label-smoothing",
+                                  "--reduction", "--grad", "--per-row", "--line-buffered"],
+                "distill": ["--teacher", "--divergence", "--js-beta", "--no-tau-squared",
+                            "--teacher-log-probs", "--alpha", "--targets", "--grad"],
+                "contrastive": ["--log-scale", "--max-scale", "--no-normalize", "--grad"],
+                "sample": ["--history", "--repetition-penalty", "--presence-penalty",
+                           "--frequency-penalty", "--logit-bias", "--dtype", "--output",
+                           "--output-format", "--line-buffered"],
                 "softmax": ["--temperature", "--empty-row", "--strict", "--threads", "--precision",
                             "--explain", "--format", "--output-format", "--dtype"],
                 "log-softmax": ["--temperature", "--explain"], "logsumexp": ["--temperature"],
                 "tour": ["--plot-output", "--no-plot"],
-                "plot": ["--classes", "--temperatures", "--output", "--title"],
+                "plot": ["--classes", "--temperatures", "--output", "--title", "--view"],
                 "targets": [], "bench": ["--rows", "--cols", "--seconds", "--op"]}
     for sub, words in commands.items():
         rc, out, err = run(binary, ([sub] if sub else []) + ["--help"])
@@ -399,6 +432,27 @@ def group_plot(binary, _update):
         if sorted(f for f in os.listdir(tmp) if not f.startswith("chart")) != \
                 ["softmax-temperature.png", "softmax-temperature.svg"]:
             fail("plot_defaults", f"files: {os.listdir(tmp)}")
+        # More than five temperatures: every line its own colour (a continuous scale).
+        base = os.path.join(tmp, "many")
+        taus = "0.1,0.2,0.3,0.5,0.7,1,1.5,2,3,5,8,13"
+        rc, out, err = run(binary, ["plot", "-o", base, "-T", taus, "2", "1", "0.5", "-0.5", "-1"])
+        strokes = set(re.findall(r"stroke:(rgb\([^)]*\))", open(base + ".svg").read())) if rc == 0 else set()
+        if rc != 0 or len(strokes) < 12 + 2:  # 12 lines, plus the grid and the axes
+            fail("plot_many_temperatures", f"exit {rc} {err!r}: {len(strokes)} stroke colours")
+        # Hundreds of classes: the heat view by default, lines on request; both readable files.
+        logits = [str(round(((i * 37) % 101) / 10 - 5, 2)) for i in range(200)]
+        for view in ("auto", "lines", "heat"):
+            base = os.path.join(tmp, "wide_" + view)
+            rc, out, err = run(binary, ["plot", "-o", base, "--view", view, "-T", "0.5,1,2"] + logits)
+            if rc != 0:
+                fail("plot_200_classes_" + view, f"exit {rc} {err!r}")
+            else:
+                check_chart("plot_200_classes_" + view, base, 800, 500, [])
+        # inf, -inf and nan logits as everywhere: drawn, not refused.
+        base = os.path.join(tmp, "special")
+        rc, out, err = run(binary, ["plot", "-o", base, "1", "-inf", "2", "nan", "inf"])
+        if rc != 0:
+            fail("plot_special_values", f"exit {rc} {err!r}")
 
 
 def group_tour(binary, update):
@@ -455,13 +509,94 @@ def group_terminal(binary, _update):
     rc, shown = run_on_terminal(binary, ["softmax", "-F", "npy", "1", "2"])
     if rc != 2 or shown:
         fail("terminal_npy_refused", f"exit {rc}: binary .npy written to a terminal: {shown[:80]!r}")
+    # Work past about 2 s shows a progress line on a terminal's stderr; shorter work shows none.
     rc, shown = run_on_terminal(binary, ["bench", "--rows", "2", "--cols", "1000", "--seconds",
                                          "0.05", "--op", "softmax"], stream="stderr")
-    if rc != 0 or not re.search(r"\r\[#* *\] +\d+% softmax", shown):
+    if rc != 0 or "%" in shown:
+        fail("terminal_no_progress_short", f"exit {rc}: a progress line for 0.05 s: {shown[:200]!r}")
+    rc, shown = run_on_terminal(binary, ["bench", "--rows", "2", "--cols", "1000", "--seconds",
+                                         "1", "--op", "all"], stream="stderr")
+    if rc != 0 or not re.search(r"\r\[#* *\] +\d+% bench", shown):
         fail("terminal_progress_bar", f"exit {rc}: no progress bar on stderr: {shown[:200]!r}")
+    rc, shown = run_on_terminal(binary, ["sample", "-n", "10000000", "1", "2", "3"],
+                                stream="stderr")
+    if rc != 0 or not re.search(r"\r\[#* *\] +\d+% sample", shown):
+        fail("terminal_progress_sample", f"exit {rc}: no progress line: {shown[:200]!r}")
 
 
-GROUPS = {"terminal": group_terminal, "golden": group_golden, "errors": group_errors, "npy": group_npy, "nan": group_nan,
+# Internal constants a message must never show (the limits of the types, the option parser's
+# spellings), and the shape of the values a message quotes.
+INTERNAL = ["1.79769", "3.40282", "DBL_MAX", "FLT_MAX", "e999", "e+308", "9223372036854775807",
+            "18446744073709551615", "std::", "bad_alloc", "\x1f", "terminate called"]
+
+
+def group_audit(binary, _update):
+    """Every message in errors.txt: one line, no internal constants, and every value it quotes
+    ('...') or reports as "got X" is text the user typed (an argument, stdin, or a file named)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, _needle, args, stdin in read_cases(os.path.join(HERE, "errors.txt"), 4):
+            argv = expand(args, tmp)
+            rc, out, err = run(binary, argv, stdin_bytes(stdin))
+            text = err.decode(errors="replace")
+            typed_args = " ".join(argv)
+            for c in INTERNAL:
+                if c in text and c not in typed_args:
+                    fail("audit_" + name, f"internal constant {c!r} in {text!r}")
+            typed = " ".join(argv) + " " + stdin_bytes(stdin).decode(errors="replace")
+            for a in argv:
+                if os.path.isfile(a):
+                    typed += " " + open(a, "rb").read().decode(errors="replace")
+            if stdin and not stdin.startswith("text:"):
+                typed += " " + stdin_bytes(stdin).decode(errors="replace")
+            quoted = re.findall(r"'([^']*)'", text) + \
+                re.findall(r"\bgot (-?(?:\d[\w.+-]*|inf|nan))", text)
+            for q in quoted:
+                q = q.rstrip(".")
+                if len(q) == 1 and not q.isalnum():
+                    continue  # the JSON parser's expected characters: '[', '{'
+                derived = any(len(a) >= 3 and q.startswith(a) for a in argv)  # BASE.svg from -o BASE
+                if q and q not in typed and not derived and not q.startswith("<") and "..." not in q:
+                    fail("audit_" + name, f"{q!r} in {text!r} is not what the user typed")
+            if text.count("\n") != 1:
+                fail("audit_" + name, f"not one line: {text!r}")
+
+
+def group_live(binary, _update):
+    """Rows from a pipe are written as they arrive (a live filter); --line-buffered too."""
+    import time
+    for args, rows, want_first in ((["softmax"], [b"1 2\n", b"3 4\n"], "0.268941432 0.731058598"),
+                                   (["logsumexp", "--line-buffered"], [b"0 0\n", b"1 1\n"], "0.693147182"),
+                                   (["softmax", "-f", "jsonl"], [b"[1, 2]\n", b"[3, 4]\n"],
+                                    "[0.268941432, 0.731058598]"),
+                                   (["sample", "-t", "0"], [b"1 2\n", b"5 4\n"], "1")):
+        p = subprocess.Popen([binary] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdin.write(rows[0])
+        p.stdin.flush()
+        start = time.monotonic()
+        first = p.stdout.readline().decode().strip()  # must come before the second row is sent
+        waited = time.monotonic() - start
+        p.stdin.write(rows[1])
+        p.stdin.close()
+        rest = p.stdout.read().decode()
+        rc = p.wait(timeout=60)
+        if rc != 0 or first != want_first or waited > 30 or len(rest.splitlines()) != 1:
+            fail("live_" + "_".join(args), f"exit {rc}, first {first!r} after {waited:.1f} s, "
+                 f"rest {rest!r}, stderr {p.stderr.read()!r}")
+    # An error after rows went out: those rows stay, the error names the row.
+    p = subprocess.Popen([binary, "softmax"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(b"1 2\n")
+    p.stdin.flush()
+    first = p.stdout.readline()
+    p.stdin.write(b"3 x\n")
+    p.stdin.close()
+    rest, err = p.stdout.read(), p.stderr.read().decode()
+    if p.wait(timeout=60) != 2 or not first or rest or "<stdin>:2:3: malformed number 'x'" not in err:
+        fail("live_error", f"first {first!r} rest {rest!r} err {err!r}")
+
+
+GROUPS = {"audit": group_audit, "live": group_live, "terminal": group_terminal, "golden": group_golden, "errors": group_errors, "npy": group_npy, "nan": group_nan,
           "stream": group_stream, "targets": group_targets, "help": group_help,
           "bench": group_bench, "plot": group_plot, "tour": group_tour}
 

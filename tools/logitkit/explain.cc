@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // --explain: the article's step-by-step table for one row. Probabilities, log-probabilities and
 // logsumexp come from the library; the shift and exponentials are the definition, for display.
-#include "tools/logitkit/explain.h"
+#include "explain.h"
 
 #include <cmath>
 #include <cstdio>
 #include <span>
 
 #include "logitkit/softmax.h"
-#include "tools/logitkit/commands.h"
-#include "tools/logitkit/table.h"
+#include "commands.h"
+#include "table.h"
 
 namespace lkcli {
 namespace {
@@ -50,14 +50,22 @@ std::string explain_text(const std::vector<T>& x, const logitkit::SoftmaxOptions
   logitkit::logsumexp(logitkit::one_row<const T>(x.data(), n), std::span<T>(lse), o);
 
   const double tau = o.temperature;
-  const bool steps = tau > 0 && std::isfinite(tau);
-  const bool scaled = steps && show_scaled;
   std::vector<double> z(n);
-  double m = -INFINITY;
+  double m = -INFINITY, mx = -INFINITY;
+  bool any_nan = false;
   for (std::size_t i = 0; i < n; ++i) {
     z[i] = static_cast<double>(x[i]) / tau;
+    if (std::isnan(x[i])) any_nan = true;
     if (z[i] > m) m = z[i];
+    if (x[i] > mx) mx = x[i];
   }
+  // The shift and the exponentials are shown where they are ordinary numbers: not for the
+  // limits (τ = 0, τ = inf), a row of all -inf (the empty-row result), +inf entries (the limit
+  // over them) or NaN (propagated).
+  const bool all_neg_inf = !any_nan && mx == -INFINITY;
+  const bool pos_inf = !any_nan && mx == INFINITY;
+  const bool steps = tau > 0 && std::isfinite(tau) && std::isfinite(mx) && !any_nan;
+  const bool scaled = steps && show_scaled;
   Table t;
   t.header = {"i", "logit x"};
   if (scaled) t.header.push_back("x/τ");
@@ -87,6 +95,15 @@ std::string explain_text(const std::vector<T>& x, const logitkit::SoftmaxOptions
     out += "  max" + std::string(scaled ? " of x/τ" : "") + " = " + num(m, 9) + "\n";
     out += "  sum of the exponentials = " + num(sum_exp, 9) + "\n";
     out += std::string("  p_i = exp(") + (scaled ? "x_i/τ" : "x_i") + " − max) / sum\n";
+  } else if (any_nan) {
+    out += "  a NaN logit: NaN propagates to every entry of the row\n";
+  } else if (all_neg_inf) {
+    out += std::string("  every logit is -inf: no entry has any weight, so the row gets the "
+                       "empty-row result (") +
+           (o.empty_row == logitkit::EmptyRow::kZeros ? "all zeros" : "all NaN") +
+           ", logsumexp -inf)\n";
+  } else if (pos_inf) {
+    out += "  +inf logits: the limit, the +inf entries share the mass equally\n";
   } else {
     out += "  τ = " + num(tau, 6) + ": " +
            (tau == 0 ? "the argmax limit, all mass on the maximum (split among ties)"
@@ -94,9 +111,16 @@ std::string explain_text(const std::vector<T>& x, const logitkit::SoftmaxOptions
            "\n";
   }
   out += "  logsumexp = " + num(lse[0], 9) + "\n";
-  const bool ok = std::fabs(sum_p - 1.0) <= 1e-6;
-  out += "  check: sum of p = " + num(sum_p, 9) + "  " +
-         (ok ? st.good("✓ sums to 1") : st.bad("✗ does not sum to 1")) + "\n";
+  if (any_nan) {
+    out += "  check: sum of p = nan  (NaN in, NaN out)\n";
+  } else if (all_neg_inf) {
+    out += "  check: sum of p = " + num(sum_p, 9) + "  " +
+           st.good("✓ the documented empty-row result") + "\n";
+  } else {
+    const bool ok = std::fabs(sum_p - 1.0) <= 1e-6;
+    out += "  check: sum of p = " + num(sum_p, 9) + "  " +
+           (ok ? st.good("✓ sums to 1") : st.bad("✗ does not sum to 1")) + "\n";
+  }
   return out;
 }
 

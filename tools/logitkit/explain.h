@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "logitkit/softmax.h"
-#include "tools/logitkit/table.h"
+#include "table.h"
 
 namespace lkcli {
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Streaming readers for arguments, text, CSV, JSON (SAX) and .npy (memory map), and the
 // staged writer for the same formats.
-#include "tools/logitkit/io.h"
+#include "io.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,7 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "tools/logitkit/common.h"
+#include "common.h"
 
 namespace lkcli {
 namespace {
@@ -41,6 +42,8 @@ bool format_from_extension(const std::string& path, Format& f) {
     f = Format::kNpy;
   else if (ends_with_ci(path, ".json"))
     f = Format::kJson;
+  else if (ends_with_ci(path, ".jsonl") || ends_with_ci(path, ".ndjson"))
+    f = Format::kJsonLines;
   else if (ends_with_ci(path, ".csv"))
     f = Format::kCsv;
   else if (ends_with_ci(path, ".txt"))
@@ -54,6 +57,7 @@ Format format_from_name(const std::string& name) {
   if (name == "text") return Format::kText;
   if (name == "csv") return Format::kCsv;
   if (name == "json") return Format::kJson;
+  if (name == "jsonl") return Format::kJsonLines;
   return Format::kNpy;
 }
 
@@ -80,14 +84,16 @@ struct Field {
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-// Splits a line into fields: text separates by blanks or commas, CSV by commas (fields trimmed).
-// Returns false on an empty field (two commas in a row, or a leading or trailing comma), with
-// `bad_column` set.
-bool split_line(std::string_view s, bool csv, std::vector<Field>& out, std::size_t& bad_column) {
+// Splits a line into fields: text separates by blanks or commas, CSV by commas (fields trimmed;
+// a field in double quotes is the text between them). Returns false with `bad_column` and `why`
+// set on an empty field (two commas in a row, or a leading or trailing comma) or a bad quote.
+bool split_line(std::string_view s, bool csv, std::vector<Field>& out, std::size_t& bad_column,
+                const char*& why) {
   out.clear();
   std::size_t i = 0;
   const std::size_t n = s.size();
   bool after_comma = false;
+  why = "empty field";
   while (true) {
     while (i < n && is_blank(s[i])) ++i;
     if (i == n) {
@@ -102,7 +108,22 @@ bool split_line(std::string_view s, bool csv, std::vector<Field>& out, std::size
       return false;
     }
     const std::size_t start = i;
-    if (csv) {
+    if (csv && s[i] == '"') {
+      const std::size_t close = s.find('"', i + 1);
+      if (close == std::string_view::npos) {
+        bad_column = i + 1;
+        why = "unterminated quoted field";
+        return false;
+      }
+      out.push_back({s.substr(i + 1, close - i - 1), i + 1});
+      i = close + 1;
+      while (i < n && is_blank(s[i])) ++i;
+      if (i < n && s[i] != ',') {
+        bad_column = i + 1;
+        why = "text after a quoted field";
+        return false;
+      }
+    } else if (csv) {
       while (i < n && s[i] != ',') ++i;
       std::size_t end = i;
       while (end > start && is_blank(s[end - 1])) --end;
@@ -120,20 +141,14 @@ bool split_line(std::string_view s, bool csv, std::vector<Field>& out, std::size
   }
 }
 
-std::string show_token(std::string_view t) {
-  constexpr std::size_t kMax = 40;
-  std::string s(t.substr(0, kMax));
-  if (t.size() > kMax) s += "...";
-  return s;
-}
-
 // nlohmann SAX handler: a top-level array of numbers (one row) or of arrays of numbers (rows).
 template <class T>
 class JsonRows : public nlohmann::json_sax<nlohmann::json> {
  public:
   using Callback = typename Input::template Callback<T>;
-  JsonRows(const std::string& name, const InputSpec& spec, const Callback& cb)
-      : name_(name), spec_(spec), cb_(cb) {}
+  // `line`: one line of JSON Lines, whose position `name` already names the row.
+  JsonRows(const std::string& name, const InputSpec& spec, const Callback& cb, bool line = false)
+      : name_(name), spec_(spec), cb_(cb), line_(line) {}
 
   bool null() override { return bad("null"); }
   bool boolean(bool) override { return bad("a boolean"); }
@@ -141,13 +156,16 @@ class JsonRows : public nlohmann::json_sax<nlohmann::json> {
   bool number_unsigned(number_unsigned_t v) override { return push(static_cast<T>(v)); }
   bool number_float(number_float_t, const string_t& text) override {
     T v;
-    if (!parse_number(text, v)) return bad("'" + text + "'");
+    const Parsed p = parse_number(text, v);
+    if (p != Parsed::kOk) problem(number_problem(p, text, type_name<T>()));
     return push(v);
   }
+  // A string holding a number (the writer quotes inf and nan: JSON has no spelling for them).
   bool string(string_t& s) override {
     T v;
-    if (!parse_number(s, v) || (std::isfinite(v)))
-      return bad("the string \"" + show_token(s) + "\"");
+    const Parsed p = parse_number(s, v);
+    if (p == Parsed::kMalformed) return bad("the string \"" + show_token(s) + "\"");
+    if (p == Parsed::kOverflow) problem(number_problem(p, s, type_name<T>()));
     return push(v);
   }
   bool binary(binary_t&) override { return bad("binary data"); }
@@ -169,11 +187,16 @@ class JsonRows : public nlohmann::json_sax<nlohmann::json> {
     --depth_;
     return true;
   }
-  bool parse_error(std::size_t, const std::string&,
+  bool parse_error(std::size_t, const std::string& last_token,
                    const nlohmann::detail::exception& ex) override {
+    // 406: a number past double's range; the same rule as every other reader.
+    if (ex.id == 406) problem(number_problem(Parsed::kOverflow, last_token, type_name<T>()));
     std::string what = ex.what();
     const auto p = what.find("] ");
     if (p != std::string::npos) what = what.substr(p + 2);
+    if (depth_ == 0 && rows_ > 0 && what.find("unexpected '['") != std::string::npos) {
+      what += " (one array per line is JSON Lines: --format jsonl, or a .jsonl file)";
+    }
     throw UsageError(name_ + ": " + what);
   }
 
@@ -194,7 +217,12 @@ class JsonRows : public nlohmann::json_sax<nlohmann::json> {
     row_.push_back(v);
     return true;
   }
-  std::string where() const { return name_ + ": row " + std::to_string(rows_ + 1); }
+  std::string where() const {
+    return line_ ? name_ : name_ + ": row " + std::to_string(rows_ + 1);
+  }
+  [[noreturn]] void problem(const std::string& what) {
+    throw UsageError(where() + ", entry " + std::to_string(row_.size() + 1) + ": " + what);
+  }
   bool bad(const std::string& what) {
     if (depth_ == 0)
       throw UsageError(name_ + ": expected an array of rows of numbers, got " + what);
@@ -215,6 +243,7 @@ class JsonRows : public nlohmann::json_sax<nlohmann::json> {
   const std::string& name_;
   const InputSpec& spec_;
   const Callback& cb_;
+  bool line_;
   std::vector<T> row_;
   int depth_ = 0;
   bool flat_ = false, nested_ = false;
@@ -231,6 +260,8 @@ const char* format_name(Format f) {
       return "csv";
     case Format::kJson:
       return "json";
+    case Format::kJsonLines:
+      return "jsonl";
     case Format::kNpy:
       return "npy";
   }
@@ -271,7 +302,7 @@ Input::Input(const InputSpec& spec) : spec_(spec) {
     std::size_t bad = 0;
     for (std::size_t i = 0; i < spec.values.size() && all_numbers; ++i) {
       double v;
-      if (!parse_number(spec.values[i], v)) {
+      if (parse_number(spec.values[i], v) == Parsed::kMalformed) {
         all_numbers = false;
         bad = i;
       }
@@ -280,10 +311,25 @@ Input::Input(const InputSpec& spec) : spec_(spec) {
       args_ = spec.values;
     } else if (spec.values.size() == 1) {
       path = spec.values[0];
-      if (access(path.c_str(), R_OK) != 0) {
+      if (path != "-" && access(path.c_str(), R_OK) != 0) {
         throw UsageError("'" + show_token(path) + "' is neither a number nor a readable file (" +
                          errno_text() + ")");
       }
+    } else if (bad == 0 && (spec.values[0] == "-" || access(spec.values[0].c_str(), R_OK) == 0)) {
+      // A file followed by stray arguments (often the values of a comma-separated option such as
+      // -y 0,3 written as -y 0 3).
+      std::string rest;
+      for (std::size_t i = 1; i < spec.values.size(); ++i) {
+        rest += ' ';
+        rest += show_token(spec.values[i]);
+      }
+      std::string m = "argument 1 is the input file '";
+      m += show_token(spec.values[0]);
+      m += "', so the arguments after it are not logits:";
+      m += rest;
+      m += " (give one file, or the logits as numbers; list options take comma-separated "
+           "values, e.g. -y 0,3)";
+      throw UsageError(m);
     } else {
       throw UsageError("argument " + std::to_string(bad + 1) + ": malformed number '" +
                        show_token(spec.values[bad]) + "'");
@@ -317,6 +363,9 @@ Input::Input(const InputSpec& spec) : spec_(spec) {
       throw UsageError("cannot read '" + path + "': it is a directory");
     }
   }
+  struct stat st;
+  pipe_ = file_ == stdin && !(fstat(fileno(stdin), &st) == 0 && S_ISREG(st.st_mode));
+  skip_bom();
   if (spec.format != "auto") {
     format_ = format_from_name(spec.format);
   } else if (file_ == stdin || !format_from_extension(path, format_)) {
@@ -331,6 +380,22 @@ Input::Input(const InputSpec& spec) : spec_(spec) {
 Input::~Input() {
   if (map_) munmap(const_cast<unsigned char*>(map_), map_size_);
   if (owns_file_) std::fclose(file_);
+}
+
+// A UTF-8 byte order mark (EF BB BF) at the start of a text, CSV or JSON input is skipped.
+void Input::skip_bom() {
+  const int c = std::getc(file_);
+  if (c != 0xEF) {
+    if (c != EOF) std::ungetc(c, file_);
+    return;
+  }
+  const int c2 = std::getc(file_), c3 = std::getc(file_);
+  if (c2 != 0xBB || c3 != 0xBF) {
+    char bytes[16];
+    std::snprintf(bytes, sizeof bytes, c2 == EOF ? "EF" : "EF %02X", c2);
+    throw UsageError(name_ + ":1:1: malformed number: the input starts with the bytes " + bytes +
+                     ", not a number or a UTF-8 byte order mark");
+  }
 }
 
 void Input::open_npy_header() {
@@ -417,9 +482,14 @@ void Input::open_npy_header() {
   if (bytes > std::numeric_limits<std::size_t>::max() - npy_offset_) fail("the shape's size overflows");
   struct stat st;
   if (owns_file_ && fstat(fileno(file_), &st) == 0 && S_ISREG(st.st_mode)) {
-    if (static_cast<std::size_t>(st.st_size) < npy_offset_ + bytes) {
-      throw UsageError(name_ + ": truncated .npy file (" + std::to_string(st.st_size) +
-                       " bytes, the header announces " + std::to_string(npy_offset_ + bytes) + ")");
+    const std::size_t size = static_cast<std::size_t>(st.st_size);
+    if (size < npy_offset_ + bytes) {
+      const std::size_t data = size > npy_offset_ ? size - npy_offset_ : 0;
+      const std::size_t row_bytes = npy_cols_ * (npy_f64_ ? 8 : 4);
+      throw UsageError(name_ + ": truncated .npy file: row " + std::to_string(data / row_bytes + 1) +
+                       " of " + std::to_string(npy_rows_) + " is incomplete (" +
+                       std::to_string(size) + " bytes, the header announces " +
+                       std::to_string(npy_offset_ + bytes) + ")");
     }
     void* m = mmap(nullptr, npy_offset_ + bytes, PROT_READ, MAP_PRIVATE, fileno(file_), 0);
     if (m == MAP_FAILED) throw UsageError("cannot map '" + name_ + "': " + errno_text());
@@ -442,6 +512,9 @@ void Input::read(const Callback<T>& on_block) {
     case Format::kJson:
       read_json<T>(on_block);
       break;
+    case Format::kJsonLines:
+      read_json_lines<T>(on_block);
+      break;
     case Format::kNpy:
       read_npy<T>(on_block);
       break;
@@ -452,13 +525,28 @@ template <class T>
 void Input::read_args(const Callback<T>& cb) {
   std::vector<T> row(args_.size());
   for (std::size_t i = 0; i < args_.size(); ++i) {
-    parse_number(args_[i], row[i]);
+    const Parsed p = parse_number(args_[i], row[i]);
+    if (p != Parsed::kOk) {
+      throw UsageError("argument " + std::to_string(i + 1) + ": " +
+                       number_problem(p, args_[i], type_name<T>()));
+    }
     if (spec_.strict && std::isnan(row[i])) {
       throw UsageError("argument " + std::to_string(i + 1) + ": NaN in the input (--strict)");
     }
   }
   one_d_ = true;
   cb(logitkit::one_row<const T>(row.data(), row.size()), 0, name_);
+}
+
+// True when reading the next line from `f` would wait for the writer of the pipe.
+bool would_block(std::FILE* f) {
+  if (f->_IO_read_ptr < f->_IO_read_end) return false;  // glibc: bytes buffered
+  pollfd p{fileno(f), POLLIN, 0};
+  return poll(&p, 1, 0) == 0;
+}
+
+void Input::before_read() {
+  if (on_wait_ && pipe_ && would_block(file_)) on_wait_();
 }
 
 template <class T>
@@ -474,31 +562,33 @@ void Input::read_text(const Callback<T>& cb) {
     char*& p;
     ~Free() { std::free(p); }
   } free_line{line};
-  while ((len = getline(&line, &cap, file_)) != -1) {
+  while ((before_read(), len = getline(&line, &cap, file_)) != -1) {
     ++lineno;
     std::string_view s(line, static_cast<std::size_t>(len));
     const std::string at = name_ + ":" + std::to_string(lineno);
     std::size_t bad_column = 0;
+    const char* why = "";
     std::size_t first = 0;
     while (first < s.size() && is_blank(s[first])) ++first;
     if (first == s.size() || (!csv && s[first] == '#')) continue;
-    if (!split_line(s, csv, fields, bad_column)) {
-      throw UsageError(at + ":" + std::to_string(bad_column) + ": empty field");
+    if (!split_line(s, csv, fields, bad_column, why)) {
+      throw UsageError(at + ":" + std::to_string(bad_column) + ": " + why);
     }
     row.resize(fields.size());
     bool none_numeric = true;
     for (const Field& f : fields) {
       T v;
-      if (parse_number(f.text, v)) none_numeric = false;
+      if (parse_number(f.text, v) != Parsed::kMalformed) none_numeric = false;
     }
     if (csv && rows == 0 && header_.empty() && none_numeric) {
       for (const Field& f : fields) header_.emplace_back(f.text);
       continue;
     }
     for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (!parse_number(fields[i].text, row[i])) {
-        throw UsageError(at + ":" + std::to_string(fields[i].column) + ": malformed number '" +
-                         show_token(fields[i].text) + "'");
+      const Parsed p = parse_number(fields[i].text, row[i]);
+      if (p != Parsed::kOk) {
+        throw UsageError(at + ":" + std::to_string(fields[i].column) + ": " +
+                         number_problem(p, fields[i].text, type_name<T>()));
       }
       if (spec_.strict && std::isnan(row[i])) {
         throw UsageError(at + ":" + std::to_string(fields[i].column) +
@@ -527,6 +617,49 @@ void Input::read_json(const Callback<T>& cb) {
   if (one_d_) leading_.clear();
 }
 
+// JSON Lines: each non-blank line one JSON array of numbers (one row); positions are the line.
+template <class T>
+void Input::read_json_lines(const Callback<T>& cb) {
+  char* line = nullptr;
+  std::size_t cap = 0;
+  ssize_t len;
+  std::size_t lineno = 0, rows = 0, cols = 0;
+  struct Free {
+    char*& p;
+    ~Free() { std::free(p); }
+  } free_line{line};
+  InputSpec one = spec_;
+  one.require_matrix = false;
+  while ((before_read(), len = getline(&line, &cap, file_)) != -1) {
+    ++lineno;
+    std::string_view s(line, static_cast<std::size_t>(len));
+    std::size_t first = 0;
+    while (first < s.size() && is_blank(s[first])) ++first;
+    if (first == s.size()) continue;
+    const std::string at = name_ + ":" + std::to_string(lineno);
+    std::size_t got = 0;
+    auto on_row = [&](logitkit::Rows<const T> block, std::size_t, const std::string&) {
+      if (spec_.require_matrix && rows > 0 && block.cols != cols) {
+        throw UsageError(at + ": this row has " + std::to_string(block.cols) +
+                         " values but the first row has " + std::to_string(cols) +
+                         " (a matrix is needed here)");
+      }
+      if (rows == 0) cols = block.cols;
+      cb(block, rows, at);
+      ++rows;
+      ++got;
+    };
+    const Callback<T> cb_line = on_row;
+    JsonRows<T> handler(at, one, cb_line, true);
+    nlohmann::json::sax_parse(s, &handler);
+    if (!handler.flat() || got != 1) {
+      throw UsageError(at + ": expected one array of numbers per line (JSON Lines)");
+    }
+  }
+  if (std::ferror(file_)) throw UsageError("cannot read " + name_ + ": " + errno_text());
+  if (rows == 0) throw UsageError("empty input: no rows in " + name_);
+}
+
 template <class T>
 void Input::read_npy(const Callback<T>& cb) {
   const std::size_t cols = npy_cols_;
@@ -541,8 +674,11 @@ void Input::read_npy(const Callback<T>& cb) {
       bytes = map_ + npy_offset_ + r0 * cols * elem;
     } else {
       raw.resize(n * cols * elem);
-      if (std::fread(raw.data(), 1, raw.size(), file_) != raw.size()) {
-        throw UsageError(name_ + ": truncated .npy data (row " + std::to_string(r0 + 1) + ")");
+      const std::size_t got = std::fread(raw.data(), 1, raw.size(), file_);
+      if (got != raw.size()) {
+        throw UsageError(name_ + ": truncated .npy data: row " +
+                         std::to_string(r0 + got / (cols * elem) + 1) + " of " +
+                         std::to_string(npy_rows_) + " is incomplete");
       }
       bytes = raw.data();
     }
@@ -578,7 +714,8 @@ template void Input::read<double>(const Callback<double>&);
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-Writer::Writer(const OutputSpec& spec, const Input& input) : spec_(spec), f64_(input.is_f64()) {
+Writer::Writer(const OutputSpec& spec, const Input& input)
+    : spec_(spec), f64_(input.is_f64()), input_(&input) {
   if (spec.format != "auto") {
     format_ = format_from_name(spec.format);
   } else if (spec.path.empty() || !format_from_extension(spec.path, format_)) {
@@ -587,13 +724,59 @@ Writer::Writer(const OutputSpec& spec, const Input& input) : spec_(spec), f64_(i
   if (format_ == Format::kNpy && spec.path.empty() && is_terminal(stdout)) {
     throw UsageError("refusing to write binary .npy to a terminal: use -o FILE or a pipe");
   }
+  live_ = (spec.line_buffered || input.is_pipe()) &&
+          (format_ == Format::kText || format_ == Format::kCsv || format_ == Format::kJsonLines);
 }
 
 Writer::~Writer() {
   if (spill_) std::fclose(spill_);
+  if (out_ && out_ != stdout) std::fclose(out_);
+}
+
+std::string Writer::csv_header(const std::vector<std::string>& header) const {
+  if (format_ != Format::kCsv || header.empty()) return {};
+  const std::vector<std::string>& h = rename_.empty() ? header : rename_;
+  std::string s;
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    const bool quote = h[i].find_first_of(",\"") != std::string::npos;
+    s += (i ? "," : "") + (quote ? "\"" + h[i] + "\"" : h[i]);
+  }
+  return s + "\n";
+}
+
+void Writer::start_live() {
+  started_ = true;
+  out_ = stdout;
+  if (!spec_.path.empty()) {
+    out_ = std::fopen(spec_.path.c_str(), "wb");
+    if (!out_) throw UsageError("cannot write '" + spec_.path + "': " + errno_text());
+  }
+  const std::string h = csv_header(input_->header());
+  if (std::fwrite(h.data(), 1, h.size(), out_) != h.size()) {
+    throw std::runtime_error("cannot write the output: " + errno_text());
+  }
+}
+
+void Writer::flush_now() {
+  if (!live_) return;
+  if (!started_) start_live();
+  if (std::fwrite(mem_.data(), 1, mem_.size(), out_) != mem_.size() || std::fflush(out_) != 0) {
+    throw std::runtime_error("cannot write the output: " + errno_text());
+  }
+  mem_.clear();
+}
+
+void Writer::flush_live() {
+  if (spec_.line_buffered) flush_now();
 }
 
 void Writer::append(const char* p, std::size_t n) {
+  if (live_ && (started_ || mem_.size() + n > kSpillBytes)) {
+    // Written already (or too much to hold): keep going as a stream.
+    if (mem_.size() + n > kSpillBytes) flush_now();
+    mem_.append(p, n);
+    return;
+  }
   if (!mem_.empty() && mem_.size() + n > kSpillBytes) {
     if (!spill_) {
       spill_ = std::tmpfile();
@@ -625,10 +808,12 @@ void Writer::put_rows(logitkit::Rows<const T> y) {
       continue;
     }
     s.clear();
+    const bool json = format_ == Format::kJson || format_ == Format::kJsonLines;
     if (format_ == Format::kJson) s += (rows_ + r == 0) ? "[" : ",\n  [";
+    if (format_ == Format::kJsonLines) s += "[";
     for (std::size_t c = 0; c < y.cols; ++c) {
       if (c) s += format_ == Format::kText ? " " : format_ == Format::kCsv ? "," : ", ";
-      if (format_ == Format::kJson && !std::isfinite(p[c])) {
+      if (json && !std::isfinite(p[c])) {
         s += '"';
         s += format_value(p[c]);
         s += '"';
@@ -636,12 +821,13 @@ void Writer::put_rows(logitkit::Rows<const T> y) {
         append_value(s, p[c]);
       }
     }
-    s += format_ == Format::kJson ? "]" : "\n";
+    s += format_ == Format::kJson ? "]" : format_ == Format::kJsonLines ? "]\n" : "\n";
     append(s);
   }
   rows_ += y.rows;
   any_ = true;
   f64_ = sizeof(T) == 8;
+  flush_live();
 }
 
 template <class T>
@@ -656,8 +842,11 @@ void Writer::put_values(std::span<const T> v) {
       continue;
     }
     const std::string t = format_value(v[i]);
+    const std::string json_value = std::isfinite(v[i]) ? t : "\"" + t + "\"";
     if (format_ == Format::kJson) {
-      s = (rows_ + i == 0 ? "" : ", ") + (std::isfinite(v[i]) ? t : "\"" + t + "\"");
+      s = (rows_ + i == 0 ? "" : ", ") + json_value;
+    } else if (format_ == Format::kJsonLines) {
+      s = json_value + "\n";
     } else {
       s = t + "\n";
     }
@@ -666,6 +855,7 @@ void Writer::put_values(std::span<const T> v) {
   rows_ += v.size();
   any_ = true;
   f64_ = sizeof(T) == 8;
+  flush_live();
 }
 
 void Writer::rows(logitkit::Rows<const float> y) { put_rows(y); }
@@ -674,14 +864,21 @@ void Writer::values(std::span<const float> v) { put_values(v); }
 void Writer::values(std::span<const double> v) { put_values(v); }
 
 void Writer::commit(const Input& input, const std::vector<std::string>& header) {
+  if (started_) {
+    flush_now();
+    const bool ok = (out_ == stdout ? std::fflush(out_) : std::fclose(out_)) == 0;
+    out_ = nullptr;
+    if (!ok) throw std::runtime_error("cannot write the output: " + errno_text());
+    return;
+  }
   const bool one_d = input.one_dimensional() && rows_ == 1;
   std::string prefix, suffix;
   switch (format_) {
     case Format::kText:
+    case Format::kJsonLines:
       break;
     case Format::kCsv:
-      for (std::size_t i = 0; i < header.size(); ++i) prefix += (i ? "," : "") + header[i];
-      if (!header.empty()) prefix += "\n";
+      prefix = csv_header(header);
       break;
     case Format::kJson:
       if (scalar_) {

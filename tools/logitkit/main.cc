@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `logitkit` command: argument parsing (CLI11) and dispatch to the subcommands.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <new>
 #include <cstdio>
 #include <functional>
 #include <stdexcept>
@@ -9,26 +11,29 @@
 
 #include "logitkit/targets.h"
 #include "logitkit/version.h"
-#include "tools/logitkit/commands.h"
+#include "commands.h"
 
 namespace lkcli {
 namespace {
 
-// CLI11 takes "-inf" for a cluster of short flags: spell it as a number it accepts.
+// CLI11 takes "-inf" for a cluster of short flags: kTypedMark in front makes it a value, which
+// parse_number and show_token read as the text the user typed.
 std::vector<std::string> normalize_arguments(int argc, char** argv) {
   std::vector<std::string> out;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string lower;
     for (char c : a) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower == "-inf" || lower == "-infinity")
-      a = "-1e999";
-    else if (lower == "-nan")
-      a = "nan";
+    if (lower == "-inf" || lower == "-infinity" || lower == "-nan") a = kTypedMark + a;
     out.push_back(a);
   }
   std::reverse(out.begin(), out.end());  // CLI11 parses a reversed vector
   return out;
+}
+
+// A value as typed: without the mark normalize_arguments put in front.
+std::string unmark(const std::string& v) {
+  return v.size() > 1 && v[0] == kTypedMark ? v.substr(1) : v;
 }
 
 void add_common(CLI::App* sub, CommonFlags& f) {
@@ -40,27 +45,49 @@ void add_common(CLI::App* sub, CommonFlags& f) {
       ->default_str("zeros");
   sub->add_flag("--strict", f.strict, "NaN in the input is an error");
   sub->add_option("--threads", f.threads, "threads (0: one per hardware thread)")
-      ->check(CLI::NonNegativeNumber)
       ->default_str("0");
   sub->add_option("--precision", f.precision, "accurate (default) or fast")
       ->check(CLI::IsMember({"accurate", "fast"}))
       ->default_str("accurate");
 }
 
-void add_io(CLI::App* sub, InputSpec& in, OutputSpec& out) {
-  sub->add_option("logits", in.values,
-                  "logits of one row (inf, -inf, nan accepted), or one input file name");
+void add_input(CLI::App* sub, InputSpec& in) {
   sub->add_option("-i,--input", in.path, "input file ('-' or none: stdin)");
-  sub->add_option("-f,--format", in.format, "input format")
-      ->check(CLI::IsMember({"auto", "text", "csv", "json", "npy"}))
+  sub->add_option("-f,--format", in.format, "input format (auto: from the extension or content)")
+      ->check(CLI::IsMember({"auto", "text", "csv", "json", "jsonl", "npy"}))
       ->default_str("auto");
   sub->add_option("--dtype", in.dtype, "element type (auto: float32, or the .npy dtype)")
       ->check(CLI::IsMember({"auto", "float32", "float64"}))
       ->default_str("auto");
+}
+
+void add_output(CLI::App* sub, OutputSpec& out) {
   sub->add_option("-o,--output", out.path, "output file (default stdout)");
   sub->add_option("-F,--output-format", out.format, "output format (auto: like the input)")
-      ->check(CLI::IsMember({"auto", "text", "csv", "json", "npy"}))
+      ->check(CLI::IsMember({"auto", "text", "csv", "json", "jsonl", "npy"}))
       ->default_str("auto");
+  sub->add_flag("--line-buffered", out.line_buffered,
+                "write and flush each row as soon as it is computed (default when the input "
+                "is a pipe)");
+}
+
+void add_io(CLI::App* sub, InputSpec& in, OutputSpec& out) {
+  sub->add_option("logits", in.values,
+                  "logits of one row (inf, -inf, nan accepted), or one input file name ('-': "
+                  "stdin)");
+  add_input(sub, in);
+  add_output(sub, out);
+}
+
+void add_loss(CLI::App* sub, LossFlags& f, const char* reductions_help) {
+  sub->add_option("-t,--temperature", f.temperature, "temperature τ > 0")->default_str("1");
+  sub->add_option("--reduction", f.reduction, reductions_help);
+  sub->add_option("--threads", f.threads, "threads (0: one per hardware thread)")
+      ->default_str("0");
+  sub->add_option("--precision", f.precision, "accurate (default) or fast")
+      ->check(CLI::IsMember({"accurate", "fast"}));
+  sub->add_flag("--grad", f.grad, "print the gradient d loss / d logits");
+  sub->add_flag("--per-row", f.per_row, "print each row's loss");
 }
 
 int run(int argc, char** argv) {
@@ -107,46 +134,105 @@ int run(int argc, char** argv) {
   }
 
   CrossEntropyArgs ce;
-  CLI::App* c = app.add_subcommand("cross-entropy", "loss, per-row losses or gradient p − y");
+  CLI::App* c = app.add_subcommand(
+      "cross-entropy", "loss, per-row losses or gradient p − y (class or probability targets)");
   add_io(c, ce.input, ce.output);
+  add_loss(c, ce.loss, "mean (default) or sum over the rows, or none (per-row losses)");
   c->add_option("-y,--targets", ce.targets, "class index per row, comma-separated")
       ->delimiter(',')
-      ->allow_extra_args(false)
-      ->required();
-  c->add_option("-t,--temperature", ce.temperature, "temperature τ > 0")->default_str("1");
-  c->add_option("--reduction", ce.reduction, "mean or sum over the rows")
-      ->check(CLI::IsMember({"mean", "sum"}))
-      ->default_str("mean");
+      ->allow_extra_args(false);
+  c->add_option("--target-probs", ce.target_probs,
+                "file of probability targets, one row per logits row");
+  c->add_option("-w,--weight", ce.weights, "class weights, comma-separated (one per class)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   c->add_option("--label-smoothing", ce.label_smoothing, "ε in [0, 1] (PyTorch's ε/C)")
       ->default_str("0");
   c->add_option("--ignore-index", ce.ignore_index, "rows with this target are skipped")
       ->default_str("-100");
-  c->add_option("--threads", ce.threads, "threads (0: one per hardware thread)")
-      ->check(CLI::NonNegativeNumber);
-  c->add_option("--precision", ce.precision, "accurate (default) or fast")
-      ->check(CLI::IsMember({"accurate", "fast"}));
-  c->add_flag("--grad", ce.grad, "print the gradient d loss / d logits (p − y, scaled)");
-  c->add_flag("--per-row", ce.per_row, "print each row's loss");
   c->callback([&] { action = [&] { return run_cross_entropy(ce); }; });
 
+  DistillArgs ds;
+  CLI::App* d = app.add_subcommand(
+      "distill", "distillation loss of student rows against teacher rows (KL, reverse KL, JS)");
+  d->add_option("logits", ds.input.values, "the student's logits: one row, or a file");
+  add_input(d, ds.input);
+  add_output(d, ds.output);
+  add_loss(d, ds.loss, "batchmean (default), mean, sum, or none (per-row losses)");
+  d->add_option("--teacher", ds.teacher, "file of teacher rows, the student's shape ('-': stdin)")
+      ->required();
+  d->add_option("--divergence", ds.divergence, "forward-kl, reverse-kl or js")
+      ->check(CLI::IsMember({"forward-kl", "reverse-kl", "js"}))
+      ->default_str("forward-kl");
+  d->add_option("--js-beta", ds.js_beta, "β in (0, 1) for js")->default_str("0.5");
+  d->add_flag("--no-tau-squared", ds.no_tau_squared, "do not multiply by τ² (Hinton's factor)");
+  d->add_flag("--teacher-log-probs", ds.teacher_log_probs,
+              "the teacher rows are log-probabilities at τ, not logits");
+  d->add_option("--alpha", ds.alpha, "weight of the hard-label cross-entropy (0: off)")
+      ->default_str("0");
+  d->add_option("-y,--targets", ds.targets, "hard labels, one class index per row")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  d->add_option("--ignore-index", ds.ignore_index, "hard labels equal to this are skipped")
+      ->default_str("-100");
+  d->callback([&] { action = [&] { return run_distill(ds); }; });
+
+  ContrastiveArgs ct;
+  CLI::App* ctr = app.add_subcommand(
+      "contrastive", "CLIP contrastive loss of image and text embeddings ([B, D] each)");
+  ctr->add_option("files", ct.files, "the image and text embedding files")->expected(2);
+  ctr->add_option("-f,--format", ct.format, "input format")
+      ->check(CLI::IsMember({"auto", "text", "csv", "json", "jsonl", "npy"}));
+  ctr->add_option("--dtype", ct.dtype, "element type")
+      ->check(CLI::IsMember({"auto", "float32", "float64"}));
+  add_output(ctr, ct.output);
+  ctr->add_option("--log-scale", ct.log_scale, "t: scale = min(exp(t), max scale) (default log(1/0.07))");
+  ctr->add_option("--max-scale", ct.max_scale, "the scale's cap")->default_str("100");
+  ctr->add_flag("--no-normalize", ct.no_normalize, "use the embeddings as given (no L2 norm)");
+  ctr->add_option("--grad", ct.grad, "print a gradient instead of the loss")
+      ->check(CLI::IsMember({"image", "text", "log-scale"}));
+  ctr->add_option("--threads", ct.threads, "threads (0: one per hardware thread)");
+  ctr->callback([&] { action = [&] { return run_contrastive(ct); }; });
+
   SampleArgs sm;
-  CLI::App* s = app.add_subcommand("sample", "draw tokens from one row of logits");
+  CLI::App* s = app.add_subcommand(
+      "sample", "draw tokens from rows of logits (one token per row, or a histogram of one row)");
   s->add_option("logits", sm.input.values, "logits of one row, or one input file name");
-  s->add_option("-i,--input", sm.input.path, "input file ('-' or none: stdin)");
-  s->add_option("-f,--format", sm.input.format, "input format")
-      ->check(CLI::IsMember({"auto", "text", "csv", "json", "npy"}));
+  add_input(s, sm.input);
+  add_output(s, sm.output);
   s->add_option("-t,--temperature", sm.temperature, "temperature τ >= 0 (0: greedy)")
       ->default_str("1");
   s->add_option("-k,--top-k", sm.top_k, "keep the k most likely (0: off)")->default_str("0");
   s->add_option("-p,--top-p", sm.top_p, "nucleus: smallest set with mass >= p (1: off)")
       ->default_str("1");
   s->add_option("--min-p", sm.min_p, "keep p_i >= min_p · p_max (0: off)")->default_str("0");
+  s->add_option("--min-tokens-to-keep", sm.min_tokens_to_keep, "the filters keep at least this many")
+      ->default_str("1");
+  s->add_option("--repetition-penalty", sm.repetition_penalty,
+                "divide positive (multiply negative) logits of tokens in --history (1: off)")
+      ->default_str("1");
+  s->add_option("--presence-penalty", sm.presence_penalty,
+                "subtract from the logits of tokens in --history")
+      ->default_str("0");
+  s->add_option("--frequency-penalty", sm.frequency_penalty,
+                "subtract, times the count in --history")
+      ->default_str("0");
+  s->add_option("--history", sm.history,
+                "token ids already generated, comma-separated (penalties; with --chain, its stages)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  s->add_option("--logit-bias", sm.logit_bias, "TOKEN:BIAS, comma-separated (-inf bans)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  s->add_option("--top-logprobs", sm.top_logprobs, "also print this many most likely tokens")
+      ->default_str("0");
   s->add_option("--seed", sm.seed, "random seed")->default_str("0");
-  s->add_option("-n,--draws", sm.draws, "number of draws (> 1: a histogram)")->default_str("1");
+  s->add_option("-n,--draws", sm.draws, "draws per row (> 1 with one row: a histogram)")
+      ->default_str("1");
+  s->add_option("--threads", sm.threads, "threads for batch rows (0: one per hardware thread)");
   s->add_flag("--tokens", sm.tokens, "print every drawn token instead of the histogram");
   s->add_option("--chain", sm.chain,
                 "sampler chain, e.g. penalties,dry,top_k=40,top_p=0.95,min_p=0.05,temp=0.8");
-  s->add_option("--history", sm.history, "earlier token ids for --chain, e.g. 5,9,5");
   s->callback([&] { action = [&] { return run_sample(sm); }; });
 
   PlotArgs plot;
@@ -164,6 +250,11 @@ int run(int argc, char** argv) {
   pl->add_option("--title", plot.title, "chart title");
   pl->add_option("--width", plot.width, "image width in pixels")->default_str("800");
   pl->add_option("--height", plot.height, "image height in pixels")->default_str("500");
+  pl->add_option("--view", plot.view,
+                 "lines (one line per τ), heat (a row per τ, a column per class) or auto "
+                 "(lines up to 40 classes)")
+      ->check(CLI::IsMember({"auto", "lines", "heat"}))
+      ->default_str("auto");
   pl->callback([&] { action = [&] { return run_plot(plot); }; });
 
   CLI::App* targets = app.add_subcommand("targets", "SIMD targets: compiled, supported, chosen");
@@ -180,11 +271,18 @@ int run(int argc, char** argv) {
   add_common(b, bench.common);
   b->callback([&] { action = [&] { return run_bench(bench); }; });
 
+  // Every option value and positional argument loses the mark normalize_arguments put in front.
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    for (CLI::Option* opt : sub->get_options()) opt->transform(unmark);
+  }
+  for (CLI::Option* opt : app.get_options()) opt->transform(unmark);
   try {
     app.parse(normalize_arguments(argc, argv));
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "logitkit: error: %s (see --help)\n", e.what());
+    std::string what = e.what();
+    what.erase(std::remove(what.begin(), what.end(), kTypedMark), what.end());
+    std::fprintf(stderr, "logitkit: error: %s (see --help)\n", what.c_str());
     return 2;
   }
   if (!action) {
@@ -210,7 +308,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "logitkit: error: %s\n", e.what());
     return 2;
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "logitkit: error: %s\n", e.what());
+    // The library's precondition messages, which name the argument and the value; the flag
+    // that set it and the value as typed go in front.
+    std::fprintf(stderr, "logitkit: error: %s\n", lkcli::library_error(e.what()).c_str());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "logitkit: error: out of memory (the input is larger than this machine "
+                         "can hold)\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "logitkit: error: %s\n", e.what());

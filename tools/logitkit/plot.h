@@ -14,9 +14,10 @@ struct Chart {
   std::vector<double> temperatures;  // one line each
   std::string title;
   int width = 800, height = 500;
+  bool heat = false;  // a heat map (a row per τ, a column per class) instead of lines
 };
 
-// The line colours, in order (cycled past five temperatures).
+// The line colours up to five temperatures; more lines take colours from a continuous scale.
 extern const char* const kChartColors[5];
 
 // Computes softmax(logits, τ) with the library for every τ and writes `base`.svg and

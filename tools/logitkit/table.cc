@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Aligned text tables: width computation that ignores ANSI escapes and counts code points.
-#include "tools/logitkit/table.h"
+#include "table.h"
 
 #include <algorithm>
 #include <cmath>

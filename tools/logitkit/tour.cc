@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `logitkit tour`: the article's walk from logits to probabilities, every number computed by the
 // library on built-in examples (the naive formulas appear only to show how they fail).
-#include "tools/logitkit/tour.h"
+#include "tour.h"
 
 #include <cmath>
 #include <cstdio>
@@ -9,9 +9,9 @@
 #include <span>
 
 #include "logitkit/softmax.h"
-#include "tools/logitkit/commands.h"
-#include "tools/logitkit/explain.h"
-#include "tools/logitkit/plot.h"
+#include "commands.h"
+#include "explain.h"
+#include "plot.h"
 
 namespace lkcli {
 namespace tour {
@@ -160,7 +160,7 @@ void temperature(const Style& st, const TourArgs& args) {
   if (args.no_plot) return;
   Chart c;
   c.logits = x;
-  c.classes = {"class 1", "class 2", "class 3", "class 4", "class 5"};
+  c.classes = {"0", "1", "2", "3", "4"};
   c.temperatures = {0.2, 0.5, 1.0, 2.0, 5.0};
   c.title = "Softmax of [2, 1, 0.5, -0.5, -1] at different temperatures";
   write_chart(c, args.plot_output);

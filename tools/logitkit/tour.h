@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/logitkit/table.h"
+#include "table.h"
 
 namespace lkcli::tour {
 

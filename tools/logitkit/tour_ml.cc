@@ -8,7 +8,7 @@
 
 #include "logitkit/loss.h"
 #include "logitkit/sampling.h"
-#include "tools/logitkit/tour.h"
+#include "tour.h"
 
 namespace lkcli::tour {
 namespace {
