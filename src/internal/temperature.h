@@ -25,12 +25,12 @@
 #ifndef LOGITKIT_SRC_INTERNAL_TEMPERATURE_H_
 #define LOGITKIT_SRC_INTERNAL_TEMPERATURE_H_
 
-#include <charconv>
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "src/internal/check.h"
+#include "src/internal/shortest.h"
 
 namespace logitkit::internal {
 
@@ -40,11 +40,7 @@ enum class TauRange {
 };
 
 // tau as the caller wrote it: the shortest string that reads back as the same double.
-inline std::string tau_text(double tau) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, tau);
-  return std::string(buf, r.ptr);
-}
+inline std::string tau_text(double tau) { return shortest_text(tau); }
 
 // "" when tau lies in the range, else "<name> must be <rule>, got <value>".
 inline std::string temperature_problem(double tau, TauRange range,

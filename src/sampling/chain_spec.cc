@@ -2,7 +2,7 @@
 // The chain's stage table, spec parser and parameter checks.
 #include "src/sampling/chain_spec.h"
 
-#include <charconv>
+#include "src/internal/shortest.h"
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -87,11 +87,7 @@ const StageDef* find_stage(std::string_view name) {
 }
 
 // The shortest text that reads back as v.
-std::string num(double v) {
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
+std::string num(double v) { return internal::shortest_text(v); }
 
 const char* range_text(Range r) {
   switch (r) {
