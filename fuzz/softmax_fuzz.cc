@@ -463,7 +463,7 @@ void run_lse_state(const Case& c, const Buffer<T>& x, FuzzedDataProvider& p) {
   for (double v : xd) m = std::max(m, v);
   const LD scale = std::max<LD>(std::fabs(static_cast<LD>(m) / tau), 1.0L);
   // f64 states are summed in long double; the f32 chunk kernel's exp is accurate to 4.1e-11
-  // relative (src/common/exp-inl.h: far below a float ULP, which is all it needs), so f32 states
+  // relative (src/internal/exp-inl.h: far below a float ULP, which is all it needs), so f32 states
   // get 2^-33 (1.2e-10).
   const LD tol = std::is_same_v<T, float> ? 0x1p-33L : 16 * 0x1p-53L;
   for (const auto& s : {whole, merged[0], merged[1], merged[2], merged[3], merged[4]}) {

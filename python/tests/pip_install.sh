@@ -17,13 +17,17 @@ mkdir -p "$work/src" "$work/dist"
 if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # Tracked files and new ones git does not ignore: what a clone (plus local edits) holds.
   (cd "$src" && git ls-files -z --cached --others --exclude-standard |
-     xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' |
+     xargs -0 -n1 sh -c 'if test -e "$1"; then printf "%s\0" "$1"; fi' _ |
      tar --null -T - -cf -) | tar -C "$work/src" -xf -
 else
   tar -C "$src" --exclude='./build*' --exclude='./.git' --exclude='__pycache__' -cf - . |
     tar -C "$work/src" -xf -
 fi
 export LOGITKIT_CMAKE_BUILD_DIR="$work/cmake"  # shared: the second build only relinks
+# The package's kernels for Highway's portable target only, unless the caller sets
+# LOGITKIT_CMAKE_ARGS: what is checked here is the packaging (wheel, install, version, stubs);
+# a user's `pip install .` compiles every target, and the main build tests them all.
+export LOGITKIT_CMAKE_ARGS=${LOGITKIT_CMAKE_ARGS-"-DLOGITKIT_DISABLED_TARGETS=(HWY_SSSE3|HWY_SSE4|HWY_AVX2|HWY_AVX3)"}
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 export PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 unset PYTHONPATH

@@ -166,6 +166,160 @@ void check_args(Rows<const T> image, Rows<const T> text, double t, const Contras
   }
 }
 
+// The similarity blocks of one call: s (h x B) = scale a[r0 : r0 + h] b^T for the rows
+// [r0, r0 + h) of a block, a and b the (normalised) embeddings as row-major views, through the
+// BLAS or the own kernel (which reads b^T, D x B, row-major).
+template <class T>
+struct Similarities {
+  const Ctx<T>& ctx;
+  std::size_t B, D, block;
+  T scale;
+  const T* a;
+  std::size_t lda;
+  const T* b;
+  std::size_t ldb;
+  std::vector<T> bt;
+  std::vector<T> s;
+
+  Similarities(const Ctx<T>& ctx_, std::size_t B_, std::size_t D_, std::size_t block_, T scale_,
+               const T* a_, std::size_t lda_, const T* b_, std::size_t ldb_)
+      : ctx(ctx_), B(B_), D(D_), block(block_), scale(scale_), a(a_), lda(lda_), b(b_),
+        ldb(ldb_), s(block_ * B_) {
+    if (!ctx.blas) {
+      bt.resize(D * B);
+      for (std::size_t j = 0; j < B; ++j) {
+        for (std::size_t k = 0; k < D; ++k) bt[k * B + j] = b[j * ldb + k];
+      }
+    }
+  }
+
+  void compute(std::size_t r0, std::size_t h) {
+#ifdef LOGITKIT_WITH_BLAS
+    if (ctx.blas) {
+      blas_gemm(false, true, h, B, D, scale, a + r0 * lda, lda, b, ldb, T(0), s.data(), B);
+      return;
+    }
+#endif
+    ctx.own_gemm(h, B, D, scale, a + r0 * lda, lda, 1, bt.data(), B, T(0), s.data(), B);
+  }
+};
+
+// The forward pass's results: the loss and every row's and column's log-sum-exp.
+template <class T>
+struct Forward {
+  double loss = 0;
+  std::vector<double> row_lse;
+  std::vector<T> col_lse;
+};
+
+// Forward: row states per block, column states merged online; c = 1 / (2B). False when a
+// similarity is not finite.
+template <class T>
+bool forward(Similarities<T>& sim, double c, Forward<T>* f) {
+  const Ctx<T>& ctx = sim.ctx;
+  const std::size_t B = sim.B, block = sim.block;
+  std::vector<T>& s = sim.s;
+  std::vector<double> diag(B), col_m(B, -std::numeric_limits<double>::infinity()), col_z(B, 0.0);
+  std::vector<T> cmax(B), csum(B), rmax(block);
+  f->row_lse.assign(B, 0.0);
+  double row_terms = 0;
+  bool bad = false;
+  for (std::size_t r0 = 0; r0 < B; r0 += block) {
+    const std::size_t h = std::min(block, B - r0);
+    sim.compute(r0, h);
+    std::fill(cmax.begin(), cmax.end(), -std::numeric_limits<T>::infinity());
+    std::fill(csum.begin(), csum.end(), T(0));
+    for (std::size_t i = 0; i < h; ++i) rmax[i] = ctx.k.block_max(&s[i * B], B, cmax.data(), &bad);
+    if (bad) return false;
+    for (std::size_t i = 0; i < h; ++i) {
+      const double z = ctx.k.block_sum(&s[i * B], B, rmax[i], cmax.data(), csum.data());
+      const double lz = std::log(z);
+      const double sii = s[i * B + r0 + i];
+      diag[r0 + i] = sii;
+      f->row_lse[r0 + i] = rmax[i] + lz;
+      row_terms += (rmax[i] - sii) + lz;
+    }
+    for (std::size_t j = 0; j < B; ++j) {
+      const double m = cmax[j];
+      if (m > col_m[j]) {
+        col_z[j] = col_z[j] * std::exp(col_m[j] - m) + csum[j];
+        col_m[j] = m;
+      } else {
+        col_z[j] += csum[j] * std::exp(m - col_m[j]);
+      }
+    }
+  }
+  double col_terms = 0;
+  f->col_lse.assign(B, T(0));
+  for (std::size_t j = 0; j < B; ++j) {
+    const double lz = std::log(col_z[j]);
+    col_terms += (col_m[j] - diag[j]) + lz;
+    f->col_lse[j] = static_cast<T>(col_m[j] + lz);
+  }
+  f->loss = (row_terms + col_terms) * c;
+  return true;
+}
+
+// Backward: G = c (P + Q) - 2c I per block; gi = scale G b, gt = scale G^T a (each when its data
+// is non-null); returns d loss / d log(scale), before the clamp.
+template <class T>
+double backward(Similarities<T>& sim, const Forward<T>& f, double c, int threads, Rows<T> gi,
+                Rows<T> gt) {
+  const Ctx<T>& ctx = sim.ctx;
+  const std::size_t B = sim.B, D = sim.D, block = sim.block;
+  std::vector<T>& s = sim.s;
+  std::vector<double> dts(B);
+  for (std::size_t r0 = 0; r0 < B; r0 += block) {
+    const std::size_t h = std::min(block, B - r0);
+    sim.compute(r0, h);
+    auto rows = [&](std::size_t i0, std::size_t i1) {
+      for (std::size_t i = i0; i < i1; ++i) {
+        T* si = &s[i * B];
+        const double sii = si[r0 + i];
+        dts[r0 + i] = ctx.k.block_grad(si, B, static_cast<T>(f.row_lse[r0 + i]),
+                                       f.col_lse.data(), static_cast<T>(c)) -
+                      2.0 * c * sii;
+        si[r0 + i] = static_cast<T>(si[r0 + i] - 2.0 * c);
+      }
+    };
+    const int th = internal::threads_for(threads, h * B);
+    if (th > 1) {
+      internal::parallel_for(h, th, rows);
+    } else {
+      rows(0, h);
+    }
+    if (gi.data != nullptr) {
+      T* dst = gi.data + r0 * gi.row_stride;
+#ifdef LOGITKIT_WITH_BLAS
+      if (ctx.blas) {
+        blas_gemm(false, false, h, D, B, sim.scale, s.data(), B, sim.b, sim.ldb, T(0), dst,
+                  gi.row_stride);
+      }
+#endif
+      if (!ctx.blas) {
+        ctx.own_gemm(h, D, B, sim.scale, s.data(), B, 1, sim.b, sim.ldb, T(0), dst, gi.row_stride);
+      }
+    }
+    if (gt.data != nullptr) {
+      const T beta = r0 == 0 ? T(0) : T(1);
+      const T* ar = sim.a + r0 * sim.lda;
+#ifdef LOGITKIT_WITH_BLAS
+      if (ctx.blas) {
+        blas_gemm(true, false, B, D, h, sim.scale, s.data(), B, ar, sim.lda, beta, gt.data,
+                  gt.row_stride);
+      }
+#endif
+      if (!ctx.blas) {
+        ctx.own_gemm(B, D, h, sim.scale, s.data(), 1, B, ar, sim.lda, beta, gt.data,
+                     gt.row_stride);
+      }
+    }
+  }
+  double sum = 0;
+  for (double v : dts) sum += v;
+  return sum;
+}
+
 template <class T>
 double contrastive_impl(Rows<const T> image, Rows<const T> text, double t,
                         const ContrastiveOptions& o, const ContrastiveOutputs<T>& out) {
@@ -205,128 +359,24 @@ double contrastive_impl(Rows<const T> image, Rows<const T> text, double t,
     lda = ldb = D;
   }
   if (B == 1) lda = ldb = std::max<std::size_t>(D, 1);
-  // The own kernel reads B^T (D x B) row-major for the similarities.
-  std::vector<T> bt;
-  if (!ctx.blas) {
-    bt.resize(D * B);
-    for (std::size_t j = 0; j < B; ++j) {
-      for (std::size_t k = 0; k < D; ++k) bt[k * B + j] = b[j * ldb + k];
-    }
-  }
   const std::size_t block = std::min(B, o.block ? o.block : kDefaultBlock);
-  std::vector<T> s(block * B);
-  // Block of similarities: s (h x B) = scale a[r0 : r0 + h] b^T.
-  auto similarities = [&](std::size_t r0, std::size_t h) {
-#ifdef LOGITKIT_WITH_BLAS
-    if (ctx.blas) {
-      blas_gemm(false, true, h, B, D, scale, a + r0 * lda, lda, b, ldb, T(0), s.data(), B);
-      return;
-    }
-#endif
-    ctx.own_gemm(h, B, D, scale, a + r0 * lda, lda, 1, bt.data(), B, T(0), s.data(), B);
-  };
+  Similarities<T> sim(ctx, B, D, block, scale, a, lda, b, ldb);
+  Forward<T> f;
+  if (!forward(sim, c, &f)) return fail_nan();
+  if (!want_gi && !want_gt && !want_dt) return f.loss;
 
-  // Forward: row states per block, column states merged online.
-  std::vector<double> row_lse(B), diag(B), col_m(B, -std::numeric_limits<double>::infinity()),
-      col_z(B, 0.0);
-  std::vector<T> cmax(B), csum(B), rmax(block);
-  double row_terms = 0;
-  bool bad = false;
-  for (std::size_t r0 = 0; r0 < B && !bad; r0 += block) {
-    const std::size_t h = std::min(block, B - r0);
-    similarities(r0, h);
-    std::fill(cmax.begin(), cmax.end(), -std::numeric_limits<T>::infinity());
-    std::fill(csum.begin(), csum.end(), T(0));
-    for (std::size_t i = 0; i < h; ++i) rmax[i] = ctx.k.block_max(&s[i * B], B, cmax.data(), &bad);
-    if (bad) break;
-    for (std::size_t i = 0; i < h; ++i) {
-      const double z = ctx.k.block_sum(&s[i * B], B, rmax[i], cmax.data(), csum.data());
-      const double lz = std::log(z);
-      const double sii = s[i * B + r0 + i];
-      diag[r0 + i] = sii;
-      row_lse[r0 + i] = rmax[i] + lz;
-      row_terms += (rmax[i] - sii) + lz;
-    }
-    for (std::size_t j = 0; j < B; ++j) {
-      const double m = cmax[j];
-      if (m > col_m[j]) {
-        col_z[j] = col_z[j] * std::exp(col_m[j] - m) + csum[j];
-        col_m[j] = m;
-      } else {
-        col_z[j] += csum[j] * std::exp(m - col_m[j]);
-      }
-    }
-  }
-  if (bad) return fail_nan();
-  double col_terms = 0;
-  std::vector<T> col_lse(B);
-  for (std::size_t j = 0; j < B; ++j) {
-    const double lz = std::log(col_z[j]);
-    col_terms += (col_m[j] - diag[j]) + lz;
-    col_lse[j] = static_cast<T>(col_m[j] + lz);
-  }
-  const double loss = (row_terms + col_terms) * c;
-  if (!want_gi && !want_gt && !want_dt) return loss;
-
-  // Backward: G = c (P + Q) - 2c I per block; grad a = scale G b, grad b = scale G^T a.
-  std::vector<double> dts(B);
   Rows<T> gi = out.grad_image, gt = out.grad_text;
   if (B == 1) {  // a single row may have any stride; the BLAS wants at least D
     gi.row_stride = std::max(gi.row_stride, D);
     gt.row_stride = std::max(gt.row_stride, D);
   }
-  for (std::size_t r0 = 0; r0 < B; r0 += block) {
-    const std::size_t h = std::min(block, B - r0);
-    similarities(r0, h);
-    auto rows = [&](std::size_t i0, std::size_t i1) {
-      for (std::size_t i = i0; i < i1; ++i) {
-        T* si = &s[i * B];
-        const double sii = si[r0 + i];
-        dts[r0 + i] = ctx.k.block_grad(si, B, static_cast<T>(row_lse[r0 + i]), col_lse.data(),
-                                       static_cast<T>(c)) -
-                      2.0 * c * sii;
-        si[r0 + i] = static_cast<T>(si[r0 + i] - 2.0 * c);
-      }
-    };
-    const int th = internal::threads_for(o.threads, h * B);
-    if (th > 1) {
-      internal::parallel_for(h, th, rows);
-    } else {
-      rows(0, h);
-    }
-    if (want_gi) {
-      T* dst = gi.data + r0 * gi.row_stride;
-#ifdef LOGITKIT_WITH_BLAS
-      if (ctx.blas) {
-        blas_gemm(false, false, h, D, B, scale, s.data(), B, b, ldb, T(0), dst, gi.row_stride);
-      }
-#endif
-      if (!ctx.blas) ctx.own_gemm(h, D, B, scale, s.data(), B, 1, b, ldb, T(0), dst, gi.row_stride);
-    }
-    if (want_gt) {
-      const T beta = r0 == 0 ? T(0) : T(1);
-#ifdef LOGITKIT_WITH_BLAS
-      if (ctx.blas) {
-        blas_gemm(true, false, B, D, h, scale, s.data(), B, a + r0 * lda, lda, beta, gt.data,
-                  gt.row_stride);
-      }
-#endif
-      if (!ctx.blas) {
-        ctx.own_gemm(B, D, h, scale, s.data(), 1, B, a + r0 * lda, lda, beta, gt.data,
-                     gt.row_stride);
-      }
-    }
-  }
+  const double dt = backward(sim, f, c, o.threads, gi, gt);
   if (o.normalize) {
     if (want_gi) normalize_backward(gi, an, na, o.normalize_eps);
     if (want_gt) normalize_backward(gt, bn, nb, o.normalize_eps);
   }
-  if (want_dt) {
-    double sum = 0;
-    for (double v : dts) sum += v;
-    *out.grad_log_scale = clamped ? 0.0 : sum;
-  }
-  return loss;
+  if (want_dt) *out.grad_log_scale = clamped ? 0.0 : dt;
+  return f.loss;
 }
 
 }  // namespace

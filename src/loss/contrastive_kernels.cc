@@ -6,7 +6,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
-#include "src/loss/contrastive-inl.h"
+#include "src/loss/contrastive_kernels-inl.h"
 #include "src/loss/contrastive_kernels.h"
 
 HWY_BEFORE_NAMESPACE();

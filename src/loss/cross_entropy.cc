@@ -22,7 +22,7 @@
 #include "src/loss/loss_internal.h"
 #include "src/loss/loss_kernels.h"
 #include "src/parallel/parallel.h"
-#include "src/softmax/kernels.h"
+#include "src/softmax/softmax_kernels.h"
 #include "src/softmax/softmax_internal.h"
 
 namespace logitkit {

@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "logitkit/loss.h"
@@ -181,8 +182,10 @@ void empty_mean_rows(float* g, std::size_t m, std::size_t cols, std::size_t ld,
   }
 }
 
-struct VocabPlan {
-  std::size_t n, cv;  // row chunk, vocabulary chunk (cv < V)
+// How run() processes the rows: chunks of n rows, the vocabulary in chunks of cv (cv == V: the
+// row mode), G scaled by alpha, the mean's denominator, and what the empty-mean rule writes.
+struct Plan {
+  std::size_t n, cv;  // row chunk, vocabulary chunk
   float alpha;
   double den;
   bool fill_counted_nan, zero_counted, need_grad;
@@ -196,7 +199,7 @@ struct VocabPlan {
 template <class TH, class TW>
 double run_vocab(Rows<const TH> hidden, Rows<const TW> weight,
                  std::span<const std::int64_t> target, const LinearCrossEntropyOptions& options,
-                 const LinearCrossEntropyOutputs& out, const VocabPlan& plan,
+                 const LinearCrossEntropyOutputs& out, const Plan& plan,
                  const CrossEntropyOptions& co) {
   const CrossEntropyOptions& o = options.ce;
   const std::size_t N = hidden.rows, D = hidden.cols, V = weight.rows;
@@ -312,11 +315,13 @@ double run_vocab(Rows<const TH> hidden, Rows<const TW> weight,
   return total / plan.den;
 }
 
+// Checks every argument before anything is written; returns the mean's denominator (the
+// counted rows' class weights) and the number of counted rows.
 template <class TH, class TW>
-double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::int64_t> target,
-           const LinearCrossEntropyOptions& options, const LinearCrossEntropyOutputs& out) {
-  const CrossEntropyOptions& o = options.ce;
-  // ---- validation: everything before anything is written ----
+std::pair<double, std::size_t> check_args(Rows<const TH> hidden, Rows<const TW> weight,
+                                          std::span<const std::int64_t> target,
+                                          const CrossEntropyOptions& o,
+                                          const LinearCrossEntropyOutputs& out) {
   internal::check_rows(kFn, "hidden", hidden);
   internal::check_rows(kFn, "weight", weight);
   const std::size_t N = hidden.rows, D = hidden.cols, V = weight.rows;
@@ -366,54 +371,27 @@ double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::in
                             std::to_string(N) + " rows");
   }
 
-  // ---- set-up ----
+  return {den, counted};
+}
+
+// The row mode (the whole vocabulary at once): for each chunk of n rows, the logits H_c W^T,
+// cross_entropy() on them (G in place, or beside with a soft cap), and the two gradient products.
+// Arguments already validated by run().
+template <class TH, class TW>
+double run_rows(Rows<const TH> hidden, Rows<const TW> weight,
+                std::span<const std::int64_t> target, const LinearCrossEntropyOptions& options,
+                const LinearCrossEntropyOutputs& out, const Plan& plan,
+                const CrossEntropyOptions& co) {
+  const CrossEntropyOptions& o = options.ce;
+  const std::size_t N = hidden.rows, D = hidden.cols, V = weight.rows;
+  const std::size_t n = plan.n;
   const bool own = options.own_matmul;
   const int threads = o.threads;
-  const bool mean = o.reduction == Reduction::kMean;
   const bool softcap = o.softcap != 0.0;
-  // The factor of G relative to the sum's gradient: 1/den for kMean. An empty mean (den == 0)
-  // gives what cross_entropy() gives: NaN or 0 in every counted row's gradient.
-  float alpha = 1.0f;
-  bool fill_counted_nan = false, zero_counted = false;
-  if (mean) {
-    if (den == 0.0) {
-      if (o.empty_mean == EmptyMean::kNaN) {
-        fill_counted_nan = counted > 0;
-      } else {
-        zero_counted = true;
-      }
-    } else {
-      alpha = static_cast<float>(1.0 / den);
-    }
-  }
-  if (want_gw && !options.accumulate_grad_weight) {
-    for (std::size_t j = 0; j < V; ++j) {
-      std::fill(out.grad_weight.row(j), out.grad_weight.row(j) + D, 0.0f);
-    }
-  }
-  if (N == 0) {
-    if (!mean) return 0.0;
-    return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
-  }
-
-  // The vocabulary chunk: chunk_vocab >= V (or 0) is the row mode.
-  const std::size_t cv = options.chunk_vocab == 0 ? V : std::min(options.chunk_vocab, V);
-  std::size_t n = options.chunk_rows;
-  if (n == 0) {
-    n = std::clamp<std::size_t>(kAutoChunkFloats / std::max<std::size_t>(cv, 1), kMinAutoRows,
-                                kMaxAutoRows);
-  }
-  n = std::min(n, N);
-
-  CrossEntropyOptions co = o;
-  co.reduction = Reduction::kSum;
-  co.empty_mean = EmptyMean::kZero;
-  const bool need_grad = want_gh || want_gw;
-  if (cv < V) {
-    return run_vocab(hidden, weight, target, options, out, VocabPlan{n, cv, alpha, den,
-                     fill_counted_nan, zero_counted, need_grad}, co);
-  }
-
+  const bool want_gh = out.grad_hidden.data != nullptr;
+  const bool want_gw = out.grad_weight.data != nullptr;
+  const bool need_grad = plan.need_grad;
+  const float alpha = plan.alpha;
   std::vector<float> logits(n * V), grad_buf(softcap && (want_gh || want_gw) ? n * V : 0);
   // f32 views of the operands: the inputs themselves when f32, converted blocks when bf16.
   constexpr bool kHiddenF32 = std::is_same_v<TH, float>;
@@ -454,8 +432,8 @@ double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::in
     if (!out.lse.empty()) lo.lse = out.lse.subspan(r0, m);
     total += cross_entropy(Rows<const float>{logits.data(), m, V, V}, target.subspan(r0, m), co, lo);
     if (!need_grad) continue;
-    if (fill_counted_nan || zero_counted) {
-      empty_mean_rows(g, m, V, V, target.data() + r0, o.ignore_index, fill_counted_nan);
+    if (plan.fill_counted_nan || plan.zero_counted) {
+      empty_mean_rows(g, m, V, V, target.data() + r0, o.ignore_index, plan.fill_counted_nan);
     }
     // grad_weight (+)= alpha G^T H_c.
     if (want_gw) {
@@ -481,9 +459,63 @@ double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::in
       }
     }
   }
-  if (!mean) return total;
-  if (den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
-  return total / den;
+  if (o.reduction != Reduction::kMean) return total;
+  if (plan.den == 0.0) return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+  return total / plan.den;
+}
+
+template <class TH, class TW>
+double run(Rows<const TH> hidden, Rows<const TW> weight, std::span<const std::int64_t> target,
+           const LinearCrossEntropyOptions& options, const LinearCrossEntropyOutputs& out) {
+  const CrossEntropyOptions& o = options.ce;
+  const auto [den, counted] = check_args(hidden, weight, target, o, out);
+  const std::size_t N = hidden.rows, D = hidden.cols, V = weight.rows;
+  const bool want_gh = out.grad_hidden.data != nullptr;
+  const bool want_gw = out.grad_weight.data != nullptr;
+
+  // ---- set-up ----
+  const bool mean = o.reduction == Reduction::kMean;
+  // The factor of G relative to the sum's gradient: 1/den for kMean. An empty mean (den == 0)
+  // gives what cross_entropy() gives: NaN or 0 in every counted row's gradient.
+  float alpha = 1.0f;
+  bool fill_counted_nan = false, zero_counted = false;
+  if (mean) {
+    if (den == 0.0) {
+      if (o.empty_mean == EmptyMean::kNaN) {
+        fill_counted_nan = counted > 0;
+      } else {
+        zero_counted = true;
+      }
+    } else {
+      alpha = static_cast<float>(1.0 / den);
+    }
+  }
+  if (want_gw && !options.accumulate_grad_weight) {
+    for (std::size_t j = 0; j < V; ++j) {
+      std::fill(out.grad_weight.row(j), out.grad_weight.row(j) + D, 0.0f);
+    }
+  }
+  if (N == 0) {
+    if (!mean) return 0.0;
+    return o.empty_mean == EmptyMean::kNaN ? kNaN : 0.0;
+  }
+
+  // The vocabulary chunk: chunk_vocab >= V (or 0) is the row mode.
+  const std::size_t cv = options.chunk_vocab == 0 ? V : std::min(options.chunk_vocab, V);
+  std::size_t n = options.chunk_rows;
+  if (n == 0) {
+    n = std::clamp<std::size_t>(kAutoChunkFloats / std::max<std::size_t>(cv, 1), kMinAutoRows,
+                                kMaxAutoRows);
+  }
+  n = std::min(n, N);
+
+  CrossEntropyOptions co = o;
+  co.reduction = Reduction::kSum;
+  co.empty_mean = EmptyMean::kZero;
+  const bool need_grad = want_gh || want_gw;
+  const Plan plan{n, cv, alpha, den, fill_counted_nan, zero_counted, need_grad};
+  if (cv < V) return run_vocab(hidden, weight, target, options, out, plan, co);
+  return run_rows(hidden, weight, target, options, out, plan, co);
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "src/parallel/parallel.h"
-#include "src/softmax/kernels.h"
+#include "src/softmax/softmax_kernels.h"
 #include "src/softmax/softmax_internal.h"
 
 namespace logitkit::internal {

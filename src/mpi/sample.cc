@@ -224,6 +224,257 @@ std::vector<float> effective_logits(std::span<const float> logits, const Samplin
   return x;
 }
 
+// The filters' settings, the same on every rank once the summaries are known.
+struct Filters {
+  const SamplingParams& p;
+  float m;          // the global max of the effective logits (0 under the +inf limit)
+  double inv_tau;
+  bool k_on, p_on, mp_on;
+  std::size_t keep;  // min_tokens_to_keep
+  double p_frac;     // top_p less the slack
+  float th;          // the min-p threshold (-inf when min-p is off)
+};
+
+// The first error, in the single-process order, the same on every rank.
+void raise_first_error(const std::vector<Summary>& all) {
+  std::int64_t bn = -1, nn = -1;
+  for (const Summary& s : all) {
+    if (s.bias_nan >= 0 && (bn < 0 || s.bias_nan < bn)) bn = s.bias_nan;
+    if (s.nan_at >= 0 && (nn < 0 || s.nan_at < nn)) nn = s.nan_at;
+  }
+  if (bn >= 0) {
+    fail("the effective logit of token " + std::to_string(bn) + " is NaN (logits[" +
+         std::to_string(bn) + "] plus params.logit_bias is -inf + inf)");
+  }
+  if (nn >= 0) fail("logits[" + std::to_string(nn) + "] is NaN");
+}
+
+// Greedy: the first maximum over every shard (the first +inf under the +inf limit).
+SampleResult greedy_result(const std::vector<Summary>& all, double gmax, bool pinf,
+                           const SamplingParams& p) {
+  std::int64_t tok = -1;
+  for (const Summary& s : all) {
+    if (s.max == (pinf ? static_cast<double>(kInf) : gmax) && s.first_max >= 0 &&
+        (tok < 0 || s.first_max < tok)) {
+      tok = s.first_max;
+    }
+  }
+  SampleResult r{};
+  r.token = static_cast<std::int32_t>(tok);
+  r.logprob = 0.0f;
+  if (p.top_logprobs > 0) r.top.push_back({r.token, 0.0f});
+  return r;
+}
+
+// This shard's candidates (ranked): a superset of its part of every set a filter can keep.
+// e holds the shard's weights about the global max.
+std::vector<Cand> shard_candidates(const std::vector<float>& x, std::size_t off,
+                                   const std::vector<float>& e, const Filters& f,
+                                   const std::vector<Summary>& all, double gmax,
+                                   std::int64_t pinf) {
+  const SamplingParams& p = f.p;
+  if (f.k_on) return local_top(x, off, static_cast<std::size_t>(p.top_k));
+  if (f.mp_on) {
+    std::vector<Cand> cand = local_top(x, off, f.keep);
+    std::vector<Cand> above;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (x[i] >= f.th && x[i] != -kInf) above.push_back({x[i], static_cast<std::int32_t>(off + i)});
+    }
+    add_unique(cand, above);
+    return cand;
+  }
+  if (!f.p_on) return local_top(x, off, static_cast<std::size_t>(p.top_logprobs));
+  // Top-p: the global mass estimate from the summaries (each shard's mass about its own max),
+  // then this shard's top entries until they alone reach the nucleus' mass.
+  double z = 0.0;
+  for (const Summary& s : all) {
+    if (s.max == -kInf || s.mass == 0.0) continue;
+    z += s.mass * (f.inv_tau == 0.0 ? 1.0 : std::exp((s.max - gmax) * f.inv_tau));
+  }
+  if (pinf > 0) z = static_cast<double>(pinf);
+  const double t = f.p_frac * z * (1.0 + 1e-6);
+  std::vector<Cand> cand;
+  for (std::size_t c = std::max<std::size_t>(f.keep, 64);; c *= 4) {
+    cand = local_top(x, off, c);
+    double cum = 0;
+    bool reached = false;
+    for (const Cand& k : cand) {
+      cum += e[static_cast<std::size_t>(k.i) - off];
+      if (cum >= t) {
+        reached = true;
+        break;
+      }
+    }
+    if (reached || cand.size() < c) return cand;
+  }
+}
+
+// Every shard's candidates (ranked) and exact mass.
+struct Gathered {
+  std::vector<Cand> g;        // the union of the candidates, ranked
+  std::vector<double> mass;   // per rank: its sum of weights about the global max
+  double ztot = 0.0;          // their sum
+};
+
+Gathered gather_candidates(MPI_Comm comm, int rank, std::size_t ranks,
+                           const std::vector<Cand>& cand, double zmine) {
+  struct Count {
+    double mass;
+    std::int64_t n;
+  } cm{zmine, static_cast<std::int64_t>(cand.size())};
+  std::vector<Count> counts(ranks);
+  MPI_Allgather(&cm, sizeof(Count), MPI_BYTE, counts.data(), sizeof(Count), MPI_BYTE, comm);
+  std::vector<int> rc(ranks), displ(ranks);
+  Gathered out;
+  int at = 0;
+  for (std::size_t r = 0; r < ranks; ++r) {
+    rc[r] = static_cast<int>(counts[r].n * static_cast<std::int64_t>(sizeof(Cand)));
+    displ[r] = at;
+    at += rc[r];
+    out.mass.push_back(counts[r].mass);
+    out.ztot += counts[r].mass;
+  }
+  out.g.resize(static_cast<std::size_t>(at) / sizeof(Cand));
+  MPI_Allgatherv(cand.data(), rc[static_cast<std::size_t>(rank)], MPI_BYTE, out.g.data(),
+                 rc.data(), displ.data(), MPI_BYTE, comm);
+  std::sort(out.g.begin(), out.g.end(), before);
+  return out;
+}
+
+// Top-k, then top-p and min-p inside the top k (sampling.cc's order), on the gathered list.
+SampleResult draw_top_k(const std::vector<Cand>& g, const Filters& f, double u) {
+  const SamplingParams& p = f.p;
+  std::vector<Cand> list(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                    static_cast<std::size_t>(p.top_k), g.size())));
+  std::size_t L = list.size();
+  if (f.p_on) {
+    double total = 0;
+    const std::vector<float> le = weights(list, f.m, f.inv_tau, p.precision, &total);
+    const double t = f.p_frac * total;
+    std::size_t lp = 1;
+    if (t > 0) {
+      double cum = 0;
+      for (lp = 0; lp < L;) {
+        cum += le[lp++];
+        if (cum >= t) break;
+      }
+    }
+    L = std::min(L, std::max(lp, std::min(f.keep, L)));
+  }
+  if (f.mp_on) {
+    std::size_t lm = 0;
+    while (lm < L && list[lm].x >= f.th) ++lm;
+    L = std::min(L, std::max(lm, std::min(f.keep, L)));
+  }
+  list.resize(L);
+  return draw(list, f.m, f.inv_tau, u, p.top_logprobs, p.precision);
+}
+
+// Min-p and/or top-p without top-k, on the gathered list (ztot: the exact total mass).
+SampleResult draw_nucleus(const std::vector<Cand>& g, double ztot, const Filters& f, double u) {
+  const SamplingParams& p = f.p;
+  auto send = [&](const std::vector<Cand>& kept) {
+    return draw(kept, f.m, f.inv_tau, u, p.top_logprobs, p.precision);
+  };
+  auto top_keep = [&] {
+    return std::vector<Cand>(g.begin(),
+                             g.begin() + static_cast<std::ptrdiff_t>(std::min(f.keep, g.size())));
+  };
+  // The nucleus over a ranked list: its length, and whether the mass t was reached.
+  auto nucleus = [&](const std::vector<Cand>& ranked, double t, bool* reached) {
+    const std::vector<float> le = weights(ranked, f.m, f.inv_tau, p.precision, nullptr);
+    double cum = 0;
+    for (std::size_t j = 0; j < ranked.size(); ++j) {
+      cum += le[j];
+      if (cum >= t) {
+        *reached = true;
+        return j + 1;
+      }
+    }
+    *reached = false;
+    return ranked.size();
+  };
+  const double t = f.p_frac * ztot;
+  if (f.mp_on) {
+    // sampling.cc: the min-p survivors, or the top min_tokens_to_keep (ranked) when fewer.
+    std::vector<Cand> S;
+    for (const Cand& c : g) if (c.x >= f.th) S.push_back(c);
+    const bool few = S.size() < f.keep;
+    if (few) S = top_keep();
+    if (!f.p_on) return send(few ? S : by_index(S));
+    if (t <= 0) return send(top_keep());
+    bool reached = false;
+    const std::size_t cnt = nucleus(S, t, &reached);
+    if (!reached) return send(by_index(S));
+    if (cnt < f.keep) return send(top_keep());
+    S.resize(cnt);
+    return send(by_index(S));
+  }
+  if (t <= 0) return send(top_keep());
+  bool reached = false;
+  const std::size_t cnt = nucleus(g, t, &reached);
+  if (cnt < f.keep) return send(top_keep());
+  return send(by_index(std::vector<Cand>(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(cnt))));
+}
+
+// Temperature alone: every finite entry is kept; the shard holding the target mass draws in
+// index order and broadcasts the token. Candidates gathered: only the top_logprobs.
+SampleResult draw_in_owner(MPI_Comm comm, int rank, const Gathered& gc,
+                           const std::vector<float>& x, const std::vector<float>& e,
+                           std::size_t off, const Filters& f, double u) {
+  const double target = u * gc.ztot;
+  int owner = -1;
+  double before_owner = 0.0, cum = 0.0;
+  for (std::size_t r = 0; r < gc.mass.size(); ++r) {
+    if (gc.mass[r] > 0 && cum + gc.mass[r] > target) {
+      owner = static_cast<int>(r);
+      before_owner = cum;
+      break;
+    }
+    cum += gc.mass[r];
+  }
+  if (owner < 0) {  // rounding: the last shard with mass
+    for (std::size_t r = 0; r < gc.mass.size(); ++r) {
+      if (gc.mass[r] > 0) owner = static_cast<int>(r);
+    }
+    before_owner = -std::numeric_limits<double>::infinity();
+  }
+  std::int32_t tok = 0;
+  if (rank == owner) {
+    double c = before_owner;
+    std::size_t last = 0;
+    bool found = false;
+    for (std::size_t i = 0; i < e.size(); ++i) {
+      if (e[i] > 0) {
+        last = i;
+        c += e[i];
+        if (c > target) {
+          tok = static_cast<std::int32_t>(off + i);
+          found = true;
+          break;
+        }
+      }
+    }
+    if (!found) tok = static_cast<std::int32_t>(off + last);
+  }
+  struct {
+    std::int32_t tok;
+    float x;
+  } won{tok, rank == owner ? x[static_cast<std::size_t>(tok) - off] : 0.0f};
+  MPI_Bcast(&won, sizeof won, MPI_BYTE, owner, comm);
+  const double log_total = std::log(gc.ztot);
+  auto log_p = [&](float v) {
+    const double z = f.inv_tau == 0.0 ? 0.0 : (static_cast<double>(v) - f.m) * f.inv_tau;
+    return static_cast<float>(z - log_total);
+  };
+  SampleResult r{};
+  r.token = won.tok;
+  r.logprob = log_p(won.x);
+  const std::size_t k = std::min(static_cast<std::size_t>(f.p.top_logprobs), gc.g.size());
+  for (std::size_t j = 0; j < k; ++j) r.top.push_back({gc.g[j].i, log_p(gc.g[j].x)});
+  return r;
+}
+
 }  // namespace
 
 SampleResult sample(MPI_Comm comm, std::span<const float> logits, const SamplingParams& p,
@@ -253,30 +504,17 @@ SampleResult sample(MPI_Comm comm, std::span<const float> logits, const Sampling
   const bool k_on = p.top_k > 0 && static_cast<std::size_t>(p.top_k) < n;
   const bool p_on = p.top_p < 1.0;
   const bool mp_on = p.min_p > 0.0;
-  const bool pinf_any_local = mine.pinf > 0;
   // The +inf limit (only the +inf entries remain, equally likely) is applied after the summaries
   // tell whether any rank has one; the summaries' max/first_max already rank +inf first.
   const bool need_mass = !greedy && !k_on && p_on;
-  if (need_mass && mine.nan_at < 0 && mine.bias_nan < 0 && !pinf_any_local && mine.max != -kInf) {
+  if (need_mass && mine.nan_at < 0 && mine.bias_nan < 0 && mine.pinf == 0 && mine.max != -kInf) {
     std::vector<float> e(V);
     mine.mass = shard::sampling_weights(x, static_cast<float>(mine.max), inv_tau, e, p.precision);
   }
   std::vector<Summary> all(static_cast<std::size_t>(l.size));
   MPI_Allgather(&mine, sizeof(Summary), MPI_BYTE, all.data(), sizeof(Summary), MPI_BYTE, comm);
 
-  // Errors, in the single-process order, the same on every rank.
-  {
-    std::int64_t bn = -1, nn = -1;
-    for (const Summary& s : all) {
-      if (s.bias_nan >= 0 && (bn < 0 || s.bias_nan < bn)) bn = s.bias_nan;
-      if (s.nan_at >= 0 && (nn < 0 || s.nan_at < nn)) nn = s.nan_at;
-    }
-    if (bn >= 0) {
-      fail("the effective logit of token " + std::to_string(bn) + " is NaN (logits[" +
-           std::to_string(bn) + "] plus params.logit_bias is -inf + inf)");
-    }
-    if (nn >= 0) fail("logits[" + std::to_string(nn) + "] is NaN");
-  }
+  raise_first_error(all);
   double gmax = -kInf;
   std::int64_t pinf = 0;
   for (const Summary& s : all) gmax = std::max(gmax, s.max), pinf += s.pinf;
@@ -287,209 +525,19 @@ SampleResult sample(MPI_Comm comm, std::span<const float> logits, const Sampling
     for (float& v : x) v = v == kInf ? 0.0f : -kInf;
     gmax = 0.0;
   }
+  if (greedy) return greedy_result(all, gmax, pinf > 0, p);
   const float m = static_cast<float>(gmax);
-  if (greedy) {
-    std::int64_t tok = -1;
-    for (const Summary& s : all) {
-      if (s.max == (pinf > 0 ? static_cast<double>(kInf) : gmax) && s.first_max >= 0 &&
-          (tok < 0 || s.first_max < tok)) {
-        tok = s.first_max;
-      }
-    }
-    SampleResult r{};
-    r.token = static_cast<std::int32_t>(tok);
-    r.logprob = 0.0f;
-    if (p.top_logprobs > 0) r.top.push_back({r.token, 0.0f});
-    return r;
-  }
-  const std::size_t keep = static_cast<std::size_t>(p.min_tokens_to_keep);
-  const double p_frac = std::max(p.top_p - kTopPSlack, 0.0);
-  const float th = mp_on ? min_p_threshold(m, inv_tau, p.min_p) : -kInf;
-  // This shard's candidates (ranked), a superset of its part of every set a filter can keep.
-  std::vector<Cand> cand;
+  const Filters f{p,    m,    inv_tau, k_on, p_on, mp_on, static_cast<std::size_t>(p.min_tokens_to_keep),
+                  std::max(p.top_p - kTopPSlack, 0.0),
+                  mp_on ? min_p_threshold(m, inv_tau, p.min_p) : -kInf};
   std::vector<float> e(V);
   const double zmine = V ? shard::sampling_weights(x, m, inv_tau, e, p.precision) : 0.0;
-  if (k_on) {
-    cand = local_top(x, off, static_cast<std::size_t>(p.top_k));
-  } else if (mp_on) {
-    cand = local_top(x, off, keep);
-    std::vector<Cand> above;
-    for (std::size_t i = 0; i < V; ++i) {
-      if (x[i] >= th && x[i] != -kInf) above.push_back({x[i], static_cast<std::int32_t>(off + i)});
-    }
-    add_unique(cand, above);
-  } else if (p_on) {
-    // The global mass estimate from the summaries (each shard's mass about its own max).
-    double z = 0.0;
-    for (const Summary& s : all) {
-      if (s.max == -kInf || s.mass == 0.0) continue;
-      z += s.mass * (inv_tau == 0.0 ? 1.0 : std::exp((s.max - gmax) * inv_tau));
-    }
-    if (pinf > 0) z = static_cast<double>(pinf);
-    const double t = p_frac * z * (1.0 + 1e-6);
-    std::size_t c = std::max<std::size_t>(keep, 64);
-    for (;;) {
-      cand = local_top(x, off, c);
-      double cum = 0;
-      bool reached = false;
-      for (const Cand& k : cand) {
-        cum += e[static_cast<std::size_t>(k.i) - off];
-        if (cum >= t) {
-          reached = true;
-          break;
-        }
-      }
-      if (reached || cand.size() < c) break;
-      c *= 4;
-    }
-  } else {
-    cand = local_top(x, off, static_cast<std::size_t>(p.top_logprobs));
-  }
-  // Counts and exact shard masses, then the candidates.
-  struct Count {
-    double mass;
-    std::int64_t n;
-  } cm{zmine, static_cast<std::int64_t>(cand.size())};
-  std::vector<Count> counts(all.size());
-  MPI_Allgather(&cm, sizeof(Count), MPI_BYTE, counts.data(), sizeof(Count), MPI_BYTE, comm);
-  std::vector<int> rc(all.size()), displ(all.size());
-  int at = 0;
-  double ztot = 0.0;
-  for (std::size_t r = 0; r < all.size(); ++r) {
-    rc[r] = static_cast<int>(counts[r].n * static_cast<std::int64_t>(sizeof(Cand)));
-    displ[r] = at;
-    at += rc[r];
-    ztot += counts[r].mass;
-  }
-  std::vector<Cand> g(static_cast<std::size_t>(at) / sizeof(Cand));
-  MPI_Allgatherv(cand.data(), rc[static_cast<std::size_t>(l.rank)], MPI_BYTE, g.data(), rc.data(),
-                 displ.data(), MPI_BYTE, comm);
-  std::sort(g.begin(), g.end(), before);
+  const std::vector<Cand> cand = shard_candidates(x, off, e, f, all, gmax, pinf);
+  const Gathered gc = gather_candidates(comm, l.rank, all.size(), cand, zmine);
   const double u = philox_uniform(p.seed, stream, step);
-  auto top_keep = [&] {
-    return std::vector<Cand>(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(std::min(keep, g.size())));
-  };
-  if (k_on) {
-    std::vector<Cand> list(g.begin(),
-                           g.begin() + static_cast<std::ptrdiff_t>(
-                                           std::min(static_cast<std::size_t>(p.top_k), g.size())));
-    std::size_t L = list.size();
-    if (p_on) {
-      double total = 0;
-      const std::vector<float> le = weights(list, m, inv_tau, p.precision, &total);
-      const double t = p_frac * total;
-      std::size_t lp = 1;
-      if (t > 0) {
-        double cum = 0;
-        for (lp = 0; lp < L;) {
-          cum += le[lp++];
-          if (cum >= t) break;
-        }
-      }
-      L = std::min(L, std::max(lp, std::min(keep, L)));
-    }
-    if (mp_on) {
-      std::size_t lm = 0;
-      while (lm < L && list[lm].x >= th) ++lm;
-      L = std::min(L, std::max(lm, std::min(keep, L)));
-    }
-    list.resize(L);
-    return draw(list, m, inv_tau, u, p.top_logprobs, p.precision);
-  }
-  // The nucleus over a ranked list: its length, and whether the mass t was reached.
-  auto nucleus = [&](const std::vector<Cand>& ranked, double t, bool* reached) {
-    const std::vector<float> le = weights(ranked, m, inv_tau, p.precision, nullptr);
-    double cum = 0;
-    for (std::size_t j = 0; j < ranked.size(); ++j) {
-      cum += le[j];
-      if (cum >= t) {
-        *reached = true;
-        return j + 1;
-      }
-    }
-    *reached = false;
-    return ranked.size();
-  };
-  if (mp_on) {
-    // sampling.cc: the min-p survivors, or the top min_tokens_to_keep (ranked) when fewer.
-    std::vector<Cand> S;
-    for (const Cand& c : g) if (c.x >= th) S.push_back(c);
-    const bool few = S.size() < keep;
-    if (few) S = top_keep();
-    if (!p_on) return draw(few ? S : by_index(S), m, inv_tau, u, p.top_logprobs, p.precision);
-    const double t = p_frac * ztot;
-    if (t <= 0) return draw(top_keep(), m, inv_tau, u, p.top_logprobs, p.precision);
-    bool reached = false;
-    const std::size_t cnt = nucleus(S, t, &reached);
-    if (!reached) return draw(by_index(S), m, inv_tau, u, p.top_logprobs, p.precision);
-    if (cnt < keep) return draw(top_keep(), m, inv_tau, u, p.top_logprobs, p.precision);
-    S.resize(cnt);
-    return draw(by_index(S), m, inv_tau, u, p.top_logprobs, p.precision);
-  }
-  if (p_on) {
-    const double t = p_frac * ztot;
-    if (t <= 0) return draw(top_keep(), m, inv_tau, u, p.top_logprobs, p.precision);
-    bool reached = false;
-    const std::size_t cnt = nucleus(g, t, &reached);
-    if (cnt < keep) return draw(top_keep(), m, inv_tau, u, p.top_logprobs, p.precision);
-    std::vector<Cand> kept(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(cnt));
-    return draw(by_index(kept), m, inv_tau, u, p.top_logprobs, p.precision);
-  }
-  // Temperature alone: every finite entry is kept; the shard holding the target mass draws in
-  // index order and broadcasts the token. Candidates gathered: only the top_logprobs.
-  const double target = u * ztot;
-  int owner = -1;
-  double before_owner = 0.0, cum = 0.0;
-  for (std::size_t r = 0; r < counts.size(); ++r) {
-    if (counts[r].mass > 0 && cum + counts[r].mass > target) {
-      owner = static_cast<int>(r);
-      before_owner = cum;
-      break;
-    }
-    cum += counts[r].mass;
-  }
-  if (owner < 0) {  // rounding: the last shard with mass
-    for (std::size_t r = 0; r < counts.size(); ++r) {
-      if (counts[r].mass > 0) owner = static_cast<int>(r);
-    }
-    before_owner = -std::numeric_limits<double>::infinity();
-  }
-  std::int32_t tok = 0;
-  if (l.rank == owner) {
-    double c = before_owner;
-    std::size_t last = 0;
-    bool found = false;
-    for (std::size_t i = 0; i < V; ++i) {
-      if (e[i] > 0) {
-        last = i;
-        c += e[i];
-        if (c > target) {
-          tok = static_cast<std::int32_t>(off + i);
-          found = true;
-          break;
-        }
-      }
-    }
-    if (!found) tok = static_cast<std::int32_t>(off + last);
-  }
-  struct {
-    std::int32_t tok;
-    float x;
-  } won{tok, l.rank == owner ? x[static_cast<std::size_t>(tok) - off] : 0.0f};
-  MPI_Bcast(&won, sizeof won, MPI_BYTE, owner, comm);
-  tok = won.tok;
-  const float xt = won.x;
-  const double log_total = std::log(ztot);
-  auto log_p = [&](float v) {
-    const double z = inv_tau == 0.0 ? 0.0 : (static_cast<double>(v) - m) * inv_tau;
-    return static_cast<float>(z - log_total);
-  };
-  SampleResult r{};
-  r.token = tok;
-  r.logprob = log_p(xt);
-  const std::size_t k = std::min(static_cast<std::size_t>(p.top_logprobs), g.size());
-  for (std::size_t j = 0; j < k; ++j) r.top.push_back({g[j].i, log_p(g[j].x)});
-  return r;
+  if (k_on) return draw_top_k(gc.g, f, u);
+  if (mp_on || p_on) return draw_nucleus(gc.g, gc.ztot, f, u);
+  return draw_in_owner(comm, l.rank, gc, x, e, off, f, u);
 }
 
 }  // namespace logitkit::mpi

@@ -7,6 +7,9 @@
 
 #include <cstddef>
 #include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
 
 namespace logitkit::internal {
 
@@ -32,6 +35,31 @@ void for_each_row(std::size_t rows, std::size_t cols, int requested, RowFn&& fn)
   } else {
     for (std::size_t r = 0; r < rows; ++r) fn(r, t);
   }
+}
+
+// Runs fn(r) for every row r in [0, rows) on threads_for(requested, rows * cols) threads. Every
+// row runs; when rows throw std::invalid_argument, the one of the lowest row is thrown again
+// afterwards, so the error does not depend on the thread count.
+template <class RowFn>
+void for_each_row_first_error(std::size_t rows, std::size_t cols, int requested, RowFn&& fn) {
+  std::mutex mutex;
+  std::size_t bad_row = rows;
+  std::string message;
+  const int nt = threads_for(requested, rows * (cols > 1 ? cols : 1));
+  parallel_for(rows, nt, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t r = begin; r < end; ++r) {
+      try {
+        fn(r);
+      } catch (const std::invalid_argument& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (r < bad_row) {
+          bad_row = r;
+          message = e.what();
+        }
+      }
+    }
+  });
+  if (bad_row < rows) throw std::invalid_argument(message);
 }
 
 }  // namespace logitkit::internal

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,7 +19,7 @@
 #include "src/sampling/chain_stages.h"
 #include "src/sampling/sampling_kernels.h"
 #include "src/sampling/top_k.h"
-#include "src/softmax/kernels.h"
+#include "src/softmax/softmax_kernels.h"
 
 namespace logitkit {
 namespace {
@@ -386,30 +385,15 @@ void sample_chain(Rows<const float> logits, std::span<const SamplerChain> chains
   std::vector<std::vector<ResolvedStage>> resolved;
   for (const SamplerChain& c : chains) resolved.push_back(internal::resolve_chain(c.stages()));
   std::vector<MirostatState> new_states(states.begin(), states.end());
-  std::mutex mutex;
-  std::size_t bad_row = rows;
-  std::string message;
-  const int nt = internal::threads_for(threads, rows * std::max<std::size_t>(logits.cols, 1));
-  internal::parallel_for(rows, nt, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t r = begin; r < end; ++r) {
-      try {
-        const std::size_t c = chains.size() == 1 ? 0 : r;
-        const std::uint64_t stream = streams.empty() ? r : streams[streams.size() == 1 ? 0 : r];
-        out[r] = run_chain(resolved[c], static_cast<long>(r), logits.row(r), logits.cols,
-                           contexts[contexts.size() == 1 ? 0 : r], stream,
-                           steps[steps.size() == 1 ? 0 : r],
-                           new_states.empty() ? nullptr : &new_states[r], chains[c].initial_mu(),
-                           0, nullptr);
-      } catch (const std::invalid_argument& e) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (r < bad_row) {
-          bad_row = r;
-          message = e.what();
-        }
-      }
-    }
+  internal::for_each_row_first_error(rows, logits.cols, threads, [&](std::size_t r) {
+    const std::size_t c = chains.size() == 1 ? 0 : r;
+    const std::uint64_t stream = streams.empty() ? r : streams[streams.size() == 1 ? 0 : r];
+    out[r] = run_chain(resolved[c], static_cast<long>(r), logits.row(r), logits.cols,
+                       contexts[contexts.size() == 1 ? 0 : r], stream,
+                       steps[steps.size() == 1 ? 0 : r],
+                       new_states.empty() ? nullptr : &new_states[r], chains[c].initial_mu(), 0,
+                       nullptr);
   });
-  if (bad_row < rows) throw std::invalid_argument(message);
   std::copy(new_states.begin(), new_states.end(), states.begin());
 }
 

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,7 +20,7 @@
 #include "src/sampling/sampling_kernels.h"
 #include "src/sampling/row_sampler.h"
 #include "src/sampling/top_k.h"
-#include "src/softmax/kernels.h"
+#include "src/softmax/softmax_kernels.h"
 
 namespace logitkit {
 namespace internal {
@@ -237,28 +236,12 @@ void sample(Rows<const float> logits, std::span<const SamplingParams> params,
   check_size("steps", steps.size(), true);
   check_size("out", out.size(), false);
   if (rows == 0) return;
-  std::mutex mutex;
-  std::size_t bad_row = rows;
-  std::string message;
-  const int nt = internal::threads_for(threads, rows * std::max<std::size_t>(logits.cols, 1));
-  internal::parallel_for(rows, nt, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t r = begin; r < end; ++r) {
-      try {
-        out[r] = sample_row(fn, static_cast<long>(r), logits.row(r), logits.cols,
-                            params[params.size() == 1 ? 0 : r],
-                            streams.empty() ? r : streams[streams.size() == 1 ? 0 : r],
-                            steps[steps.size() == 1 ? 0 : r],
-                            nullptr);
-      } catch (const std::invalid_argument& e) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (r < bad_row) {
-          bad_row = r;
-          message = e.what();
-        }
-      }
-    }
+  internal::for_each_row_first_error(rows, logits.cols, threads, [&](std::size_t r) {
+    out[r] = sample_row(fn, static_cast<long>(r), logits.row(r), logits.cols,
+                        params[params.size() == 1 ? 0 : r],
+                        streams.empty() ? r : streams[streams.size() == 1 ? 0 : r],
+                        steps[steps.size() == 1 ? 0 : r], nullptr);
   });
-  if (bad_row < rows) throw std::invalid_argument(message);
 }
 
 void sampling_distribution(std::span<const float> logits, const SamplingParams& params,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The sampler's per-target kernels, resolved for the chosen SIMD target (see sampling-inl.h).
+// The sampler's per-target kernels, resolved for the chosen SIMD target (see sampling_kernels-inl.h).
 #ifndef LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_H_
 #define LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_H_
 

@@ -8,7 +8,7 @@
 #include "logitkit/softmax.h"
 #include "src/internal/check.h"
 #include "src/internal/temperature.h"
-#include "src/softmax/kernels.h"
+#include "src/softmax/softmax_kernels.h"
 #include "src/softmax/softmax_internal.h"
 
 namespace logitkit {

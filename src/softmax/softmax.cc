@@ -13,8 +13,8 @@
 #include "src/internal/check.h"
 #include "src/internal/temperature.h"
 #include "src/parallel/parallel.h"
-#include "src/softmax/kernels.h"
-#include "src/softmax/medium_rows.h"
+#include "src/softmax/softmax_kernels.h"
+#include "src/softmax/medium_rows_kernels.h"
 #include "src/softmax/softmax_op.h"
 #include "src/softmax/softmax_internal.h"
 

@@ -13,7 +13,7 @@
 #include "src/internal/temperature.h"
 #include "src/internal/shard_util.h"
 #include "src/parallel/parallel.h"
-#include "src/softmax/kernels.h"
+#include "src/softmax/softmax_kernels.h"
 #include "src/softmax/softmax_internal.h"
 #include "src/softmax/softmax_op.h"
 

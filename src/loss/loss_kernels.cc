@@ -2,11 +2,11 @@
 // Per-target f32 entry points of the loss family and their dispatch.
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "src/loss/loss_f32.cc"
+#define HWY_TARGET_INCLUDE "src/loss/loss_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
-#include "src/loss/loss-inl.h"
+#include "src/loss/loss_kernels-inl.h"
 #include "src/loss/loss_kernels.h"
 
 HWY_BEFORE_NAMESPACE();

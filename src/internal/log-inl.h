@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-target log1p in double for the normaliser of short rows, bit-identical on every target.
 
-#if defined(LOGITKIT_SRC_COMMON_LOG_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef LOGITKIT_SRC_COMMON_LOG_INL_H_
-#undef LOGITKIT_SRC_COMMON_LOG_INL_H_
+#if defined(LOGITKIT_SRC_INTERNAL_LOG_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_INTERNAL_LOG_INL_H_
+#undef LOGITKIT_SRC_INTERNAL_LOG_INL_H_
 #else
-#define LOGITKIT_SRC_COMMON_LOG_INL_H_
+#define LOGITKIT_SRC_INTERNAL_LOG_INL_H_
 #endif
 
 #include "hwy/highway.h"
-#include "src/common/exp-inl.h"
+#include "src/internal/exp-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace logitkit {
@@ -51,4 +51,4 @@ HWY_INLINE VD Log1pNonNegativeF64(DD dd, VD a) {
 }  // namespace logitkit
 HWY_AFTER_NAMESPACE();
 
-#endif  // LOGITKIT_SRC_COMMON_LOG_INL_H_
+#endif  // LOGITKIT_SRC_INTERNAL_LOG_INL_H_

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Batches of medium rows (kLaneGroup + 1 .. kMediumRowMax entries), several rows at a time.
-#ifndef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_H_
-#define LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_H_
+#ifndef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_KERNELS_H_
+#define LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_KERNELS_H_
 
 #include <cstddef>
 
@@ -30,4 +30,4 @@ void medium_rows(bool fast, int op, const float* x, std::size_t x_stride, float*
 
 }  // namespace logitkit::internal
 
-#endif  // LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_H_
+#endif  // LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_KERNELS_H_

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The per-target chunk kernels of the softmax family, resolved for the chosen SIMD target.
 // Used by the softmax driver and by the loss and sampling code, which fuse on top of them.
-#ifndef LOGITKIT_SRC_SOFTMAX_KERNELS_H_
-#define LOGITKIT_SRC_SOFTMAX_KERNELS_H_
+#ifndef LOGITKIT_SRC_SOFTMAX_SOFTMAX_KERNELS_H_
+#define LOGITKIT_SRC_SOFTMAX_SOFTMAX_KERNELS_H_
 
 #include <cstddef>
 
@@ -47,4 +47,4 @@ void short_rows(int op, const float* x, std::size_t x_stride, float* y, std::siz
 
 }  // namespace logitkit::internal
 
-#endif  // LOGITKIT_SRC_SOFTMAX_KERNELS_H_
+#endif  // LOGITKIT_SRC_SOFTMAX_SOFTMAX_KERNELS_H_

@@ -8,11 +8,11 @@
 // K independent vectors, stage by stage, so that the out-of-order core always has independent
 // work: one vector's polynomial is a chain of ~20 dependent operations.
 
-#if defined(LOGITKIT_SRC_COMMON_EXP_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef LOGITKIT_SRC_COMMON_EXP_INL_H_
-#undef LOGITKIT_SRC_COMMON_EXP_INL_H_
+#if defined(LOGITKIT_SRC_INTERNAL_EXP_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_INTERNAL_EXP_INL_H_
+#undef LOGITKIT_SRC_INTERNAL_EXP_INL_H_
 #else
-#define LOGITKIT_SRC_COMMON_EXP_INL_H_
+#define LOGITKIT_SRC_INTERNAL_EXP_INL_H_
 #endif
 
 #include <bit>
@@ -306,4 +306,4 @@ HWY_INLINE void ExpCompF32(DF d, const ExpCompArgs<DF>& a, const VF* HWY_RESTRIC
 }  // namespace logitkit
 HWY_AFTER_NAMESPACE();
 
-#endif  // LOGITKIT_SRC_COMMON_EXP_INL_H_
+#endif  // LOGITKIT_SRC_INTERNAL_EXP_INL_H_

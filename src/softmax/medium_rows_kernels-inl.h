@@ -2,20 +2,20 @@
 // Per-target kernels for batches of short rows (1 .. kLaneGroup entries) and medium rows
 // (kLaneGroup + 1 .. kMediumRowMax entries): one row per vector lane.
 
-#if defined(LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
-#undef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
+#if defined(LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_KERNELS_INL_H_
+#undef LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_KERNELS_INL_H_
 #else
-#define LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
+#define LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_KERNELS_INL_H_
 #endif
 
 #include <cstddef>
 #include <limits>
 
 #include "hwy/highway.h"
-#include "src/common/exp-inl.h"
-#include "src/softmax/medium_rows.h"
-#include "src/softmax/softmax-inl.h"
+#include "src/internal/exp-inl.h"
+#include "src/softmax/medium_rows_kernels.h"
+#include "src/softmax/softmax_kernels-inl.h"
 #include "src/softmax/softmax_internal.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -352,4 +352,4 @@ HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y
 }  // namespace logitkit
 HWY_AFTER_NAMESPACE();
 
-#endif  // LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_INL_H_
+#endif  // LOGITKIT_SRC_SOFTMAX_MEDIUM_ROWS_KERNELS_INL_H_

@@ -2,11 +2,11 @@
 // Per-target f32 entry points of the sampler's kernels and their dispatch.
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "src/sampling/sampling_f32.cc"
+#define HWY_TARGET_INCLUDE "src/sampling/sampling_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
-#include "src/sampling/sampling-inl.h"
+#include "src/sampling/sampling_kernels-inl.h"
 #include "src/sampling/sampling_kernels.h"
 
 HWY_BEFORE_NAMESPACE();

@@ -4,11 +4,11 @@
 // Every double sum uses 16 logical lanes (position i in lane i % 16, added in order) and a fixed
 // tree, like the softmax kernels, so every target gives the same bits and hence the same token.
 
-#if defined(LOGITKIT_SRC_SAMPLING_SAMPLING_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef LOGITKIT_SRC_SAMPLING_SAMPLING_INL_H_
-#undef LOGITKIT_SRC_SAMPLING_SAMPLING_INL_H_
+#if defined(LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_INL_H_
+#undef LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_INL_H_
 #else
-#define LOGITKIT_SRC_SAMPLING_SAMPLING_INL_H_
+#define LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_INL_H_
 #endif
 
 #include <bit>
@@ -18,9 +18,9 @@
 #include <limits>
 
 #include "hwy/highway.h"
-#include "src/common/exp-inl.h"
+#include "src/internal/exp-inl.h"
 #include "src/sampling/sampling_kernels.h"
-#include "src/softmax/softmax-inl.h"
+#include "src/softmax/softmax_kernels-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace logitkit {
@@ -787,4 +787,4 @@ HWY_INLINE size_t CompactImpl(const float* x, const float* e, const int32_t* ic,
 }  // namespace logitkit
 HWY_AFTER_NAMESPACE();
 
-#endif  // LOGITKIT_SRC_SAMPLING_SAMPLING_INL_H_
+#endif  // LOGITKIT_SRC_SAMPLING_SAMPLING_KERNELS_INL_H_

@@ -2,11 +2,11 @@
 // Per-target kernels of the loss family: the fused gradient write of cross-entropy and the
 // distillation sums and gradient. Statistics of a single row come from the softmax kernels.
 
-#if defined(LOGITKIT_SRC_LOSS_LOSS_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef LOGITKIT_SRC_LOSS_LOSS_INL_H_
-#undef LOGITKIT_SRC_LOSS_LOSS_INL_H_
+#if defined(LOGITKIT_SRC_LOSS_LOSS_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_LOSS_LOSS_KERNELS_INL_H_
+#undef LOGITKIT_SRC_LOSS_LOSS_KERNELS_INL_H_
 #else
-#define LOGITKIT_SRC_LOSS_LOSS_INL_H_
+#define LOGITKIT_SRC_LOSS_LOSS_KERNELS_INL_H_
 #endif
 
 #include <cstddef>
@@ -15,10 +15,10 @@
 
 #include "hwy/highway.h"
 #include "hwy/cache_control.h"
-#include "src/common/exp-inl.h"
-#include "src/common/log-inl.h"
+#include "src/internal/exp-inl.h"
+#include "src/internal/log-inl.h"
 #include "src/loss/loss_kernels.h"
-#include "src/softmax/softmax-inl.h"
+#include "src/softmax/softmax_kernels-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace logitkit {
@@ -587,4 +587,4 @@ HWY_INLINE void JsGradImpl(const float* es, const float* et, const float* s, siz
 }  // namespace logitkit
 HWY_AFTER_NAMESPACE();
 
-#endif  // LOGITKIT_SRC_LOSS_LOSS_INL_H_
+#endif  // LOGITKIT_SRC_LOSS_LOSS_KERNELS_INL_H_

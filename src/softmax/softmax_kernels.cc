@@ -2,14 +2,14 @@
 // Per-target f32 entry points of the softmax family and their dispatch.
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "src/softmax/softmax_f32.cc"
+#define HWY_TARGET_INCLUDE "src/softmax/softmax_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
-#include "src/softmax/kernels.h"
-#include "src/softmax/medium_rows.h"
-#include "src/softmax/softmax-inl.h"
-#include "src/softmax/medium_rows-inl.h"
+#include "src/softmax/softmax_kernels.h"
+#include "src/softmax/medium_rows_kernels.h"
+#include "src/softmax/softmax_kernels-inl.h"
+#include "src/softmax/medium_rows_kernels-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace logitkit {

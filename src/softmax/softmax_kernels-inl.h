@@ -2,11 +2,11 @@
 // Per-target chunk kernels of the softmax family: statistics (max, ties, rest), rescaling and
 // log-softmax output. The driver (softmax.cc) combines chunks and handles special rows.
 
-#if defined(LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_
-#undef LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_
+#if defined(LOGITKIT_SRC_SOFTMAX_SOFTMAX_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_SOFTMAX_SOFTMAX_KERNELS_INL_H_
+#undef LOGITKIT_SRC_SOFTMAX_SOFTMAX_KERNELS_INL_H_
 #else
-#define LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_
+#define LOGITKIT_SRC_SOFTMAX_SOFTMAX_KERNELS_INL_H_
 #endif
 
 #include <cmath>
@@ -17,8 +17,8 @@
 
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
-#include "src/common/exp-inl.h"
-#include "src/common/log-inl.h"
+#include "src/internal/exp-inl.h"
+#include "src/internal/log-inl.h"
 #include "src/softmax/softmax_internal.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -544,4 +544,4 @@ HWY_INLINE size_t FindNaNImpl(const float* x, size_t n) {
 }  // namespace logitkit
 HWY_AFTER_NAMESPACE();
 
-#endif  // LOGITKIT_SRC_SOFTMAX_SOFTMAX_INL_H_
+#endif  // LOGITKIT_SRC_SOFTMAX_SOFTMAX_KERNELS_INL_H_

@@ -2,11 +2,11 @@
 // Per-target kernels of the contrastive loss: block statistics, block gradients, and the
 // library's own matrix-product kernel (used when no BLAS is linked, or to compare with one).
 
-#if defined(LOGITKIT_SRC_LOSS_CONTRASTIVE_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef LOGITKIT_SRC_LOSS_CONTRASTIVE_INL_H_
-#undef LOGITKIT_SRC_LOSS_CONTRASTIVE_INL_H_
+#if defined(LOGITKIT_SRC_LOSS_CONTRASTIVE_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LOGITKIT_SRC_LOSS_CONTRASTIVE_KERNELS_INL_H_
+#undef LOGITKIT_SRC_LOSS_CONTRASTIVE_KERNELS_INL_H_
 #else
-#define LOGITKIT_SRC_LOSS_CONTRASTIVE_INL_H_
+#define LOGITKIT_SRC_LOSS_CONTRASTIVE_KERNELS_INL_H_
 #endif
 
 #include <algorithm>
@@ -16,8 +16,8 @@
 #include <type_traits>
 
 #include "hwy/highway.h"
-#include "src/common/exp-inl.h"
-#include "src/softmax/softmax-inl.h"
+#include "src/internal/exp-inl.h"
+#include "src/softmax/softmax_kernels-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace logitkit {
@@ -218,4 +218,4 @@ void Gemm(size_t M, size_t K, T alpha, const T* HWY_RESTRICT a, size_t a_rs, siz
 }  // namespace logitkit
 HWY_AFTER_NAMESPACE();
 
-#endif  // LOGITKIT_SRC_LOSS_CONTRASTIVE_INL_H_
+#endif  // LOGITKIT_SRC_LOSS_CONTRASTIVE_KERNELS_INL_H_
