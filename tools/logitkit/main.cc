@@ -90,6 +90,140 @@ void add_loss(CLI::App* sub, LossFlags& f, const char* reductions_help) {
   sub->add_flag("--per-row", f.per_row, "print each row's loss");
 }
 
+// Declares the cross-entropy subcommand; its callback sets `action`.
+void add_cross_entropy_command(CLI::App& app, CrossEntropyArgs& ce, std::function<int()>& action) {
+  CLI::App* c = app.add_subcommand(
+      "cross-entropy", "loss, per-row losses or gradient p − y (class or probability targets)");
+  add_io(c, ce.input, ce.output);
+  add_loss(c, ce.loss, "mean (default) or sum over the rows, or none (per-row losses)");
+  c->add_option("-y,--targets", ce.targets, "class index per row, comma-separated")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  c->add_option("--target-probs", ce.target_probs,
+                "file of probability targets, one row per logits row");
+  c->add_option("-w,--weight", ce.weights, "class weights, comma-separated (one per class)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  c->add_option("--label-smoothing", ce.label_smoothing, "ε in [0, 1] (PyTorch's ε/C)")
+      ->default_str("0");
+  c->add_option("--ignore-index", ce.ignore_index, "rows with this target are skipped")
+      ->default_str("-100");
+  c->callback([act = &action, args = &ce] { *act = [args] { return run_cross_entropy(*args); }; });
+}
+
+// Declares the distill subcommand; its callback sets `action`.
+void add_distill_command(CLI::App& app, DistillArgs& ds, std::function<int()>& action) {
+  CLI::App* d = app.add_subcommand(
+      "distill", "distillation loss of student rows against teacher rows (KL, reverse KL, JS)");
+  d->add_option("logits", ds.input.values, "the student's logits: one row, or a file");
+  add_input(d, ds.input);
+  add_output(d, ds.output);
+  add_loss(d, ds.loss, "batchmean (default), mean, sum, or none (per-row losses)");
+  d->add_option("--teacher", ds.teacher, "file of teacher rows, the student's shape ('-': stdin)")
+      ->required();
+  d->add_option("--divergence", ds.divergence, "forward-kl, reverse-kl or js")
+      ->check(CLI::IsMember({"forward-kl", "reverse-kl", "js"}))
+      ->default_str("forward-kl");
+  d->add_option("--js-beta", ds.js_beta, "β in (0, 1) for js")->default_str("0.5");
+  d->add_flag("--no-tau-squared", ds.no_tau_squared, "do not multiply by τ² (Hinton's factor)");
+  d->add_flag("--teacher-log-probs", ds.teacher_log_probs,
+              "the teacher rows are log-probabilities at τ, not logits");
+  d->add_option("--alpha", ds.alpha, "weight of the hard-label cross-entropy (0: off)")
+      ->default_str("0");
+  d->add_option("-y,--targets", ds.targets, "hard labels, one class index per row")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  d->add_option("--ignore-index", ds.ignore_index, "hard labels equal to this are skipped")
+      ->default_str("-100");
+  d->callback([act = &action, args = &ds] { *act = [args] { return run_distill(*args); }; });
+}
+
+// Declares the contrastive subcommand; its callback sets `action`.
+void add_contrastive_command(CLI::App& app, ContrastiveArgs& ct, std::function<int()>& action) {
+  CLI::App* ctr = app.add_subcommand(
+      "contrastive", "CLIP contrastive loss of image and text embeddings ([B, D] each)");
+  ctr->add_option("files", ct.files, "the image and text embedding files")->expected(2);
+  ctr->add_option("-f,--format", ct.format, "input format")
+      ->check(CLI::IsMember({"auto", "text", "csv", "json", "jsonl", "npy"}));
+  ctr->add_option("--dtype", ct.dtype, "element type")
+      ->check(CLI::IsMember({"auto", "float32", "float64"}));
+  add_output(ctr, ct.output);
+  ctr->add_option("--log-scale", ct.log_scale, "t: scale = min(exp(t), max scale) (default log(1/0.07))");
+  ctr->add_option("--max-scale", ct.max_scale, "the scale's cap")->default_str("100");
+  ctr->add_flag("--no-normalize", ct.no_normalize, "use the embeddings as given (no L2 norm)");
+  ctr->add_option("--grad", ct.grad, "print a gradient instead of the loss")
+      ->check(CLI::IsMember({"image", "text", "log-scale"}));
+  ctr->add_option("--threads", ct.threads, "threads (0: one per hardware thread)");
+  ctr->callback([act = &action, args = &ct] { *act = [args] { return run_contrastive(*args); }; });
+}
+
+// Declares the sample subcommand; its callback sets `action`.
+void add_sample_command(CLI::App& app, SampleArgs& sm, std::function<int()>& action) {
+  CLI::App* s = app.add_subcommand(
+      "sample", "draw tokens from rows of logits (one token per row, or a histogram of one row)");
+  s->add_option("logits", sm.input.values, "logits of one row, or one input file name");
+  add_input(s, sm.input);
+  add_output(s, sm.output);
+  s->add_option("-t,--temperature", sm.temperature, "temperature τ >= 0 (0: greedy)")
+      ->default_str("1");
+  s->add_option("-k,--top-k", sm.top_k, "keep the k most likely (0: off)")->default_str("0");
+  s->add_option("-p,--top-p", sm.top_p, "nucleus: smallest set with mass >= p (1: off)")
+      ->default_str("1");
+  s->add_option("--min-p", sm.min_p, "keep p_i >= min_p · p_max (0: off)")->default_str("0");
+  s->add_option("--min-tokens-to-keep", sm.min_tokens_to_keep, "the filters keep at least this many")
+      ->default_str("1");
+  s->add_option("--repetition-penalty", sm.repetition_penalty,
+                "divide positive (multiply negative) logits of tokens in --history (1: off)")
+      ->default_str("1");
+  s->add_option("--presence-penalty", sm.presence_penalty,
+                "subtract from the logits of tokens in --history")
+      ->default_str("0");
+  s->add_option("--frequency-penalty", sm.frequency_penalty,
+                "subtract, times the count in --history")
+      ->default_str("0");
+  s->add_option("--history", sm.history,
+                "token ids already generated, comma-separated (penalties; with --chain, its stages)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  s->add_option("--logit-bias", sm.logit_bias, "TOKEN:BIAS, comma-separated (-inf bans)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  s->add_option("--top-logprobs", sm.top_logprobs, "also print this many most likely tokens")
+      ->default_str("0");
+  s->add_option("--seed", sm.seed, "random seed")->default_str("0");
+  s->add_option("-n,--draws", sm.draws, "draws per row (> 1 with one row: a histogram)")
+      ->default_str("1");
+  s->add_option("--threads", sm.threads, "threads for batch rows (0: one per hardware thread)");
+  s->add_flag("--tokens", sm.tokens, "print every drawn token instead of the histogram");
+  s->add_option("--chain", sm.chain,
+                "sampler chain, e.g. penalties,dry,top_k=40,top_p=0.95,min_p=0.05,temp=0.8");
+  s->callback([act = &action, args = &sm] { *act = [args] { return run_sample(*args); }; });
+}
+
+// Declares the plot subcommand; its callback sets `action`.
+void add_plot_command(CLI::App& app, PlotArgs& plot, std::function<int()>& action) {
+  CLI::App* pl = app.add_subcommand("plot", "the temperature chart as SVG and PNG");
+  pl->add_option("logits", plot.logits, "logits (default: 2.0 1.0 0.5 -0.5 -1.0)");
+  pl->add_option("-c,--classes", plot.classes, "class names, comma-separated")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  pl->add_option("-T,--temperatures", plot.temperatures,
+                 "temperatures, comma-separated (default: 0.2,0.5,1,2,5)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  pl->add_option("-o,--output", plot.output, "output base name: writes BASE.svg and BASE.png")
+      ->default_str("softmax-temperature");
+  pl->add_option("--title", plot.title, "chart title");
+  pl->add_option("--width", plot.width, "image width in pixels")->default_str("800");
+  pl->add_option("--height", plot.height, "image height in pixels")->default_str("500");
+  pl->add_option("--view", plot.view,
+                 "lines (one line per τ), heat (a row per τ, a column per class) or auto "
+                 "(lines up to 40 classes)")
+      ->check(CLI::IsMember({"auto", "lines", "heat"}))
+      ->default_str("auto");
+  pl->callback([act = &action, args = &plot] { *act = [args] { return run_plot(*args); }; });
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"logitkit " LOGITKIT_VERSION_STRING
                ": logits to probabilities, fast and without numerical surprises.\n"
@@ -134,128 +268,19 @@ int run(int argc, char** argv) {
   }
 
   CrossEntropyArgs ce;
-  CLI::App* c = app.add_subcommand(
-      "cross-entropy", "loss, per-row losses or gradient p − y (class or probability targets)");
-  add_io(c, ce.input, ce.output);
-  add_loss(c, ce.loss, "mean (default) or sum over the rows, or none (per-row losses)");
-  c->add_option("-y,--targets", ce.targets, "class index per row, comma-separated")
-      ->delimiter(',')
-      ->allow_extra_args(false);
-  c->add_option("--target-probs", ce.target_probs,
-                "file of probability targets, one row per logits row");
-  c->add_option("-w,--weight", ce.weights, "class weights, comma-separated (one per class)")
-      ->delimiter(',')
-      ->allow_extra_args(false);
-  c->add_option("--label-smoothing", ce.label_smoothing, "ε in [0, 1] (PyTorch's ε/C)")
-      ->default_str("0");
-  c->add_option("--ignore-index", ce.ignore_index, "rows with this target are skipped")
-      ->default_str("-100");
-  c->callback([&] { action = [&] { return run_cross_entropy(ce); }; });
+  add_cross_entropy_command(app, ce, action);
 
   DistillArgs ds;
-  CLI::App* d = app.add_subcommand(
-      "distill", "distillation loss of student rows against teacher rows (KL, reverse KL, JS)");
-  d->add_option("logits", ds.input.values, "the student's logits: one row, or a file");
-  add_input(d, ds.input);
-  add_output(d, ds.output);
-  add_loss(d, ds.loss, "batchmean (default), mean, sum, or none (per-row losses)");
-  d->add_option("--teacher", ds.teacher, "file of teacher rows, the student's shape ('-': stdin)")
-      ->required();
-  d->add_option("--divergence", ds.divergence, "forward-kl, reverse-kl or js")
-      ->check(CLI::IsMember({"forward-kl", "reverse-kl", "js"}))
-      ->default_str("forward-kl");
-  d->add_option("--js-beta", ds.js_beta, "β in (0, 1) for js")->default_str("0.5");
-  d->add_flag("--no-tau-squared", ds.no_tau_squared, "do not multiply by τ² (Hinton's factor)");
-  d->add_flag("--teacher-log-probs", ds.teacher_log_probs,
-              "the teacher rows are log-probabilities at τ, not logits");
-  d->add_option("--alpha", ds.alpha, "weight of the hard-label cross-entropy (0: off)")
-      ->default_str("0");
-  d->add_option("-y,--targets", ds.targets, "hard labels, one class index per row")
-      ->delimiter(',')
-      ->allow_extra_args(false);
-  d->add_option("--ignore-index", ds.ignore_index, "hard labels equal to this are skipped")
-      ->default_str("-100");
-  d->callback([&] { action = [&] { return run_distill(ds); }; });
+  add_distill_command(app, ds, action);
 
   ContrastiveArgs ct;
-  CLI::App* ctr = app.add_subcommand(
-      "contrastive", "CLIP contrastive loss of image and text embeddings ([B, D] each)");
-  ctr->add_option("files", ct.files, "the image and text embedding files")->expected(2);
-  ctr->add_option("-f,--format", ct.format, "input format")
-      ->check(CLI::IsMember({"auto", "text", "csv", "json", "jsonl", "npy"}));
-  ctr->add_option("--dtype", ct.dtype, "element type")
-      ->check(CLI::IsMember({"auto", "float32", "float64"}));
-  add_output(ctr, ct.output);
-  ctr->add_option("--log-scale", ct.log_scale, "t: scale = min(exp(t), max scale) (default log(1/0.07))");
-  ctr->add_option("--max-scale", ct.max_scale, "the scale's cap")->default_str("100");
-  ctr->add_flag("--no-normalize", ct.no_normalize, "use the embeddings as given (no L2 norm)");
-  ctr->add_option("--grad", ct.grad, "print a gradient instead of the loss")
-      ->check(CLI::IsMember({"image", "text", "log-scale"}));
-  ctr->add_option("--threads", ct.threads, "threads (0: one per hardware thread)");
-  ctr->callback([&] { action = [&] { return run_contrastive(ct); }; });
+  add_contrastive_command(app, ct, action);
 
   SampleArgs sm;
-  CLI::App* s = app.add_subcommand(
-      "sample", "draw tokens from rows of logits (one token per row, or a histogram of one row)");
-  s->add_option("logits", sm.input.values, "logits of one row, or one input file name");
-  add_input(s, sm.input);
-  add_output(s, sm.output);
-  s->add_option("-t,--temperature", sm.temperature, "temperature τ >= 0 (0: greedy)")
-      ->default_str("1");
-  s->add_option("-k,--top-k", sm.top_k, "keep the k most likely (0: off)")->default_str("0");
-  s->add_option("-p,--top-p", sm.top_p, "nucleus: smallest set with mass >= p (1: off)")
-      ->default_str("1");
-  s->add_option("--min-p", sm.min_p, "keep p_i >= min_p · p_max (0: off)")->default_str("0");
-  s->add_option("--min-tokens-to-keep", sm.min_tokens_to_keep, "the filters keep at least this many")
-      ->default_str("1");
-  s->add_option("--repetition-penalty", sm.repetition_penalty,
-                "divide positive (multiply negative) logits of tokens in --history (1: off)")
-      ->default_str("1");
-  s->add_option("--presence-penalty", sm.presence_penalty,
-                "subtract from the logits of tokens in --history")
-      ->default_str("0");
-  s->add_option("--frequency-penalty", sm.frequency_penalty,
-                "subtract, times the count in --history")
-      ->default_str("0");
-  s->add_option("--history", sm.history,
-                "token ids already generated, comma-separated (penalties; with --chain, its stages)")
-      ->delimiter(',')
-      ->allow_extra_args(false);
-  s->add_option("--logit-bias", sm.logit_bias, "TOKEN:BIAS, comma-separated (-inf bans)")
-      ->delimiter(',')
-      ->allow_extra_args(false);
-  s->add_option("--top-logprobs", sm.top_logprobs, "also print this many most likely tokens")
-      ->default_str("0");
-  s->add_option("--seed", sm.seed, "random seed")->default_str("0");
-  s->add_option("-n,--draws", sm.draws, "draws per row (> 1 with one row: a histogram)")
-      ->default_str("1");
-  s->add_option("--threads", sm.threads, "threads for batch rows (0: one per hardware thread)");
-  s->add_flag("--tokens", sm.tokens, "print every drawn token instead of the histogram");
-  s->add_option("--chain", sm.chain,
-                "sampler chain, e.g. penalties,dry,top_k=40,top_p=0.95,min_p=0.05,temp=0.8");
-  s->callback([&] { action = [&] { return run_sample(sm); }; });
+  add_sample_command(app, sm, action);
 
   PlotArgs plot;
-  CLI::App* pl = app.add_subcommand("plot", "the temperature chart as SVG and PNG");
-  pl->add_option("logits", plot.logits, "logits (default: 2.0 1.0 0.5 -0.5 -1.0)");
-  pl->add_option("-c,--classes", plot.classes, "class names, comma-separated")
-      ->delimiter(',')
-      ->allow_extra_args(false);
-  pl->add_option("-T,--temperatures", plot.temperatures,
-                 "temperatures, comma-separated (default: 0.2,0.5,1,2,5)")
-      ->delimiter(',')
-      ->allow_extra_args(false);
-  pl->add_option("-o,--output", plot.output, "output base name: writes BASE.svg and BASE.png")
-      ->default_str("softmax-temperature");
-  pl->add_option("--title", plot.title, "chart title");
-  pl->add_option("--width", plot.width, "image width in pixels")->default_str("800");
-  pl->add_option("--height", plot.height, "image height in pixels")->default_str("500");
-  pl->add_option("--view", plot.view,
-                 "lines (one line per τ), heat (a row per τ, a column per class) or auto "
-                 "(lines up to 40 classes)")
-      ->check(CLI::IsMember({"auto", "lines", "heat"}))
-      ->default_str("auto");
-  pl->callback([&] { action = [&] { return run_plot(plot); }; });
+  add_plot_command(app, plot, action);
 
   CLI::App* targets = app.add_subcommand("targets", "SIMD targets: compiled, supported, chosen");
   targets->callback([&] { action = [] { return run_targets(); }; });
