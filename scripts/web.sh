@@ -64,8 +64,22 @@ if [[ $(grep -c 'logitkit web.sh' "$emu") != 2 ]]; then
   echo "web.sh: could not patch MinOfLanes/MaxOfLanes in $emu (another Highway version?)" >&2
   exit 1
 fi
+# logitkit/version.h from the CMake project version (cmake/version.h.in), as CMake writes it;
+# rewritten only when its text changes, so that it does not force a rebuild.
+version=$(sed -n 's/^project(logitkit VERSION \([0-9][0-9.]*\).*/\1/p' CMakeLists.txt)
+IFS=. read -r v_major v_minor v_patch <<<"$version"
+mkdir -p "$out/include/logitkit"
+sed -e "s/@PROJECT_VERSION_MAJOR@/$v_major/" -e "s/@PROJECT_VERSION_MINOR@/$v_minor/" \
+    -e "s/@PROJECT_VERSION_PATCH@/$v_patch/" -e "s/@PROJECT_VERSION@/$version/" \
+    cmake/version.h.in > "$out/version.h.new"
+if cmp -s "$out/version.h.new" "$out/include/logitkit/version.h"; then
+  rm "$out/version.h.new"
+else
+  mv "$out/version.h.new" "$out/include/logitkit/version.h"
+fi
 cxxflags=(-std=c++20 -O3 -msimd128 -ffp-contract=off -fwasm-exceptions -DHWY_COMPILE_ONLY_EMU128
-          -include web/native/compat.h -Iinclude -I. -isystem "$out/hwyinc" -Wall -Wno-unused-function)
+          -include web/native/compat.h -Iinclude -I"$out/include" -I. -isystem "$out/hwyinc" -Wall
+          -Wno-unused-function)
 sources=($(find src -name '*.cc' -not -path 'src/mpi/*' | sort) web/native/hwy_runtime.cc
          web/native/bindings.cc web/native/fast_fma.cc)
 # WebAssembly has no FMA instruction: the library's exact FMA emulation calls fma(), which the link
@@ -77,7 +91,7 @@ build-web/fast_fma_check
 # Recompile everything when a header, this script or the flags changed; else only stale objects.
 stamp="$out/obj/.flags"
 cxxflags+=(-DLOGITKIT_WEB_HWY_PATCH=1)  # bump when the header patch above changes
-newest_header=$(find include src web/native -name '*.h' -newer "$stamp" 2>/dev/null | head -1 || true)
+newest_header=$(find include src web/native "$out/include" -name '*.h' -newer "$stamp" 2>/dev/null | head -1 || true)
 if [[ ! -f $stamp || "$(cat "$stamp")" != "${cxxflags[*]}" || -n $newest_header || scripts/web.sh -nt $stamp ]]; then
   rm -f "$out"/obj/*.o
 fi
@@ -102,7 +116,8 @@ rm -rf "$dist"
 mkdir -p "$dist"
 cp "$out/logitkit-core.mjs" "$dist/"
 cp "$out/logitkit-core.wasm" "$dist/logitkit.wasm"
-cp web/src/logitkit.mjs web/src/logitkit.d.ts web/src/package.json "$dist/"
+cp web/src/logitkit.mjs web/src/logitkit.d.ts "$dist/"
+sed "s/\"version\": \"[^\"]*\"/\"version\": \"$version\"/" web/src/package.json > "$dist/package.json"
 cp web/page/index.html web/page/app.js web/page/style.css "$dist/"
 echo "web.sh: built $dist ($(du -k "$dist/logitkit.wasm" | cut -f1) KiB of WebAssembly)" >&2
 
@@ -119,7 +134,7 @@ esac
 [[ -f $native/liblogitkit.so ]] || { echo "web.sh: no $native/liblogitkit.so (build the native library first)" >&2; exit 1; }
 cli=$native/tools/logitkit/logitkit
 [[ -x $cli ]] || { echo "web.sh: no logitkit CLI at $cli" >&2; exit 1; }
-g++ -std=c++20 -O2 -Iinclude -I. web/golden/golden_writer.cc -o build-web/golden_writer \
+g++ -std=c++20 -O2 -Iinclude -I"$native/include" -I. web/golden/golden_writer.cc -o build-web/golden_writer \
   -L"$native" -llogitkit -Wl,-rpath,"$(cd "$native" && pwd)"
 build-web/golden_writer build-web/golden.json
 LOGITKIT_GOLDEN=build-web/golden.json node --test web/test/module.test.mjs

@@ -36,6 +36,11 @@ test('golden: every case equals the native library bit for bit', () => {
 
 test('module facts', () => {
   assert.match(lk.version, /^\d+\.\d+\.\d+$/);
+  // One version: the module's, its package.json's and the CMake project's are the same.
+  const pkg = JSON.parse(readFileSync(new URL('../dist/package.json', import.meta.url), 'utf8'));
+  assert.equal(pkg.version, lk.version);
+  const cmake = readFileSync(new URL('../../CMakeLists.txt', import.meta.url), 'utf8');
+  assert.equal(cmake.match(/project\(logitkit VERSION ([0-9.]+)/)[1], lk.version);
   assert.equal(lk.target, 'EMU128');
 });
 
