@@ -527,7 +527,13 @@ SampleResult sample(MPI_Comm comm, std::span<const float> logits, const Sampling
   }
   if (greedy) return greedy_result(all, gmax, pinf > 0, p);
   const float m = static_cast<float>(gmax);
-  const Filters f{p,    m,    inv_tau, k_on, p_on, mp_on, static_cast<std::size_t>(p.min_tokens_to_keep),
+  const Filters f{p,
+                  m,
+                  inv_tau,
+                  k_on,
+                  p_on,
+                  mp_on,
+                  static_cast<std::size_t>(p.min_tokens_to_keep),
                   std::max(p.top_p - kTopPSlack, 0.0),
                   mp_on ? min_p_threshold(m, inv_tau, p.min_p) : -kInf};
   std::vector<float> e(V);
