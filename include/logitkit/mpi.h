@@ -12,10 +12,11 @@
 // row_loss) and the returned loss are the full result, identical on every rank.
 //
 // Communication: one MPI_Allgather of a small descriptor (672 bytes per rank: shapes,
-// options, a hash of the targets, any local error) and one MPI_Allgather of packed per-row states,
-// merged by every rank in rank order (LseState merge): 32 bytes per row for the softmax family, 64
-// for cross-entropy, 80 for the forward-KL distillation; sample() moves its state and then only the per-shard
-// candidates. See docs/distributed.md.
+// options, a hash of the targets, any local error), then the per-row states merged by two
+// built-in allreduces: MPI_MAX of each row's max (8 bytes per row, 16 for distillation), then
+// MPI_SUM of every rank's state rebased to that max (16 bytes per row for the softmax family, 56
+// for cross-entropy, 48 for the forward-KL distillation); every rank gets the same bits.
+// sample() moves its state and then only the per-shard candidates. See docs/distributed.md.
 //
 // Errors: every argument problem, on any rank, makes EVERY rank throw std::invalid_argument
 // ("logitkit::mpi::<fn>: ...", with "(rank k)" when the problem was found on rank k only), never a
@@ -63,9 +64,9 @@ double cross_entropy(MPI_Comm comm, Rows<const float> x, Rows<const float> y,
 // distillation_loss (loss.h), every divergence and teacher input: student and teacher are this
 // rank's [N, V_r] shards; options.target (when alpha > 0) holds the N global class indices.
 // out.grad: this rank's gradient; out.row_loss / out.lse: N entries. The forward KL with teacher
-// logits takes one allreduce (80-byte DistillationState per row, SIMD kernels); the reverse KL,
-// Jensen-Shannon and log-probability teachers take two (the teacher's and student's LseStates,
-// 64 bytes per row, then two per-row sums by MPI_SUM, 16 bytes per row) and run in long double,
+// logits merges DistillationStates (SIMD kernels); the reverse KL, Jensen-Shannon and
+// log-probability teachers merge the teacher's and student's LseStates, then add two per-row
+// sums by MPI_SUM (16 bytes per row), and run in long double,
 // like the single-process scalar path. Rows that are limits (NaN, +inf or all -inf on either
 // side) are gathered whole (those rows only) and computed by the single-process call. The
 // hard-label term (alpha > 0) is one more mpi::cross_entropy.

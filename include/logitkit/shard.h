@@ -11,7 +11,8 @@
 // distillation except the rows that the single-process call takes in long double (a 16384-entry
 // chunk with no mass on one side; tau below about 3.8e-270).
 //
-// logitkit::mpi (include/logitkit/mpi.h) is these functions plus one MPI_Allreduce per call.
+// logitkit::mpi (include/logitkit/mpi.h) is these functions plus the merge over the ranks (an
+// MPI_MAX of the row maxima, then an MPI_SUM of the states rebased to them).
 // Usage, for any transport:
 //   std::vector<LseState> st(N);
 //   shard::softmax_states(x_shard, st, opt);            // local, one read of x_shard

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Shared machinery of logitkit::mpi: the collective argument check (one MPI_Allgather of a
-// descriptor per call) and the user-defined MPI operations that merge per-row states.
+// descriptor per call) and the reduction of per-row states.
 #ifndef LOGITKIT_SRC_MPI_COLLECTIVE_H_
 #define LOGITKIT_SRC_MPI_COLLECTIVE_H_
 
@@ -68,10 +68,12 @@ Layout exchange(const char* fn, MPI_Comm comm, const Descriptor& d,
                 const char* const* param_names);
 
 // Merges n states of `doubles_per_state` doubles (4: LseState, 8: CrossEntropyState, 10:
-// DistillationState) over the ranks, in place: one MPI_Allgather of the states (a built-in
-// collective: no user-defined operation, which OpenMPI combines by reduce + broadcast), then
-// every rank merges them itself in rank order, ((s_0 . s_1) . s_2) . ..., with the states' merge
-// functions: the same bits on every rank by construction.
+// DistillationState) over the ranks, in place, with two built-in collectives: MPI_MAX of the row
+// maxima (1 double per row, 2 for DistillationState), then MPI_SUM of each state rebased to those
+// maxima as the states' merge functions rebase the lower state (2, 7 or 6 doubles per row: one
+// exp per row on the ranks that do not hold its max). The result is the states' merge up to the
+// rounding of the sums (within the merge's own 2^-52 relative per rank), and the same bits on
+// every rank: MPI_Allreduce hands every rank the same sums.
 void allreduce_states(void* states, std::size_t n, int doubles_per_state, MPI_Comm comm);
 
 // Throws (every rank, same message) when n does not fit an MPI count.

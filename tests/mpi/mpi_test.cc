@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -52,6 +53,23 @@ struct Diff {
   }
   ~Diff() { EXPECT_EQ(count, 0) << what << " (rank " << g_rank << " of " << g_size << ")\n" << first.str(); }
 };
+
+// The values every rank holds for the whole row (logsumexp, losses): the same bits on every
+// rank (collective: every rank calls it with the same sizes).
+template <class T>
+void same_on_every_rank(Diff& d, const std::string& what, const std::vector<T>& v) {
+  std::vector<T> all(v.size() * static_cast<std::size_t>(g_size));
+  MPI_Allgather(v.data(), static_cast<int>(v.size() * sizeof(T)), MPI_BYTE, all.data(),
+                static_cast<int>(v.size() * sizeof(T)), MPI_BYTE, MPI_COMM_WORLD);
+  for (int r = 0; r < g_size; ++r) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const T got = all[static_cast<std::size_t>(r) * v.size() + i], want = all[i];
+      d.check(std::memcmp(&got, &want, sizeof(T)) == 0,
+              what + " " + std::to_string(i) + " on rank " + std::to_string(r) + " vs rank 0",
+              got, want);
+    }
+  }
+}
 
 // This rank's columns [lo, hi) of C: unequal cuts, the same on every rank (salted by the test).
 std::pair<std::size_t, std::size_t> my_cols(std::size_t C, std::uint64_t salt) {
@@ -110,6 +128,7 @@ void softmax_case(std::size_t N, std::size_t C, double tau, EmptyRow empty, std:
   // One rank holds the whole row: the single-process bits (shard.h); several: the bound.
   const bool one = g_size == 1;
   const double rel = one ? 0.0 : kUlps;
+  same_on_every_rank(d, "lse row", gz);
   for (std::size_t r = 0; r < N; ++r) {
     d.check(close(gz[r], wz[r], rel, one ? 0.0 : 1e-9), "lse row " + std::to_string(r), gz[r], wz[r]);
     for (std::size_t j = 0; j < V; ++j) {
@@ -240,6 +259,9 @@ void ce_case(const CeCase& cc, std::size_t N, std::size_t C, int targets, std::u
   const bool one = g_size == 1;
   const double rel = one ? 0.0 : kUlps;
   d.check(close(got, want, one ? 0.0 : 1e-9, 0), "loss", got, want);
+  same_on_every_rank(d, "loss", std::vector<double>{got});
+  same_on_every_rank(d, "row_loss", grl);
+  same_on_every_rank(d, "lse", glse);
   for (std::size_t r = 0; r < N; ++r) {
     d.check(close(grl[r], wrl[r], rel, one ? 0.0 : 1e-30), "row_loss " + std::to_string(r), grl[r],
             wrl[r]);
@@ -356,6 +378,9 @@ void distill_case(DistillationOptions o, std::size_t N, std::size_t C, std::uint
            std::to_string(o.temperature) + " reduction " +
            std::to_string(static_cast<int>(o.reduction)) + " alpha " + std::to_string(o.alpha);
   d.check(close(got, want, 1e-6, 1e-7), "loss", got, want);
+  same_on_every_rank(d, "loss", std::vector<double>{got});
+  same_on_every_rank(d, "row_loss", grl);
+  same_on_every_rank(d, "lse", glse);
   // loss.h bounds the single-process float gradient by 2 ULP + 2^-22 c (p_j + q_j), with c the
   // gradient's scale (reduction x tau^2 factor / tau) and p, q the teacher's and the student's
   // probabilities: that term (computed here) plus 2^-22 of the row's largest gradient.
