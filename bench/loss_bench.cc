@@ -19,6 +19,7 @@
 #include "benchmark/benchmark.h"
 #include "bench/peers/loss_peers.h"
 #include "logitkit/loss.h"
+#include "logitkit/softmax.h"
 
 namespace {
 
@@ -99,6 +100,22 @@ void BM_CrossEntropyFwdBwd(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(3));
   for (auto _ : state) {
     benchmark::DoNotOptimize(ours_ce(s, prec, threads));
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, s.n * s.c);
+}
+
+// The yardstick of the losses' goals: logitkit::softmax of the same logits into the same output
+// buffer, same precision and threads, run beside each loss case.
+// Args: rows, cols, precision (0 accurate, 1 fast), threads.
+void BM_SoftmaxSameShape(benchmark::State& state) {
+  Shape& s = shape(rows_of(state), cols_of(state), 1);
+  logitkit::SoftmaxOptions o;
+  o.precision = state.range(2) ? Precision::kFast : Precision::kAccurate;
+  o.threads = static_cast<int>(state.range(3));
+  for (auto _ : state) {
+    logitkit::softmax(logitkit::Rows<const float>{s.a.data(), s.n, s.c, s.c},
+                      logitkit::Rows<float>{s.g.data(), s.n, s.c, s.c}, o);
     benchmark::ClobberMemory();
   }
   set_counters(state, s.n * s.c);
@@ -208,6 +225,8 @@ void register_losses() {
   for (auto [n, c] : ce_shapes) {
     for (long threads : {1, 2}) {
       for (long prec : {0, 1}) {
+        configure(benchmark::RegisterBenchmark("BM_SoftmaxSameShape", BM_SoftmaxSameShape))
+            ->Args({n, c, prec, threads});
         configure(benchmark::RegisterBenchmark("BM_CrossEntropyFwdBwd", BM_CrossEntropyFwdBwd))
             ->Args({n, c, prec, threads});
       }
@@ -221,6 +240,8 @@ void register_losses() {
   }
   for (long threads : {1, 2}) {
     for (long prec : {0, 1}) {
+      configure(benchmark::RegisterBenchmark("BM_SoftmaxSameShape", BM_SoftmaxSameShape))
+          ->Args({512, 128256, prec, threads});
       configure(benchmark::RegisterBenchmark("BM_DistillationFwdBwd", BM_DistillationFwdBwd))
           ->Args({512, 128256, prec, threads});
     }

@@ -35,11 +35,25 @@ cases=(
   logsumexp/AVX2/fast/1x32000/normal
 )
 
+# Highway 1.0.3's timer calibration (run when libhwy loads) executes rdtscp, which valgrind 3.19
+# rejects (SIGILL) on CPUs whose CPUID does not advertise it, though they run it. Counted runs
+# load a copy of libhwy whose rdtscp (0f 01 f9) reads rdtsc (0f 31) instead; the timer is not on
+# the counted path.
+env=()
+hwy=$(ldd "$bin" | sed -n 's/.*libhwy\.so\.1 => \([^ ]*\).*/\1/p')
+if [[ -n $hwy ]] && ! grep -qw rdtscp /proc/cpuinfo; then
+  mkdir -p "$out/callgrind/lib"
+  /usr/bin/python3 -c 'import sys; d = open(sys.argv[1], "rb").read()
+open(sys.argv[2], "wb").write(d.replace(b"\x0f\x01\xf9", b"\x0f\x31\x90"))' \
+    "$hwy" "$out/callgrind/lib/libhwy.so.1"
+  env=(env LD_LIBRARY_PATH="$out/callgrind/lib")
+fi
+
 tsv=$out/callgrind.tsv
 printf 'case\ttarget\telements\tinstructions\tper_element\n' > "$tsv.tmp"
 for c in "${cases[@]}"; do
   file=$out/callgrind/${c//\//_}.out
-  line=$(valgrind --tool=callgrind --callgrind-out-file="$file" --collect-atstart=no \
+  line=$("${env[@]}" valgrind --tool=callgrind --callgrind-out-file="$file" --collect-atstart=no \
            --toggle-collect='*counted_call*' "$bin" "$c" 2>/dev/null) || {
     echo "callgrind.sh: $c failed" >&2
     continue
