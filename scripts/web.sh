@@ -82,11 +82,20 @@ cxxflags=(-std=c++20 -O3 -msimd128 -ffp-contract=off -fwasm-exceptions -DHWY_COM
           -Wno-unused-function)
 sources=($(find src -name '*.cc' -not -path 'src/mpi/*' | sort) web/native/hwy_runtime.cc
          web/native/bindings.cc web/native/fast_fma.cc)
-# WebAssembly has no FMA instruction: the library's exact FMA emulation calls fma(), which the link
-# wraps (-Wl,--wrap=fma) with web/native/fast_fma.cc (double arithmetic instead of libc's integer
-# code). Check it against this machine's libc fma first.
+# WebAssembly has no FMA instruction: the library's exact FMA emulation rounds on SIMD128 lanes
+# (src/internal/wasm_fma.h) and, for double lanes outside that code's range, calls fma(), which
+# the link wraps (-Wl,--wrap=fma) with web/native/fast_fma.cc (double arithmetic instead of
+# libc's integer code). Check both against a correctly rounded libc fma first.
 mkdir -p build-web
 g++ -std=c++20 -O2 -ffp-contract=off -I. web/native/fast_fma_check.cc -o build-web/fast_fma_check
+# The SIMD128 FMA of the library's exact FMA emulation (src/internal/wasm_fma.h), under Node
+# against Emscripten's libc fma and fmaf.
+if [[ ! -f build-web/wasm_fma_check.js || build-web/wasm_fma_check.js -ot src/internal/wasm_fma.h ||
+      build-web/wasm_fma_check.js -ot web/native/wasm_fma_check.cc ]]; then
+  em++ -std=c++20 -O2 -msimd128 -ffp-contract=off -I. web/native/wasm_fma_check.cc \
+    -o build-web/wasm_fma_check.js -sENVIRONMENT=node -sEXIT_RUNTIME=1
+fi
+node --no-experimental-fetch build-web/wasm_fma_check.js
 build-web/fast_fma_check
 # Recompile everything when a header, this script or the flags changed; else only stale objects.
 stamp="$out/obj/.flags"

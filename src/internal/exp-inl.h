@@ -3,7 +3,8 @@
 //
 // Both round exactly the same on every target: fused multiply-adds are hardware FMA where the
 // target has it (AVX2, AVX-512, NEON...) and a correctly rounded std::fma per lane elsewhere
-// (SSE4, SSSE3, scalar: slower, but those are fallbacks), and the library builds with
+// (SSE4, SSSE3, scalar: slower, but those are fallbacks; WebAssembly, which has no FMA, rounds
+// the same on SIMD128 lanes with src/internal/wasm_fma.h), and the library builds with
 // -ffp-contract=off so the compiler fuses nothing on its own. Each works on a batch of
 // K independent vectors, stage by stage, so that the out-of-order core always has independent
 // work: one vector's polynomial is a chain of ~20 dependent operations.
@@ -21,6 +22,7 @@
 #include <cstdint>
 
 #include "hwy/highway.h"
+#include "src/internal/wasm_fma.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace logitkit {
@@ -40,6 +42,22 @@ HWY_INLINE V MulAddExact(D d, V a, V b, V c) {
   hn::Store(a, d, av);
   hn::Store(b, d, bv);
   hn::Store(c, d, cv);
+#if defined(__wasm_simd128__)
+  // WebAssembly: the same correctly rounded result on SIMD128 lanes (src/internal/wasm_fma.h).
+  if constexpr (N * sizeof(T) == 16) {
+    const v128_t va = wasm_v128_load(av), vb = wasm_v128_load(bv), vc = wasm_v128_load(cv);
+    if constexpr (sizeof(T) == 4) {
+      wasm_v128_store(av, internal::wasm::Fma4F32(va, vb, vc));
+      return hn::Load(d, av);
+    } else {
+      v128_t r;
+      if (internal::wasm::Fma2F64(va, vb, vc, &r)) {
+        wasm_v128_store(av, r);
+        return hn::Load(d, av);
+      }
+    }
+  }
+#endif
   for (size_t i = 0; i < N; ++i) av[i] = std::fma(av[i], bv[i], cv[i]);
   return hn::Load(d, av);
 #endif

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// fma(a, b, c) for the WebAssembly build: WebAssembly has no fused multiply-add, and the library's
-// exact FMA emulation (targets without FMA, EMU128 among them) calls std::fma per lane, which
-// Emscripten's libc (musl) computes with 64-bit integer arithmetic: most of the time of a softmax.
-// This definition (the link wraps fma: -Wl,--wrap=fma) computes the same correctly rounded result with double
+// fma(a, b, c) for the WebAssembly build: WebAssembly has no fused multiply-add. The library's
+// exact FMA emulation rounds on SIMD128 lanes (src/internal/wasm_fma.h) and calls std::fma per
+// lane only where a double lane is outside that code's range (and in scalar code), which
+// Emscripten's libc (musl) computes with 64-bit integer arithmetic. This definition (the link
+// wraps fma: -Wl,--wrap=fma) computes the same correctly rounded result with double
 // arithmetic (Boldo and Melquiond, "Emulation of FMA and correctly rounded sums: proved
 // algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008):
 //   (uh, ul) = a * b exactly (Veltkamp split, Dekker product), (th, tl) = c + uh exactly (TwoSum),
