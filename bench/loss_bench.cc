@@ -107,7 +107,8 @@ void BM_CrossEntropyFwdBwd(benchmark::State& state) {
 
 // The yardstick of the losses' goals: logitkit::softmax of the same logits into the same output
 // buffer, same precision and threads, run beside each loss case.
-// Args: rows, cols, precision (0 accurate, 1 fast), threads.
+// Args: rows, cols, precision (0 accurate, 1 fast), threads, the loss it runs beside (0
+// cross-entropy, 1 distillation: only names the run).
 void BM_SoftmaxSameShape(benchmark::State& state) {
   Shape& s = shape(rows_of(state), cols_of(state), 1);
   logitkit::SoftmaxOptions o;
@@ -226,7 +227,7 @@ void register_losses() {
     for (long threads : {1, 2}) {
       for (long prec : {0, 1}) {
         configure(benchmark::RegisterBenchmark("BM_SoftmaxSameShape", BM_SoftmaxSameShape))
-            ->Args({n, c, prec, threads});
+            ->Args({n, c, prec, threads, 0});
         configure(benchmark::RegisterBenchmark("BM_CrossEntropyFwdBwd", BM_CrossEntropyFwdBwd))
             ->Args({n, c, prec, threads});
       }
@@ -241,7 +242,7 @@ void register_losses() {
   for (long threads : {1, 2}) {
     for (long prec : {0, 1}) {
       configure(benchmark::RegisterBenchmark("BM_SoftmaxSameShape", BM_SoftmaxSameShape))
-          ->Args({512, 128256, prec, threads});
+          ->Args({512, 128256, prec, threads, 1});
       configure(benchmark::RegisterBenchmark("BM_DistillationFwdBwd", BM_DistillationFwdBwd))
           ->Args({512, 128256, prec, threads});
     }

@@ -28,6 +28,8 @@ cases=(
   softmax/AVX2/fast/16x1000/normal
   softmax/AVX2/accurate/1024x10/normal
   softmax/AVX2/fast/1024x10/normal
+  softmax/AVX2/accurate/1024x64/normal
+  softmax/AVX2/fast/1024x64/normal
   softmax/AVX2/accurate/1x262144/normal
   log_softmax/AVX2/accurate/1x32000/normal
   log_softmax/AVX2/fast/1x32000/normal
