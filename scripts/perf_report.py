@@ -142,6 +142,11 @@ def machine():
         info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
         model = info.get("Model name", model).strip()
         cores = info.get("CPU(s)", cores).strip()
+        # The family and model tell generations apart where the name does not ("AMD EPYC" in a
+        # VM): AMD family 25 is Zen 3/4, 26 is Zen 5.
+        family, number = info.get("CPU family", "").strip(), info.get("Model", "").strip()
+        if family and number:
+            model += f" (CPU family {family}, model {number})"
         l3 = info.get("L3 cache", "").strip()
         if l3:
             model += f", L3 {l3}"
