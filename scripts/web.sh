@@ -83,15 +83,19 @@ cxxflags=(-std=c++20 -O3 -msimd128 -ffp-contract=off -fwasm-exceptions -DHWY_COM
 sources=($(find src -name '*.cc' -not -path 'src/mpi/*' | sort) web/native/hwy_runtime.cc
          web/native/bindings.cc web/native/fast_fma.cc)
 # WebAssembly has no FMA instruction: the library's exact FMA emulation rounds on SIMD128 lanes
-# (src/internal/wasm_fma.h) and, for double lanes outside that code's range, calls fma(), which
-# the link wraps (-Wl,--wrap=fma) with web/native/fast_fma.cc (double arithmetic instead of
-# libc's integer code). Check both against a correctly rounded libc fma first.
+# (src/internal/wasm_fma.h) and, for double lanes outside that code's range and in scalar code,
+# calls fma() and fmaf(), which the link wraps (-Wl,--wrap=fma,--wrap=fmaf) with
+# web/native/fast_fma.cc: double arithmetic instead of libc's integer fma, and instead of libc's
+# fmaf, whose fix-up for sums near a float midpoint needs rounding modes that WebAssembly lacks.
+# Check them against this machine's correctly rounded fma and fmaf first.
 mkdir -p build-web
 g++ -std=c++20 -O2 -ffp-contract=off -I. web/native/fast_fma_check.cc -o build-web/fast_fma_check
 # The SIMD128 FMA of the library's exact FMA emulation (src/internal/wasm_fma.h), under Node
-# against Emscripten's libc fma and fmaf.
+# against Emscripten's libc fma and a reference fmaf.
 if [[ ! -f build-web/wasm_fma_check.js || build-web/wasm_fma_check.js -ot src/internal/wasm_fma.h ||
-      build-web/wasm_fma_check.js -ot web/native/wasm_fma_check.cc ]]; then
+      build-web/wasm_fma_check.js -ot web/native/wasm_fma_check.cc ||
+      build-web/wasm_fma_check.js -ot web/native/fma_check_inputs.h ||
+      build-web/wasm_fma_check.js -ot web/native/fast_fma.cc ]]; then
   em++ -std=c++20 -O2 -msimd128 -ffp-contract=off -I. web/native/wasm_fma_check.cc \
     -o build-web/wasm_fma_check.js -sENVIRONMENT=node -sEXIT_RUNTIME=1
 fi
@@ -116,7 +120,7 @@ if ((${#todo[@]})); then
     'em++ $WEB_CXXFLAGS -c "$1" -o "$WEB_OBJ/$(echo "$1" | tr / _).o"' _ {}
 fi
 echo "${cxxflags[*]}" > "$stamp"
-em++ -O3 -msimd128 -fwasm-exceptions -Wl,--wrap=fma "$out"/obj/*.o -o "$out/logitkit-core.mjs" \
+em++ -O3 -msimd128 -fwasm-exceptions -Wl,--wrap=fma,--wrap=fmaf "$out"/obj/*.o -o "$out/logitkit-core.mjs" \
   -sMODULARIZE=1 -sEXPORT_ES6=1 -sEXPORT_NAME=createLogitkitWasm -sENVIRONMENT=web \
   -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sFILESYSTEM=0 -sEXPORTED_FUNCTIONS=_malloc,_free
 

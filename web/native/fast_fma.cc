@@ -84,9 +84,29 @@ double fast_fma(double a, double b, double c) {
   return th + v;
 }
 
+// fmaf(a, b, c), correctly rounded for every input: a * b is exact in double, s = a * b + c
+// rounded to odd at 53 bits (TwoSum's error e decides), then rounded to float. Emscripten's
+// libc fmaf instead adjusts a double result that is a float midpoint by switching the rounding
+// mode, which WebAssembly does not have: it rounds a * b + c within 2^-29 float ULP of a midpoint
+// away from zero even when the exact value is below the midpoint.
+float fast_fmaf(float a, float b, float c) {
+  const double p = static_cast<double>(a) * static_cast<double>(b);
+  const double s = p + static_cast<double>(c);
+  const double sb = s - p;
+  const double e = (p - (s - sb)) + (static_cast<double>(c) - sb);
+  double v = s;
+  if (e != 0.0 && e == e) {  // inexact, and not NaN (infinite or NaN operands)
+    const std::uint64_t u = bits(s);
+    if ((u & 1) == 0) v = from_bits((e > 0) == (s > 0) ? u + 1 : u - 1);
+  }
+  return static_cast<float>(v);
+}
+
 }  // namespace logitkit_web
 
 #ifdef __EMSCRIPTEN__
 // The library's std::fma lowers to a call of fma(), which the link redirects here.
 extern "C" double __wrap_fma(double a, double b, double c) { return logitkit_web::fast_fma(a, b, c); }
+// Likewise std::fma on floats (scalar tails) and fmaf().
+extern "C" float __wrap_fmaf(float a, float b, float c) { return logitkit_web::fast_fmaf(a, b, c); }
 #endif
