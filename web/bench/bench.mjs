@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Speed of the WebAssembly module in Node against its JavaScript peers, in one interleaved run
 // (a benchmark, not a test; docs/performance.md, section WebAssembly, has the figures):
-//   softmax [1, 32000], [64, 32000], [512, 128256]: logitkit-wasm, a plain JS loop,
+//   softmax [1, 32000], [64, 32000], [512, 128256]: logitkit-wasm (the default precision and
+//     kFast), a plain JS loop,
 //     TensorFlow.js's WASM backend (@tensorflow/tfjs-backend-wasm), and the native library on
 //     one thread with its AVX2 target (NATIVE_BENCH, web/bench/native_bench.cc);
 //   one token at V = 128256 (τ = 0.8): logitkit-wasm, transformers.js's sampler
@@ -93,6 +94,7 @@ for (const [rows, cols] of [[1, 32000], [64, 32000], [512, 128256]]) {
   const x = logits(rows * cols);
   const impls = {
     'logitkit-wasm': () => lk.softmax(x, { rows }),
+    'logitkit-wasm fast': () => lk.softmax(x, { rows, precision: 'fast' }),
     'plain JS': () => jsSoftmax(x, rows, cols),
   };
   if (tf) {
