@@ -310,6 +310,14 @@ TEST(MpiTest, CrossEntropyLongRows) {
   }
 }
 
+TEST(MpiTest, ManyRowsMergeInSeveralPieces) {
+  // The merge reduces at most 65536 rows per pair of collectives (src/mpi/collective.cc).
+  softmax_case(65536 * 2 + 7, 6, 0.9, EmptyRow::kZeros, 101);
+  CeCase cc;
+  cc.name = "many rows";
+  ce_case(cc, 65536 + 11, 5, 0, 103);
+}
+
 TEST(MpiTest, EmptyShapes) {
   // No rows.
   std::vector<float> x(8, 1.0f), y(8);
