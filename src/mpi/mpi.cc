@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // logitkit::mpi: softmax family, cross-entropy and distillation over vocabulary shards. Each call:
 // local checks -> one MPI_Allgather of a descriptor (every rank throws on any problem) -> local
-// shard states -> one MPI_Allreduce merging them -> local finish (logitkit/shard.h).
+// shard states -> the merge (MPI_MAX of the row maxima, then MPI_SUM of the states rebased to
+// them; src/mpi/collective.cc) -> local finish (logitkit/shard.h).
 
 #include "logitkit/mpi.h"
 
@@ -176,8 +177,8 @@ double batch_mean_denominator(MPI_Comm comm, const Layout& l, Rows<const float> 
 }
 
 // The gradient path: the states pass stores the exponentials in grad, the finish turns them into
-// the gradient with this rank's own states. One allreduce for the whole batch by default.
-// LOGITKIT_MPI_CE_BLOCK_ROWS = b > 0 (rank 0's value) finishes rows in blocks of b, one allreduce
+// the gradient with this rank's own states. One merge for the whole batch by default.
+// LOGITKIT_MPI_CE_BLOCK_ROWS = b > 0 (rank 0's value) finishes rows in blocks of b, one merge
 // per block, so that each block's gradient is finished while still in cache; measured here it
 // did not pay (docs/distributed.md): on an oversubscribed machine every block is a
 // synchronisation point.
@@ -295,7 +296,7 @@ constexpr const char* kDistillParams[] = {"temperature", "divergence", "js_beta"
                                           nullptr};
 
 // Reverse KL, Jensen-Shannon and log-probability teachers (loss.h's scalar definitions, in long
-// double): one allreduce of the teacher's and student's LseStates, then one MPI_SUM allreduce of
+// double): one merge of the teacher's and student's LseStates, then one MPI_SUM allreduce of
 // two per-row sums (the divergence and, for the gradient, KL(q || p) or KL(q || M)). Rows whose
 // states are limits are left to the caller (`special`).
 void generic_divergence(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
@@ -471,7 +472,7 @@ double distill(MPI_Comm comm, Rows<const float> s, Rows<const float> t,
   if (C > 0) {
     std::vector<std::size_t> special;
     if (o.divergence == Divergence::kForwardKL && o.teacher_input == TeacherInput::kLogits) {
-      // One allreduce of DistillationState; the finish uses the SIMD kernels.
+      // One merge of DistillationStates; the finish uses the SIMD kernels.
       std::vector<shard::DistillationState> st(N);
       shard::distillation_states(s, t, o, st);
       detail::allreduce_states(st.data(), N, 10, comm);

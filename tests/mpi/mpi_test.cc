@@ -291,7 +291,7 @@ TEST(MpiTest, CrossEntropyMatchesSingleProcess) {
 }
 
 TEST(MpiTest, CrossEntropyRowBlocks) {
-  // The gradient path finishes rows in blocks (one allreduce per block); force blocks of 2 rows.
+  // The gradient path finishes rows in blocks (one merge per block); force blocks of 2 rows.
   setenv("LOGITKIT_MPI_CE_BLOCK_ROWS", "2", 1);
   std::uint64_t salt = 4000;
   for (const CeCase& cc : ce_cases()) {
