@@ -22,8 +22,10 @@ build=build-bench
 results=$build/results
 
 pkgs=(cmake g++ make libhwy-dev libbenchmark-dev libdnnl-dev libxnnpack-dev libpthreadpool-dev
-      libeigen3-dev libtorch-dev valgrind python3 opencl-headers ocl-icd-opencl-dev)
-# (Debian's oneDNN CMake package needs OpenCL's headers and loader library.)
+      libeigen3-dev libtorch-dev valgrind python3 opencl-headers ocl-icd-opencl-dev
+      libopenmpi-dev openmpi-bin)
+# (Debian's oneDNN CMake package needs OpenCL's headers and loader library; OpenMPI builds
+# logitkit::mpi and mpi_bench.)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -74,7 +76,11 @@ for exe in "${exes[@]}"; do
 done
 echo "bench.sh: benches took $((SECONDS - start))s" >&2
 # What a second thread can give on this machine for pure compute (the 2-thread goals' bound).
-[[ -x $build/bench/scaling_probe ]] && "$build/bench/scaling_probe" > "$results/scaling_probe.txt" 2>&1
+rm -f "$results/scaling_probe.txt"
+if [[ -x $build/bench/scaling_probe ]]; then
+  "$build/bench/scaling_probe" > "$results/scaling_probe.txt" 2>&1 ||
+    echo "bench.sh: scaling_probe failed" >&2
+fi
 # The collective's communication alone, under mpirun at 2 and 4 ranks (about 10 s each).
 rm -f "$results"/mpi_np*.txt
 if [[ -x $build/bench/mpi_bench ]] && command -v mpirun >/dev/null; then
