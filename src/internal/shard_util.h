@@ -5,12 +5,14 @@
 #ifndef LOGITKIT_SRC_INTERNAL_SHARD_UTIL_H_
 #define LOGITKIT_SRC_INTERNAL_SHARD_UTIL_H_
 
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <span>
 #include <string>
 
 #include "logitkit/rows.h"
+#include "logitkit/shard.h"
 #include "logitkit/softmax.h"
 #include "src/internal/check.h"
 
@@ -37,6 +39,27 @@ inline void check_size(const char* fn, const char* name, std::size_t got, std::s
     fail(fn, std::string(name) + " has " + std::to_string(got) + " entries but x has " +
                  std::to_string(want) + " " + what);
   }
+}
+
+// A shard's CrossEntropyState gap, sum_{a_j > 0} a_j (max - z_j), re-based to the merged row's
+// max M: a higher M adds coef (M - max). CrossEntropyState::merge and logitkit::mpi's merge
+// (src/mpi/collective.cc) both use it.
+inline double gap_at(const shard::CrossEntropyState& s, double M) {
+  if (s.coef > 0 && s.lse.max != M) return s.gap + s.coef * (M - s.lse.max);
+  return s.gap;
+}
+
+// A shard's DistillationState cross term re-based to the merged row's finite maxima (Mt of the
+// teacher, Ms of the student): exp((mt - Mt)/tau) (cross + Zt ((mt - Mt) - (ms - Ms))/tau), 0
+// for a shard with no teacher mass, a masked entry or a student max that is not finite.
+// DistillationState::merge and logitkit::mpi's merge both use it.
+inline double cross_at(const shard::DistillationState& s, double Mt, double Ms) {
+  const double zt = s.teacher.ties + s.teacher.rest;
+  if (zt == 0.0 || s.masked != 0.0 || !std::isfinite(s.student.max)) return 0.0;
+  const double inv_tau = 1.0 / s.teacher.temperature;
+  const double dt = s.teacher.max - Mt, ds = s.student.max - Ms;
+  const double f = dt == 0.0 ? 1.0 : std::exp(dt * inv_tau);
+  return f * (s.cross + zt * (dt - ds) * inv_tau);
 }
 
 // LseState::merge, with the empty state of any temperature as the identity (so that

@@ -307,12 +307,7 @@ double finish_impl(const char* fn, Rows<const float> x, std::span<const std::int
 CrossEntropyState CrossEntropyState::merge(const CrossEntropyState& o) const {
   CrossEntropyState m;
   m.lse = internal::merge_lse(lse, o.lse);
-  const double M = m.lse.max;
-  auto shifted = [&](const CrossEntropyState& s) {
-    if (s.coef > 0 && s.lse.max != M) return s.gap + s.coef * (M - s.lse.max);
-    return s.gap;
-  };
-  m.gap = shifted(*this) + shifted(o);
+  m.gap = internal::gap_at(*this, m.lse.max) + internal::gap_at(o, m.lse.max);
   m.coef = coef + o.coef;
   m.target = std::isnan(target) ? o.target : target;
   m.target_weight = target_weight + o.target_weight;

@@ -42,17 +42,9 @@ DistillationState DistillationState::merge(const DistillationState& o) const {
   m.teacher = internal::merge_lse(teacher, o.teacher);
   m.student = internal::merge_lse(student, o.student);
   m.masked = (masked != 0.0 || o.masked != 0.0) ? 1.0 : 0.0;
-  const double Mt = m.teacher.max, Ms = m.student.max;
   if (m.special()) return m;
-  const double inv_tau = 1.0 / m.teacher.temperature;
-  auto part = [&](const DistillationState& s) {
-    const double zt = s.teacher.ties + s.teacher.rest;
-    if (zt == 0.0 || s.masked != 0.0 || !std::isfinite(s.student.max)) return 0.0;
-    const double dt = s.teacher.max - Mt, ds = s.student.max - Ms;
-    const double f = dt == 0.0 ? 1.0 : std::exp(dt * inv_tau);
-    return f * (s.cross + zt * (dt - ds) * inv_tau);
-  };
-  m.cross = part(*this) + part(o);
+  const double Mt = m.teacher.max, Ms = m.student.max;
+  m.cross = internal::cross_at(*this, Mt, Ms) + internal::cross_at(o, Mt, Ms);
   return m;
 }
 

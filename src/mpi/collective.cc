@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "logitkit/shard.h"
+#include "src/internal/shard_util.h"
 
 namespace logitkit::mpi::detail {
 namespace {
@@ -71,7 +72,7 @@ struct CeReduce {
   static void rebase(const State& s, const double* M, double* out) {
     rebase_lse(s.lse, M[0], out);
     out[2] = s.coef;
-    out[3] = (s.coef > 0 && s.lse.max != M[0]) ? s.gap + s.coef * (M[0] - s.lse.max) : s.gap;
+    out[3] = internal::gap_at(s, M[0]);
     const bool has = !std::isnan(s.target);
     out[4] = has ? s.target : 0.0;
     out[5] = has ? 1.0 : 0.0;
@@ -99,16 +100,8 @@ struct DistillReduce {
     rebase_lse(s.teacher, M[0], out);
     rebase_lse(s.student, M[1], out + 2);
     out[4] = s.masked != 0.0 ? 1.0 : 0.0;
-    out[5] = 0.0;
-    const double zt = s.teacher.ties + s.teacher.rest;
-    if (!std::isfinite(M[0]) || !std::isfinite(M[1]) || zt == 0.0 || s.masked != 0.0 ||
-        !std::isfinite(s.student.max) || std::isnan(s.teacher.max)) {
-      return;
-    }
-    const double inv_tau = 1.0 / s.teacher.temperature;
-    const double dt = s.teacher.max - M[0], ds = s.student.max - M[1];
-    const double f = dt == 0.0 ? 1.0 : std::exp(dt * inv_tau);
-    out[5] = f * (s.cross + zt * (dt - ds) * inv_tau);
+    // The cross term counts only where the merged row is not special (finite maxima).
+    out[5] = std::isfinite(M[0]) && std::isfinite(M[1]) ? internal::cross_at(s, M[0], M[1]) : 0.0;
   }
   static void finish(State& s, const double* M, const double* sum) {
     s.teacher = rebased_state(M[0], sum, s.teacher.temperature);
