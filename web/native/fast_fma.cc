@@ -36,6 +36,14 @@ inline void split(double x, double& hi, double& lo) {
   lo = x - hi;
 }
 
+// s rounded to odd given the exact error e of s = RN(x) (e = x - s): s, or its neighbour toward
+// e where e != 0 and s is even. A NaN e (infinite or NaN operands) leaves s.
+inline double round_to_odd(double s, double e) {
+  if (e == 0.0 || e != e) return s;
+  const std::uint64_t u = bits(s);
+  return (u & 1) == 0 ? from_bits((e > 0) == (s > 0) ? u + 1 : u - 1) : s;
+}
+
 inline bool in_range(double x, int lo_exp, int hi_exp) {
   const int e = static_cast<int>((bits(x) >> 52) & 0x7ff) - 1023;
   return e >= lo_exp && e <= hi_exp;  // excludes 0, subnormals, inf and NaN
@@ -72,16 +80,10 @@ double fast_fma(double a, double b, double c) {
   const double th = c + uh;
   const double bb = th - c;
   const double tl = (c - (th - bb)) + (uh - bb);
-  // v = tl + ul rounded to odd.
+  // The result: RN(th + RO(tl + ul)).
   const double s = tl + ul;
   const double sb = s - tl;
-  const double e = (tl - (s - sb)) + (ul - sb);
-  double v = s;
-  if (e != 0.0) {
-    const std::uint64_t u = bits(s);
-    if ((u & 1) == 0) v = from_bits((e > 0) == (s > 0) ? u + 1 : u - 1);
-  }
-  return th + v;
+  return th + round_to_odd(s, (tl - (s - sb)) + (ul - sb));
 }
 
 // fmaf(a, b, c), correctly rounded for every input: a * b is exact in double, s = a * b + c
@@ -93,13 +95,7 @@ float fast_fmaf(float a, float b, float c) {
   const double p = static_cast<double>(a) * static_cast<double>(b);
   const double s = p + static_cast<double>(c);
   const double sb = s - p;
-  const double e = (p - (s - sb)) + (static_cast<double>(c) - sb);
-  double v = s;
-  if (e != 0.0 && e == e) {  // inexact, and not NaN (infinite or NaN operands)
-    const std::uint64_t u = bits(s);
-    if ((u & 1) == 0) v = from_bits((e > 0) == (s > 0) ? u + 1 : u - 1);
-  }
-  return static_cast<float>(v);
+  return static_cast<float>(round_to_odd(s, (p - (s - sb)) + (static_cast<double>(c) - sb)));
 }
 
 }  // namespace logitkit_web
