@@ -63,6 +63,56 @@ HWY_INLINE V MulAddExact(D d, V a, V b, V c) {
 #endif
 }
 
+// table[n & 15] per lane, for a 16-entry table of 32-bit (Lookup16x32) or 64-bit (Lookup16x64)
+// entries: a permute on AVX-512 (which reads only the low index bits); on AVX2, permutes of the
+// table's 8-lane pieces selected by the index bits (Zen 3 measured the gathers slower); a gather
+// elsewhere. The same values on every target.
+template <class D, class VI>
+HWY_INLINE hn::Vec<D> Lookup16x32(D d, const hn::TFromD<D>* HWY_RESTRICT table, VI n) {
+  static_assert(sizeof(hn::TFromD<D>) == 4, "32-bit lanes");
+  const hn::RebindToSigned<D> di;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  (void)di;
+  return hn::BitCast(d, VI{_mm512_permutexvar_epi32(n.raw, hn::BitCast(di, hn::Load(d, table)).raw)});
+#elif HWY_TARGET == HWY_AVX2
+  // vpermd reads the low 3 bits; bit 3 (moved to the sign) picks the half.
+  const __m256i lo = _mm256_permutevar8x32_epi32(hn::BitCast(di, hn::Load(d, table)).raw, n.raw);
+  const __m256i hi =
+      _mm256_permutevar8x32_epi32(hn::BitCast(di, hn::Load(d, table + 8)).raw, n.raw);
+  const __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(n.raw, 28));
+  return hn::BitCast(d, VI{_mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(lo),
+                                                                 _mm256_castsi256_ps(hi), sel))});
+#else
+  return hn::GatherIndex(d, table, hn::And(n, hn::Set(di, 15)));
+#endif
+}
+
+template <class DI, class VI = hn::Vec<DI>>
+HWY_INLINE VI Lookup16x64(DI di, const hn::TFromD<DI>* HWY_RESTRICT table, VI n) {
+  static_assert(sizeof(hn::TFromD<DI>) == 8, "64-bit lanes");
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // permutex2var reads only the low 4 bits of each index.
+  return VI{_mm512_permutex2var_epi64(hn::Load(di, table).raw, n.raw,
+                                      hn::Load(di, table + 8).raw)};
+#elif HWY_TARGET == HWY_AVX2
+  // Each 64-bit lane picks dwords 2j, 2j + 1 (j = n & 3) from the four 4-entry pieces; bits 2
+  // and 3 of n (moved to the sign) pick the piece.
+  const __m256i j2 = _mm256_slli_epi64(_mm256_and_si256(n.raw, _mm256_set1_epi64x(3)), 1);
+  const __m256i idx =
+      _mm256_or_si256(j2, _mm256_slli_epi64(_mm256_add_epi64(j2, _mm256_set1_epi64x(1)), 32));
+  __m256d p[4];
+  for (int q = 0; q < 4; ++q) {
+    p[q] = _mm256_castsi256_pd(_mm256_permutevar8x32_epi32(hn::Load(di, table + 4 * q).raw, idx));
+  }
+  const __m256d b2 = _mm256_castsi256_pd(_mm256_slli_epi64(n.raw, 61));
+  const __m256d b3 = _mm256_castsi256_pd(_mm256_slli_epi64(n.raw, 60));
+  return VI{_mm256_castpd_si256(_mm256_blendv_pd(_mm256_blendv_pd(p[0], p[1], b2),
+                                                 _mm256_blendv_pd(p[2], p[3], b2), b3))};
+#else
+  return hn::GatherIndex(di, table, hn::And(n, hn::Set(di, 15)));
+#endif
+}
+
 // 2^(j/16), j = 0..15, correctly rounded.
 alignas(64) inline constexpr double kExp2Sixteenths[16] = {
     0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
@@ -90,15 +140,8 @@ HWY_INLINE VI ScaleFromN64(DD dd, VI n) {
   const hn::RebindToUnsigned<DD> du;
   const hn::RebindToSigned<DD> di;
   const VI shifted = hn::BitCast(di, hn::ShiftLeft<48>(hn::BitCast(du, n)));
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   (void)dd;
-  // permutex2var reads only the low 4 bits of each index.
-  const VI lo = hn::Load(di, kScaleBits64.v), hi = hn::Load(di, kScaleBits64.v + 8);
-  return hn::Add(shifted, VI{_mm512_permutex2var_epi64(lo.raw, n.raw, hi.raw)});
-#else
-  (void)dd;
-  return hn::Add(shifted, hn::GatherIndex(di, kScaleBits64.v, hn::And(n, hn::Set(di, 15))));
-#endif
+  return hn::Add(shifted, Lookup16x64(di, kScaleBits64.v, n));
 }
 
 // t[k] <- exp(t[k]) for t[k] <= 0 (-inf allowed, NaN not), in double.
@@ -160,12 +203,7 @@ HWY_INLINE VI ScaleFromN32(DF df, VI n) {
   const hn::RebindToSigned<DF> di;
   (void)df;
   const VI shifted = hn::BitCast(di, hn::ShiftLeft<19>(hn::BitCast(du, n)));
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  // permutexvar reads only the low 4 bits of each index.
-  return hn::Add(shifted, VI{_mm512_permutexvar_epi32(n.raw, hn::Load(di, kScaleBits32.v).raw)});
-#else
-  return hn::Add(shifted, hn::GatherIndex(di, kScaleBits32.v, hn::And(n, hn::Set(di, 15))));
-#endif
+  return hn::Add(shifted, Lookup16x32(di, kScaleBits32.v, n));
 }
 
 // t[k] <- exp(t[k]) for t[k] <= 0 (-inf allowed, NaN not), in float, for Precision::kFast.
@@ -224,12 +262,7 @@ inline constexpr Exp2SixteenthsSplit kExp2Split{};
 
 template <class DF, class VI>
 HWY_INLINE hn::Vec<DF> LookupSixteenF32(DF df, const float* table, VI idx) {
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  (void)df;
-  return hn::Vec<DF>{_mm512_permutexvar_ps(idx.raw, hn::LoadU(df, table).raw)};
-#else
-  return hn::GatherIndex(df, table, hn::And(idx, hn::Set(hn::RebindToSigned<DF>(), 15)));
-#endif
+  return Lookup16x32(df, table, idx);
 }
 
 // 2^(e_m + 1) for m normal (e_m its exponent; +inf for e_m = 127), 0 otherwise. When every x of

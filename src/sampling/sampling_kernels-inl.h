@@ -148,15 +148,11 @@ struct ScaleBitsTable {
 };
 inline constexpr ScaleBitsTable kScaleBits{};
 
-// kScaleBits[n & 15] (AVX-512's permute reads only the low 4 bits of each index).
+// kScaleBits[n & 15].
 template <class VI>
 HWY_INLINE VI ScaleBitsOf(VI n) {
   const hn::RebindToSigned<DF> di;
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  return VI{_mm512_permutexvar_epi32(n.raw, hn::Load(di, kScaleBits.v).raw)};
-#else
-  return hn::GatherIndex(di, kScaleBits.v, hn::And(n, hn::Set(di, 15)));
-#endif
+  return Lookup16x32(di, kScaleBits.v, n);
 }
 
 // v[k] <- e for K vectors of x. u = n/16 + r with n = round(16 u) by the shifter addition (exact
