@@ -346,7 +346,6 @@ HWY_INLINE internal::DualStats DualStatsImpl(const float* t, const float* s, siz
   const DF d;
   const DD dd;
   constexpr size_t N = hn::MaxLanes(d);
-  constexpr size_t ND = N / kParts;
   constexpr size_t U = kLaneGroup / N;
   constexpr size_t A = U * kParts;
   constexpr size_t kBlock = kFast ? 64 : 32;
@@ -399,12 +398,8 @@ HWY_INLINE internal::DualStats DualStatsImpl(const float* t, const float* s, siz
     if (neg) body(std::true_type(), std::false_type());
     else body(std::false_type(), std::false_type());
   }
-  HWY_ALIGN double lanes[kLaneGroup];
   double sums[4];
-  for (size_t q = 0; q < 4; ++q) {
-    for (size_t a = 0; a < A; ++a) hn::Store(acc[q * A + a], dd, lanes + a * ND);
-    sums[q] = TreeSum16(lanes);
-  }
+  for (size_t q = 0; q < 4; ++q) sums[q] = TreeSum16(acc + q * A);
   r.t.rest = sums[0];
   r.s.rest = sums[1];
   HWY_ALIGN float tl[hn::MaxLanes(d)];
@@ -495,7 +490,6 @@ HWY_INLINE void JsSumsImpl(const float* es, const float* et, const float* s, con
   const DF d;
   const DD dd;
   constexpr size_t N = hn::MaxLanes(d);
-  constexpr size_t ND = N / kParts;
   constexpr size_t U = internal::kLaneGroup / N;
   constexpr size_t A = U * kParts;
   const VD msd = hn::Set(dd, static_cast<double>(jp.ms)), mtd = hn::Set(dd, static_cast<double>(jp.mt));
@@ -546,11 +540,8 @@ HWY_INLINE void JsSumsImpl(const float* es, const float* et, const float* s, con
     std::memcpy(b3, t + i, (n - i) * sizeof(float));
     group(b0, b1, b2, b3);
   }
-  HWY_ALIGN double lanes[internal::kLaneGroup];
-  for (size_t k = 0; k < A; ++k) hn::Store(accp[k], dd, lanes + k * ND);
-  out[0] = TreeSum16(lanes);
-  for (size_t k = 0; k < A; ++k) hn::Store(accq[k], dd, lanes + k * ND);
-  out[1] = TreeSum16(lanes);
+  out[0] = TreeSum16(accp);
+  out[1] = TreeSum16(accq);
 }
 
 // The Jensen-Shannon gradient: out = q == 0 ? 0 : c * q * (log q - log M - k), p, q, M as in

@@ -52,9 +52,7 @@ struct Lanes16 {
     }
   }
   HWY_INLINE double Total() const {
-    HWY_ALIGN double lanes[kLaneGroup];
-    for (size_t a = 0; a < kA; ++a) hn::Store(acc[a], DD(), lanes + a * (kN / kParts));
-    return TreeSum16(lanes);
+    return TreeSum16(acc);
   }
 };
 

@@ -133,6 +133,27 @@ HWY_INLINE double TreeSum16(double* lanes) {
   return lanes[0];
 }
 
+// TreeSum16 of the 16 logical lanes held in vectors (acc[a] holds lanes [a * ND, (a + 1) * ND)):
+// the same additions in the same order, the steps across vectors as vector adds, the last
+// ND lanes through one full-vector store (a store of parts reloaded as one vector stalls the
+// load on store forwarding).
+HWY_INLINE double TreeSum16(const VD* acc) {
+  const DD dd;
+  constexpr size_t ND = hn::MaxLanes(dd);
+  constexpr size_t A = kLaneGroup / ND;
+  VD v[A];
+  for (size_t a = 0; a < A; ++a) v[a] = acc[a];
+  for (size_t w = A / 2; w >= 1; w /= 2) {
+    for (size_t j = 0; j < w; ++j) v[j] = hn::Add(v[j], v[j + w]);
+  }
+  HWY_ALIGN double lanes[ND];
+  hn::Store(v[0], dd, lanes);
+  for (size_t w = ND / 2; w >= 1; w /= 2) {
+    for (size_t j = 0; j < w; ++j) lanes[j] += lanes[j + w];
+  }
+  return lanes[0];
+}
+
 // Accumulates KV float vectors starting at src (KV * N entries, a whole number of lane groups)
 // into the 16 logical lanes `acc` and the tie count; writes exp to dst when non-null.
 template <bool kFast, bool kUnitTau, size_t KV, bool kInRange = false>
@@ -298,7 +319,6 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
   const DF d;
   const DD dd;
   constexpr size_t N = hn::MaxLanes(d);
-  constexpr size_t ND = N / kParts;
   static_assert(kLaneGroup % N == 0, "vector must divide the lane group");
   constexpr size_t U = kLaneGroup / N;  // float vectors per lane group
   constexpr size_t A = kParts * U;      // double accumulators (16 doubles in all)
@@ -306,15 +326,18 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
   constexpr size_t kBlock = kFast ? 64 : 32;
   constexpr size_t KV = kBlock / N;
 
-  VD acc[A];
-  for (size_t a = 0; a < A; ++a) acc[a] = hn::Zero(dd);
+  // The 16 lanes between the passes, stored and loaded as whole vectors (a copy of the vectors
+  // that the compiler splits into halves would stall the next full-width load).
+  constexpr size_t ND = hn::MaxLanes(dd);
+  HWY_ALIGN double acc[kLaneGroup];
+  for (size_t a = 0; a < A; ++a) hn::Store(hn::Zero(dd), dd, acc + a * ND);
   size_t ties = 0;
   const auto pass = [&](auto unit_tau) HWY_ATTR {
     constexpr bool kUnit = decltype(unit_tau)::value;
     // The lanes and the tie count in locals that stay in registers (acc and ties are captured
     // by reference: through memory, each block would wait on a store-to-load round trip).
     VD lacc[A];
-    for (size_t a = 0; a < A; ++a) lacc[a] = acc[a];
+    for (size_t a = 0; a < A; ++a) lacc[a] = hn::Load(dd, acc + a * ND);
     size_t lties = 0;
     size_t i = 0;
     if (kFast) {
@@ -379,7 +402,7 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
       StatsBlock<kFast, kUnit, U>(buf, e_out ? ebuf : nullptr, m, inv_tau, lacc, &lties);
       if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
     }
-    for (size_t a = 0; a < A; ++a) acc[a] = lacc[a];
+    for (size_t a = 0; a < A; ++a) hn::Store(lacc[a], dd, acc + a * ND);
     ties += lties;
   };
   const double c = 1.4426950408889634 * inv_tau;  // log2(e) / tau
@@ -388,7 +411,7 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
     const ExpCompArgs<DF> a{hn::Set(d, m), hn::Set(d, -m), hn::Set(d, c_hi),
                             hn::Set(d, static_cast<float>(c - static_cast<double>(c_hi)))};
     VD lacc[A];  // in registers, as in pass
-    for (size_t k = 0; k < A; ++k) lacc[k] = acc[k];
+    for (size_t k = 0; k < A; ++k) lacc[k] = hn::Load(dd, acc + k * ND);
     size_t lties = 0;
     size_t i = 0;
     if (side) {  // as in the kFast pass above, with the accurate gradient's product
@@ -425,7 +448,7 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
       StatsBlockComp<U>(buf, e_out ? ebuf : nullptr, a, lacc, &lties);
       if (e_out) std::memcpy(e_out + i, ebuf, (n - i) * sizeof(float));
     }
-    for (size_t k = 0; k < A; ++k) acc[k] = lacc[k];
+    for (size_t k = 0; k < A; ++k) hn::Store(lacc[k], dd, acc + k * ND);
     ties += lties;
   } else {
     // The double path (kStatsComp out of its range): the whole side first, then the exps.
@@ -436,9 +459,7 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
       pass(std::false_type());
     }
   }
-  HWY_ALIGN double lanes[kLaneGroup];
-  for (size_t a = 0; a < A; ++a) hn::Store(acc[a], dd, lanes + a * ND);
-  st.rest = TreeSum16(lanes);
+  st.rest = TreeSum16(acc);  // the lanes as stored: scalar loads forward from the stores
   st.ties = static_cast<double>(ties);
   return st;
 }
