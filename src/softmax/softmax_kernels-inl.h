@@ -133,25 +133,32 @@ HWY_INLINE double TreeSum16(double* lanes) {
   return lanes[0];
 }
 
-// TreeSum16 of the 16 logical lanes held in vectors (acc[a] holds lanes [a * ND, (a + 1) * ND)):
-// the same additions in the same order, the steps across vectors as vector adds, the last
-// ND lanes through one full-vector store (a store of parts reloaded as one vector stalls the
-// load on store forwarding).
-HWY_INLINE double TreeSum16(const VD* acc) {
+// TreeSum16 of the 16 logical lanes held in vectors, get(a) giving lanes [a * ND, (a + 1) * ND):
+// the same additions in the same order, the steps across vectors as vector adds, the last ND
+// lanes as scalars. No array of vectors is copied (GCC turns such a copy into a memcpy of
+// 16-byte moves, and the next full-width load then stalls on store forwarding).
+template <class Get>
+HWY_INLINE double TreeSum16By(const Get& get) {
   const DD dd;
   constexpr size_t ND = hn::MaxLanes(dd);
   constexpr size_t A = kLaneGroup / ND;
-  VD v[A];
-  for (size_t a = 0; a < A; ++a) v[a] = acc[a];
-  for (size_t w = A / 2; w >= 1; w /= 2) {
+  constexpr size_t H = A > 1 ? A / 2 : 1;
+  VD v[H];
+  for (size_t j = 0; j < H; ++j) v[j] = A > 1 ? hn::Add(get(j), get(j + H)) : get(j);
+  for (size_t w = H / 2; w >= 1; w /= 2) {
     for (size_t j = 0; j < w; ++j) v[j] = hn::Add(v[j], v[j + w]);
   }
-  HWY_ALIGN double lanes[ND];
-  hn::Store(v[0], dd, lanes);
+  double lanes[ND];
+  for (size_t i = 0; i < ND; ++i) lanes[i] = hn::ExtractLane(v[0], i);
   for (size_t w = ND / 2; w >= 1; w /= 2) {
     for (size_t j = 0; j < w; ++j) lanes[j] += lanes[j + w];
   }
   return lanes[0];
+}
+
+// The 16 lanes in vectors acc[0 .. 16 / ND).
+HWY_INLINE double TreeSum16(const VD* acc) {
+  return TreeSum16By([acc](size_t a) HWY_ATTR { return acc[a]; });
 }
 
 // Accumulates KV float vectors starting at src (KV * N entries, a whole number of lane groups)
@@ -459,7 +466,7 @@ HWY_INLINE ChunkStats ChunkStatsBody(const float* x, size_t n, double inv_tau, f
       pass(std::false_type());
     }
   }
-  st.rest = TreeSum16(acc);  // the lanes as stored: scalar loads forward from the stores
+  st.rest = TreeSum16By([&acc, dd](size_t a) HWY_ATTR { return hn::Load(dd, acc + a * ND); });
   st.ties = static_cast<double>(ties);
   return st;
 }
