@@ -25,6 +25,81 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using internal::kLaneGroup;
 
+#if HWY_TARGET == HWY_AVX2
+// The 8 x 8 transpose of r[0..7] in registers (r[i] lane j -> r[j] lane i).
+HWY_INLINE void Transpose8x8(__m256* r) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+#endif
+
+// xs[c * N + l] = row l's entry c (c < cols, l < N) for the block of rows starting at x: each
+// row in one lane, lanes past the last live row repeating it. On AVX2, 8 x 8 blocks transposed in
+// registers (masked loads past the row's end); elsewhere scalar copies, whose vector reloads
+// wait on store forwarding. Data movement only: the same values either way.
+HWY_INLINE void TransposeIn(const float* x, size_t x_stride, size_t live, size_t cols,
+                            float* HWY_RESTRICT xs) {
+  const DF d;
+  constexpr size_t N = hn::MaxLanes(d);
+#if HWY_TARGET == HWY_AVX2
+  static_assert(N == 8, "AVX2: 8 float lanes");
+  for (size_t c0 = 0; c0 < cols; c0 += 8) {
+    const size_t w = cols - c0 < 8 ? cols - c0 : 8;
+    const auto mask = hn::FirstN(d, w);
+    __m256 r[8];
+    for (size_t l = 0; l < 8; ++l) {
+      const float* src = x + (l < live ? l : live - 1) * x_stride + c0;
+      r[l] = (w == 8 ? hn::LoadU(d, src) : hn::MaskedLoad(mask, d, src)).raw;
+    }
+    Transpose8x8(r);
+    for (size_t j = 0; j < w; ++j) _mm256_store_ps(xs + (c0 + j) * N, r[j]);
+  }
+#else
+  for (size_t l = 0; l < N; ++l) {
+    const float* src = x + (l < live ? l : live - 1) * x_stride;
+    for (size_t c = 0; c < cols; ++c) xs[c * N + l] = src[c];
+  }
+#endif
+}
+
+// The inverse: row l (l < live, skip[l] == 0) of y gets obuf[c * N + l], c < cols. Rows with
+// skip[l] != 0 are not written. On AVX2 whole 8-column pieces go through a register transpose
+// and one store per row; the rest is copied entry by entry.
+HWY_INLINE void TransposeOut(const float* HWY_RESTRICT obuf, size_t live, size_t cols,
+                             const unsigned char* skip, float* y, size_t y_stride) {
+  const DF d;
+  constexpr size_t N = hn::MaxLanes(d);
+  size_t c0 = 0;
+#if HWY_TARGET == HWY_AVX2
+  for (; c0 + 8 <= cols; c0 += 8) {
+    __m256 r[8];
+    for (size_t j = 0; j < 8; ++j) r[j] = _mm256_load_ps(obuf + (c0 + j) * N);
+    Transpose8x8(r);
+    for (size_t l = 0; l < live; ++l) {
+      if (!skip[l]) _mm256_storeu_ps(y + l * y_stride + c0, r[l]);
+    }
+  }
+#endif
+  for (size_t l = 0; l < live; ++l) {
+    if (skip[l]) continue;
+    float* out = y + l * y_stride;
+    for (size_t c = c0; c < cols; ++c) out[c] = obuf[c * N + l];
+  }
+}
+
 // Rows of at most kLaneGroup entries, N rows at a time with one row per lane (transposed through
 // memory), so that a batch of short rows costs no per-row reductions. The arithmetic per row is that of
 // ChunkStatsImpl<false> + ScaleImpl<false> / LogOutImpl<false> on the padded lane group (same
@@ -52,12 +127,8 @@ HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y,
   HWY_ALIGN unsigned char bad_buf[N];
   for (size_t r0 = 0; r0 < rows; r0 += N) {
     const size_t live = rows - r0 < N ? rows - r0 : N;
-    // Transposed through memory (cheaper than gathers): lanes past the last row repeat it (and
-    // are not written).
-    for (size_t l = 0; l < N; ++l) {
-      const float* src = x + (r0 + (l < live ? l : live - 1)) * x_stride;
-      for (size_t c = 0; c < cols; ++c) xs[c * N + l] = src[c];
-    }
+    // Transposed (cheaper than gathers): lanes past the last row repeat it (and are not written).
+    TransposeIn(x + r0 * x_stride, x_stride, live, cols, xs);
     VF col[G];
     VF m = hn::Set(d, -kInf);
     auto nan = hn::FirstN(d, 0);
@@ -137,12 +208,8 @@ HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y,
         }
       }
     }
-    for (size_t l = 0; l < live; ++l) {
-      special[r0 + l] = bad_buf[l];
-      if (op == 2 || bad_buf[l]) continue;
-      float* out = y + (r0 + l) * y_stride;
-      for (size_t c = 0; c < cols; ++c) out[c] = obuf[c * N + l];
-    }
+    for (size_t l = 0; l < live; ++l) special[r0 + l] = bad_buf[l];
+    if (op != 2) TransposeOut(obuf, live, cols, bad_buf, y + r0 * y_stride, y_stride);
   }
 }
 
@@ -186,12 +253,8 @@ HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y
   const size_t padded = (cols + G - 1) / G * G;
   for (size_t r0 = 0; r0 < rows; r0 += N) {
     const size_t live = rows - r0 < N ? rows - r0 : N;
-    // Transposed through memory (cheaper than gathers): lanes past the last row repeat it (and
-    // are not written).
-    for (size_t l = 0; l < N; ++l) {
-      const float* src = x + (r0 + (l < live ? l : live - 1)) * x_stride;
-      for (size_t c = 0; c < cols; ++c) xs[c * N + l] = src[c];
-    }
+    // Transposed (cheaper than gathers): lanes past the last row repeat it (and are not written).
+    TransposeIn(x + r0 * x_stride, x_stride, live, cols, xs);
     VF m = hn::Set(d, -kInf);
     auto nan = hn::FirstN(d, 0);
     for (size_t c = 0; c < cols; ++c) {
@@ -339,12 +402,8 @@ HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y
         }
       }
     }
-    for (size_t l = 0; l < live; ++l) {
-      special[r0 + l] = bad_buf[l];
-      if (op == 2 || bad_buf[l]) continue;
-      float* out = y + (r0 + l) * y_stride;
-      for (size_t c = 0; c < cols; ++c) out[c] = es[c * N + l];
-    }
+    for (size_t l = 0; l < live; ++l) special[r0 + l] = bad_buf[l];
+    if (op != 2) TransposeOut(es, live, cols, bad_buf, y + r0 * y_stride, y_stride);
   }
 }
 
