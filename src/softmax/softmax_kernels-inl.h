@@ -125,17 +125,10 @@ HWY_INLINE float MaxAndNaN(const float* HWY_RESTRICT x, size_t n, bool* has_nan,
   return hn::GetLane(hn::MaxOfLanes(d, m));
 }
 
-// Adds the 16 logical lanes in a fixed tree order (the same on every target).
-HWY_INLINE double TreeSum16(double* lanes) {
-  for (size_t w = kLaneGroup / 2; w >= 1; w /= 2) {
-    for (size_t j = 0; j < w; ++j) lanes[j] += lanes[j + w];
-  }
-  return lanes[0];
-}
-
-// TreeSum16 of the 16 logical lanes held in vectors, get(a) giving lanes [a * ND, (a + 1) * ND):
-// the same additions in the same order, the steps across vectors as vector adds, the last ND
-// lanes as scalars. No array of vectors is copied (GCC turns such a copy into a memcpy of
+// Adds the 16 logical lanes in a fixed tree order, the same on every target: for w = 8, 4, 2, 1,
+// lane j += lane j + w (j < w); returns lane 0. The lanes are held in vectors, get(a) giving
+// lanes [a * ND, (a + 1) * ND): the steps across vectors are vector adds, the last ND lanes
+// scalars. No array of vectors is copied (GCC turns such a copy into a memcpy of
 // 16-byte moves, and the next full-width load then stalls on store forwarding).
 template <class Get>
 HWY_INLINE double TreeSum16By(const Get& get) {
