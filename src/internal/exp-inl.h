@@ -75,7 +75,8 @@ HWY_INLINE hn::Vec<D> Lookup16x32(D d, const hn::TFromD<D>* HWY_RESTRICT table, 
   const hn::RebindToSigned<D> di;
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   (void)di;
-  return hn::BitCast(d, VI{_mm512_permutexvar_epi32(n.raw, hn::BitCast(di, hn::Load(d, table)).raw)});
+  const VI t = hn::BitCast(di, hn::Load(d, table));
+  return hn::BitCast(d, VI{_mm512_permutexvar_epi32(n.raw, t.raw)});
 #elif HWY_TARGET == HWY_AVX2
   // vpermd reads the low 3 bits; bit 3 (moved to the sign) picks the half.
   const __m256i lo = _mm256_permutevar8x32_epi32(hn::BitCast(di, hn::Load(d, table)).raw, n.raw);
@@ -248,11 +249,6 @@ struct Exp2SixteenthsSplit {
 };
 inline constexpr Exp2SixteenthsSplit kExp2Split{};
 
-template <class DF, class VI>
-HWY_INLINE hn::Vec<DF> LookupSixteenF32(DF df, const float* table, VI idx) {
-  return Lookup16x32(df, table, idx);
-}
-
 // 2^(e_m + 1) for m normal (e_m its exponent; +inf for e_m = 127), 0 otherwise. When every x of
 // a batch satisfies -Fast2SumBound(m) < x <= m, |x| < 2^(e_m + 1): the exponent of -m is at
 // least that of x, and Fast2Sum(-m, x) is exact (Dekker).
@@ -312,8 +308,8 @@ HWY_INLINE void ExpCompF32(DF d, const ExpCompArgs<DF>& a, const VF* HWY_RESTRIC
   VF e1[K];
   for (size_t k = 0; k < K; ++k) {
     const VF q = hn::Mul(p[k], r[k]);
-    const VF t_hi = LookupSixteenF32(d, kExp2Split.hi, n[k]);
-    const VF t_lo = LookupSixteenF32(d, kExp2Split.lo, n[k]);
+    const VF t_hi = Lookup16x32(d, kExp2Split.hi, n[k]);
+    const VF t_lo = Lookup16x32(d, kExp2Split.lo, n[k]);
     e1[k] = hn::Add(t_hi, MulAddExact(d, t_hi, q, t_lo));
   }
   // 2^(n >> 4) goes into the exponent field (e1 in [0.97, 2]: the result is normal for

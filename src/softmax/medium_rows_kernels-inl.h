@@ -100,13 +100,14 @@ HWY_INLINE void TransposeOut(const float* HWY_RESTRICT obuf, size_t live, size_t
   }
 }
 
-// Rows of at most kLaneGroup entries, N rows at a time with one row per lane (transposed through
-// memory), so that a batch of short rows costs no per-row reductions. The arithmetic per row is that of
-// ChunkStatsImpl<false> + ScaleImpl<false> / LogOutImpl<false> on the padded lane group (same
-// exp, the same 16-lane tree), with the normaliser's log1p vectorised (Log1pNonNegativeF64).
-// Every row of at most 16 entries takes this path, alone or in a batch, so its bits never
-// depend on the batch. op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]). Rows with NaN, +inf or no finite
-// entry are not written; special[r] is set to 1 for them (0 otherwise), for the driver.
+// Rows of at most kLaneGroup entries, N rows at a time with one row per lane (the block
+// transposed by TransposeIn), so that a batch of short rows costs no per-row reductions. The
+// arithmetic per row is that of ChunkStatsImpl<false> + ScaleImpl<false> / LogOutImpl<false> on
+// the padded lane group (same exp, the same 16-lane tree), with the normaliser's log1p
+// vectorised (Log1pNonNegativeF64). Every row of at most 16 entries takes this path, alone or in
+// a batch, so its bits never depend on the batch. op: 0 softmax, 1 log_softmax, 2 logsumexp
+// (lse[r]). Rows with NaN, +inf or no finite entry are not written; special[r] is set to 1 for
+// them (0 otherwise), for the driver.
 // Preconditions: 1 <= cols <= kLaneGroup.
 HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
                               float* lse, size_t rows, size_t cols, double inv_tau,
@@ -214,10 +215,10 @@ HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y,
 }
 
 // Rows of kLaneGroup + 1 .. internal::kMediumRowMax entries, N rows at a time with one row per
-// lane (columns gathered), with exactly the arithmetic of the chunk kernels on each row
-// (ChunkStatsImpl<kStatsFast or kStatsDouble> with its blocks and padded last lane group, the
-// driver's normaliser and ScaleImpl / LogOutImpl), so a row gives the same bits whether it comes
-// alone (row by row) or in a batch. The normaliser's log is the driver's (LogNormalizer, scalar,
+// lane (the block transposed by TransposeIn), with exactly the arithmetic of the chunk kernels
+// on each row (ChunkStatsImpl<kStatsFast or kStatsDouble> with its blocks and padded last lane
+// group, the driver's normaliser and ScaleImpl / LogOutImpl), so a row gives the same bits
+// whether it comes alone (row by row) or in a batch. The normaliser's log is the driver's (LogNormalizer, scalar,
 // one per row). op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]). Rows with NaN, +inf or no
 // finite entry are not written; special[r] is set to 1 for them (0 otherwise), for the driver.
 // Preconditions: kLaneGroup < cols <= kMediumRowMax; fast only where 1/tau fits a float.
