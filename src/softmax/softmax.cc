@@ -297,8 +297,10 @@ void run_f32(Op op, Rows<const float> x, float* y_data, std::size_t y_stride, fl
              const SoftmaxOptions& o) {
   if (o.nan == NanPolicy::kThrow) throw_on_nan(op, x);
   if (!short_rows(op, x, y_data, y_stride, lse, o)) {
+    const Params base = make_params(op, o, 1);  // the same for every row but its thread count
     internal::for_each_row(x.rows, x.cols, o.threads, [&](std::size_t r, int threads) {
-      const Params p = make_params(op, o, threads);
+      Params p = base;
+      p.threads = threads;
       row_f32(p, x.row(r), x.cols, y_data ? y_data + r * y_stride : nullptr,
               lse ? lse + r : nullptr);
     });
