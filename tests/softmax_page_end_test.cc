@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Rows that end exactly where readable memory ends (the next page is PROT_NONE), and rows that
-// start exactly where it starts: on every SIMD target, every op and precision, row lengths with
-// every tail length, the kernels never load or store past the row (a touch past it faults), and
-// the results have the same bits as the same call on ordinary memory and on every other target.
+// start exactly where it starts: on every SIMD target, for the softmax family and the losses'
+// fused kernels (cross-entropy, distillation), both precisions, row lengths with every tail
+// length, the kernels never load or store past the rows (a touch past them faults), and the
+// results have the same bits as the same call on ordinary memory and on every other target.
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "logitkit/loss.h"
 #include "logitkit/softmax.h"
 #include "tests/test_util.h"
 
@@ -134,6 +136,66 @@ TEST(SoftmaxPageEnd, NothingPastTheRowsAndTheSameBits) {
             });
           }
         }
+      }
+    }
+  }
+}
+
+// Cross-entropy and distillation (loss, gradient) with logits, teacher and gradient at a fence.
+TEST(SoftmaxPageEnd, LossesNothingPastTheRowsAndTheSameBits) {
+  constexpr std::size_t kRows = 3;
+  std::size_t max_n = 0;
+  for (std::size_t n : kLengths) max_n = n > max_n ? n : max_n;
+  const std::size_t bytes = kRows * max_n * sizeof(float);
+  FencedPages xp(bytes), tp(bytes), gp(bytes);
+  ASSERT_TRUE(xp.ok() && tp.ok() && gp.ok()) << "mmap/mprotect failed";
+  for (const Precision prec : {Precision::kAccurate, Precision::kFast}) {
+    for (const int loss : {0, 1, 2}) {  // cross-entropy, forward KL, Jensen-Shannon
+      for (std::size_t n : kLengths) {
+        SCOPED_TRACE("loss " + std::to_string(loss) + " precision " +
+                     std::to_string(static_cast<int>(prec)) + " n " + std::to_string(n));
+        const std::size_t total = kRows * n;
+        const std::vector<float> xs = logits(total, n * 3 + 1), ts = logits(total, n * 3 + 2);
+        std::vector<std::int64_t> target(kRows);
+        for (std::size_t r = 0; r < kRows; ++r) target[r] = static_cast<std::int64_t>((r * 7919) % n);
+        // The loss of rows x (teacher t) with the gradient into g.
+        const auto call = [&](const float* x, const float* t, float* g) {
+          const Rows<const float> xr{x, kRows, n, n};
+          const LossOutputs<float> out{Rows<float>{g, kRows, n, n}, {}, {}};
+          if (loss == 0) {
+            CrossEntropyOptions o;
+            o.precision = prec;
+            o.temperature = 1.5;
+            return cross_entropy(xr, target, o, out);
+          }
+          DistillationOptions o;
+          o.precision = prec;
+          o.temperature = 4.0;
+          o.divergence = loss == 1 ? Divergence::kForwardKL : Divergence::kJensenShannon;
+          return distillation_loss(xr, Rows<const float>{t, kRows, n, n}, o, out);
+        };
+        std::vector<float> first_g;
+        double first_loss = 0.0;
+        for_each_target([&](const std::string&) {
+          std::vector<float> ref_g(total);
+          const double ref = call(xs.data(), ts.data(), ref_g.data());
+          if (first_g.empty()) {
+            first_g = ref_g;
+            first_loss = ref;
+          }
+          EXPECT_EQ(std::memcmp(&ref, &first_loss, sizeof ref), 0) << "loss differs between targets";
+          EXPECT_TRUE(same_bits(ref_g.data(), first_g.data(), total)) << "gradient differs";
+          for (int place = 0; place < 2; ++place) {
+            float* x = place == 0 ? xp.at_end(total) : xp.at_start();
+            float* t = place == 0 ? tp.at_end(total) : tp.at_start();
+            float* g = place == 0 ? gp.at_end(total) : gp.at_start();
+            std::memcpy(x, xs.data(), total * sizeof(float));
+            std::memcpy(t, ts.data(), total * sizeof(float));
+            const double l = call(x, t, g);
+            EXPECT_EQ(std::memcmp(&l, &ref, sizeof l), 0) << "place " << place;
+            EXPECT_TRUE(same_bits(g, ref_g.data(), total)) << "place " << place;
+          }
+        });
       }
     }
   }

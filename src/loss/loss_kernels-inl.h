@@ -85,7 +85,7 @@ HWY_INLINE void GradAffineImpl(const float* e, const double* w, const float* y, 
 // ---- element-wise maps with an optional streaming (non-temporal) store ----------------------
 
 // out[i] = f(v) for i in [0, n), v[k] = the vector of in[k] at i. Partial vectors (the tail, and
-// the head before out is vector-aligned when streaming) go through buffers padded with pad[k],
+// the head before out is vector-aligned when streaming) are padded with pad[k] (LoadPartial),
 // so f sees whole vectors only and nothing past n is touched. stream: the aligned body is
 // written with non-temporal stores (for outputs larger than the cache: no read for ownership),
 // then fenced. The values are the same either way.
@@ -95,16 +95,9 @@ HWY_INLINE void MapN(size_t n, const float* const (&in)[kIn], const float (&pad)
   const DF d;
   constexpr size_t N = hn::MaxLanes(d);
   auto partial = [&](size_t i, size_t len) HWY_ATTR {
-    HWY_ALIGN float buf[kIn][N];
     VF v[kIn];
-    for (size_t k = 0; k < kIn; ++k) {
-      for (size_t j = 0; j < N; ++j) buf[k][j] = pad[k];
-      std::memcpy(buf[k], in[k] + i, len * sizeof(float));
-      v[k] = hn::Load(d, buf[k]);
-    }
-    HWY_ALIGN float ob[N];
-    hn::Store(f(v), d, ob);
-    std::memcpy(out + i, ob, len * sizeof(float));
+    for (size_t k = 0; k < kIn; ++k) v[k] = LoadPartial(in[k] + i, len, hn::Set(d, pad[k]));
+    StorePartial(f(v), out + i, len);
   };
   size_t i = 0;
   if (stream) {
@@ -183,11 +176,8 @@ HWY_INLINE float MaxNaNNegInf(const float* HWY_RESTRICT x, size_t n, bool* has_n
     m0 = hn::Max(m0, v0);
     m1 = hn::Max(m1, v1);
   }
-  for (; i < n; i += N) {  // the tail through a buffer padded with a copy of x[0]
-    HWY_ALIGN float buf[N];
-    for (size_t j = 0; j < N; ++j) buf[j] = x[0];
-    std::memcpy(buf, x + i, std::min(N, n - i) * sizeof(float));
-    const VF v = hn::Load(d, buf);
+  for (; i < n; i += N) {  // the tail, padded with a copy of x[0]
+    const VF v = LoadPartial(x + i, std::min(N, n - i), hn::Set(d, x[0]));
     nan = hn::Or(nan, hn::IsNaN(v));
     neg = hn::Or(neg, hn::Eq(v, neg_inf));
     m0 = hn::Max(m0, v);
@@ -381,13 +371,12 @@ HWY_INLINE internal::DualStats DualStatsImpl(const float* t, const float* s, siz
     }
     if (j < n) {  // padded with -inf on both sides: adds exactly zero and sets no flag
       HWY_ALIGN float tb[kLaneGroup], sb[kLaneGroup], eb0[kLaneGroup], eb1[kLaneGroup];
-      for (size_t q = 0; q < kLaneGroup; ++q) tb[q] = sb[q] = -kInf;
-      std::memcpy(tb, t + j, (n - j) * sizeof(float));
-      std::memcpy(sb, s + j, (n - j) * sizeof(float));
+      LoadGroupPartial(t + j, n - j, -kInf, tb);
+      LoadGroupPartial(s + j, n - j, -kInf, sb);
       DualBlock<kFast, kC, true, U>(tb, sb, et_out ? eb0 : nullptr, es_out ? eb1 : nullptr, mt, ms,
                                     itt, its, cargs, acc, ties, flags);
-      if (et_out) std::memcpy(et_out + j, eb0, (n - j) * sizeof(float));
-      if (es_out) std::memcpy(es_out + j, eb1, (n - j) * sizeof(float));
+      if (et_out) StoreGroupPartial(eb0, n - j, et_out + j);
+      if (es_out) StoreGroupPartial(eb1, n - j, es_out + j);
     }
   };
   const bool neg = neg_t || neg_s;
