@@ -44,14 +44,72 @@ HWY_INLINE void Transpose8x8(__m256* r) {
     r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
   }
 }
+#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// The 16 x 16 transpose of r[0..15] in registers (r[i] lane j -> r[j] lane i): 4 x 4 blocks
+// inside each 128-bit lane, then the 128-bit blocks across registers.
+HWY_INLINE void Transpose16x16(__m512* r) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  // r[4g + k], 128-bit block q: column 4q + k of rows 4g .. 4g + 3.
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // Column 4q + k, block g = r[4g + k] block q: a 4 x 4 transpose of blocks per k.
+  for (int k = 0; k < 4; ++k) {
+    const __m512 u0 = _mm512_shuffle_f32x4(r[k], r[4 + k], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 u1 = _mm512_shuffle_f32x4(r[k], r[4 + k], _MM_SHUFFLE(3, 1, 3, 1));
+    const __m512 u2 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 u3 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], _MM_SHUFFLE(3, 1, 3, 1));
+    t[k] = _mm512_shuffle_f32x4(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
+    t[8 + k] = _mm512_shuffle_f32x4(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
+    t[4 + k] = _mm512_shuffle_f32x4(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
+    t[12 + k] = _mm512_shuffle_f32x4(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// Two 8 x 8 transposes, one per 256-bit half of r[0..7] (r[i] half h lane j -> r[j] half h lane
+// i): with row l in the low half of r[l] and row l + 8 in its high half, r[c] becomes column c
+// of the 16 rows, one row per lane.
+HWY_INLINE void Transpose8x8Halves(__m512* r) {
+  __m512 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // The 128-bit blocks: r[i] = (u[i].0, u[i+4].0, u[i].2, u[i+4].2), r[i+4] the odd blocks.
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm512_permutex2var_ps(u[i], lo, u[i + 4]);
+    r[i + 4] = _mm512_permutex2var_ps(u[i], hi, u[i + 4]);
+  }
+}
 #endif
 
 // xs[c * N + l] = row l's entry c (c < cols, l < N) for the block of rows starting at x: each
-// row in one lane, lanes past the last live row repeating it. On AVX2, 8 x 8 blocks transposed in
-// registers (masked loads past the row's end); elsewhere scalar copies, whose vector reloads
+// row in one lane, lanes past the last live row repeating it. avail: how many floats from x on
+// are the caller's to read (up to the end of its last row). On AVX2 and AVX-512, 8 x 8 or
+// 16 x 16 blocks transposed in registers (rows of at most 8 entries on AVX-512: two 8 x 8 blocks,
+// one per 256-bit half); a load that would pass avail is masked (the masked-off lanes do not
+// fault), the others read whole vectors (their lanes past the row are within the caller's rows
+// and land in columns past cols). The columns from cols up to the next multiple of 8 (16 past 8
+// columns on AVX-512) are then written with junk. Elsewhere scalar copies, whose vector reloads
 // wait on store forwarding. Data movement only: the same values either way.
 HWY_INLINE void TransposeIn(const float* x, size_t x_stride, size_t live, size_t cols,
-                            float* HWY_RESTRICT xs) {
+                            size_t avail, float* HWY_RESTRICT xs) {
   const DF d;
   constexpr size_t N = hn::MaxLanes(d);
 #if HWY_TARGET == HWY_AVX2
@@ -61,13 +119,43 @@ HWY_INLINE void TransposeIn(const float* x, size_t x_stride, size_t live, size_t
     const auto mask = hn::FirstN(d, w);
     __m256 r[8];
     for (size_t l = 0; l < 8; ++l) {
-      const float* src = x + (l < live ? l : live - 1) * x_stride + c0;
-      r[l] = (w == 8 ? hn::LoadU(d, src) : hn::MaskedLoad(mask, d, src)).raw;
+      const size_t off = (l < live ? l : live - 1) * x_stride + c0;
+      r[l] = (off + 8 <= avail ? hn::LoadU(d, x + off) : hn::MaskedLoad(mask, d, x + off)).raw;
     }
     Transpose8x8(r);
-    for (size_t j = 0; j < w; ++j) _mm256_store_ps(xs + (c0 + j) * N, r[j]);
+    // All 8 columns (xs has room): a loop to w would become a copy through the stack.
+    for (size_t j = 0; j < 8; ++j) _mm256_store_ps(xs + (c0 + j) * N, r[j]);
+  }
+#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  static_assert(N == 16, "AVX-512: 16 float lanes");
+  for (size_t c0 = 0; c0 < cols; c0 += 16) {
+    const size_t w = cols - c0 < 16 ? cols - c0 : 16;
+    if (w <= 8) {  // rows l and l + 8 in the halves of r[l]: half the loads and shuffles
+      const __mmask8 mask = static_cast<__mmask8>((1u << w) - 1u);
+      auto load8 = [&](size_t l) {
+        const size_t off = (l < live ? l : live - 1) * x_stride + c0;
+        return off + 8 <= avail ? _mm256_loadu_ps(x + off) : _mm256_maskz_loadu_ps(mask, x + off);
+      };
+      __m512 r[8];
+      for (size_t l = 0; l < 8; ++l) {
+        r[l] = _mm512_insertf32x8(_mm512_castps256_ps512(load8(l)), load8(l + 8), 1);
+      }
+      Transpose8x8Halves(r);
+      // All 8 columns (xs has room): a loop to w would become a copy through the stack.
+      for (size_t j = 0; j < 8; ++j) _mm512_store_ps(xs + (c0 + j) * N, r[j]);
+    } else {
+      const __mmask16 mask = static_cast<__mmask16>((1u << w) - 1u);
+      __m512 r[16];
+      for (size_t l = 0; l < 16; ++l) {
+        const size_t off = (l < live ? l : live - 1) * x_stride + c0;
+        r[l] = off + 16 <= avail ? _mm512_loadu_ps(x + off) : _mm512_maskz_loadu_ps(mask, x + off);
+      }
+      Transpose16x16(r);
+      for (size_t j = 0; j < 16; ++j) _mm512_store_ps(xs + (c0 + j) * N, r[j]);
+    }
   }
 #else
+  (void)avail;
   for (size_t l = 0; l < N; ++l) {
     const float* src = x + (l < live ? l : live - 1) * x_stride;
     for (size_t c = 0; c < cols; ++c) xs[c * N + l] = src[c];
@@ -76,20 +164,67 @@ HWY_INLINE void TransposeIn(const float* x, size_t x_stride, size_t live, size_t
 }
 
 // The inverse: row l (l < live, skip[l] == 0) of y gets obuf[c * N + l], c < cols. Rows with
-// skip[l] != 0 are not written. On AVX2 whole 8-column pieces go through a register transpose
-// and one store per row; the rest is copied entry by entry.
+// skip[l] != 0 are not written. On AVX2 and AVX-512, 8- or 16-column pieces go through a
+// register transpose and one store per row (masked past the row's end: nothing outside the row
+// is touched); elsewhere entries are copied one by one.
 HWY_INLINE void TransposeOut(const float* HWY_RESTRICT obuf, size_t live, size_t cols,
                              const unsigned char* skip, float* y, size_t y_stride) {
   const DF d;
   constexpr size_t N = hn::MaxLanes(d);
   size_t c0 = 0;
 #if HWY_TARGET == HWY_AVX2
-  for (; c0 + 8 <= cols; c0 += 8) {
+  for (; c0 < cols; c0 += 8) {
+    const size_t w = cols - c0 < 8 ? cols - c0 : 8;
     __m256 r[8];
-    for (size_t j = 0; j < 8; ++j) r[j] = _mm256_load_ps(obuf + (c0 + j) * N);
+    for (size_t j = 0; j < 8; ++j) {
+      r[j] = j < w ? _mm256_load_ps(obuf + (c0 + j) * N) : _mm256_setzero_ps();
+    }
     Transpose8x8(r);
+    const __m256i mask = hn::VecFromMask(hn::RebindToSigned<DF>(),
+                                         hn::FirstN(hn::RebindToSigned<DF>(), w)).raw;
     for (size_t l = 0; l < live; ++l) {
-      if (!skip[l]) _mm256_storeu_ps(y + l * y_stride + c0, r[l]);
+      if (skip[l]) continue;
+      if (w == 8) {
+        _mm256_storeu_ps(y + l * y_stride + c0, r[l]);
+      } else {
+        _mm256_maskstore_ps(y + l * y_stride + c0, mask, r[l]);
+      }
+    }
+  }
+#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  for (; c0 < cols; c0 += 16) {
+    const size_t w = cols - c0 < 16 ? cols - c0 : 16;
+    if (w <= 8) {  // Transpose8x8Halves: row l in the low half of r[l], row l + 8 in the high
+      __m512 r[8];
+      for (size_t j = 0; j < 8; ++j) {
+        r[j] = j < w ? _mm512_load_ps(obuf + (c0 + j) * N) : _mm512_setzero_ps();
+      }
+      Transpose8x8Halves(r);
+      const __mmask8 mask = static_cast<__mmask8>((1u << w) - 1u);
+      for (size_t l = 0; l < live; ++l) {
+        if (skip[l]) continue;
+        const __m256 v = l < 8 ? _mm512_castps512_ps256(r[l]) : _mm512_extractf32x8_ps(r[l - 8], 1);
+        if (w == 8) {
+          _mm256_storeu_ps(y + l * y_stride + c0, v);
+        } else {
+          _mm256_mask_storeu_ps(y + l * y_stride + c0, mask, v);
+        }
+      }
+    } else {
+      __m512 r[16];
+      for (size_t j = 0; j < 16; ++j) {
+        r[j] = j < w ? _mm512_load_ps(obuf + (c0 + j) * N) : _mm512_setzero_ps();
+      }
+      Transpose16x16(r);
+      const __mmask16 mask = static_cast<__mmask16>((1u << w) - 1u);
+      for (size_t l = 0; l < live; ++l) {
+        if (skip[l]) continue;
+        if (w == 16) {
+          _mm512_storeu_ps(y + l * y_stride + c0, r[l]);
+        } else {
+          _mm512_mask_storeu_ps(y + l * y_stride + c0, mask, r[l]);
+        }
+      }
     }
   }
 #endif
@@ -129,7 +264,8 @@ HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y,
   for (size_t r0 = 0; r0 < rows; r0 += N) {
     const size_t live = rows - r0 < N ? rows - r0 : N;
     // Transposed (cheaper than gathers): lanes past the last row repeat it (and are not written).
-    TransposeIn(x + r0 * x_stride, x_stride, live, cols, xs);
+    TransposeIn(x + r0 * x_stride, x_stride, live, cols, (rows - r0 - 1) * x_stride + cols,
+                xs);
     VF col[G];
     VF m = hn::Set(d, -kInf);
     auto nan = hn::FirstN(d, 0);
@@ -218,9 +354,10 @@ HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y,
 // lane (the block transposed by TransposeIn), with exactly the arithmetic of the chunk kernels
 // on each row (ChunkStatsImpl<kStatsFast or kStatsDouble> with its blocks and padded last lane
 // group, the driver's normaliser and ScaleImpl / LogOutImpl), so a row gives the same bits
-// whether it comes alone (row by row) or in a batch. The normaliser's log is the driver's (LogNormalizer, scalar,
-// one per row). op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]). Rows with NaN, +inf or no
-// finite entry are not written; special[r] is set to 1 for them (0 otherwise), for the driver.
+// whether it comes alone (row by row) or in a batch. The normaliser's log is the driver's
+// (LogNormalizer, scalar, one per row). op: 0 softmax, 1 log_softmax, 2 logsumexp (lse[r]).
+// Rows with NaN, +inf or no finite entry are not written; special[r] is set to 1 for them (0
+// otherwise), for the driver.
 // Preconditions: kLaneGroup < cols <= kMediumRowMax; fast only where 1/tau fits a float.
 template <bool kFast>
 HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y, size_t y_stride,
@@ -255,7 +392,8 @@ HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y
   for (size_t r0 = 0; r0 < rows; r0 += N) {
     const size_t live = rows - r0 < N ? rows - r0 : N;
     // Transposed (cheaper than gathers): lanes past the last row repeat it (and are not written).
-    TransposeIn(x + r0 * x_stride, x_stride, live, cols, xs);
+    TransposeIn(x + r0 * x_stride, x_stride, live, cols, (rows - r0 - 1) * x_stride + cols,
+                xs);
     VF m = hn::Set(d, -kInf);
     auto nan = hn::FirstN(d, 0);
     for (size_t c = 0; c < cols; ++c) {
