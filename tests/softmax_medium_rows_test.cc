@@ -156,5 +156,57 @@ TEST(SoftmaxMediumRowsTest, TargetsGiveIdenticalBits) {
   }
 }
 
+// Batches past 4 MiB, which prefetch their next block while they compute one: the same bits as
+// the same rows in batches of 1000 (which do not), contiguous and strided, every target, the
+// entries between strided rows left as they were.
+TEST(SoftmaxMediumRowsTest, LargeBatchesGiveTheBitsOfSmallOnes) {
+  LOGITKIT_SEED_TRACE();
+  auto rng = test::make_rng(93);
+  for (std::size_t n : {10, 17, 32}) {
+    for (std::size_t stride : {n, n + 5}) {
+      const std::size_t rows = (std::size_t{4} << 20) / (stride * sizeof(float)) + 77;
+      std::vector<float> x(rows * stride, 1e30f);
+      const std::vector<float> packed = make_batch(n, rows, rng);
+      for (std::size_t r = 0; r < rows; ++r) {
+        std::memcpy(&x[r * stride], &packed[r * n], n * sizeof(float));
+      }
+      for (Precision prec : {Precision::kAccurate, Precision::kFast}) {
+        const SoftmaxOptions o{.temperature = 0.8, .precision = prec, .threads = 1};
+        test::for_each_target([&](const std::string& target) {
+          for (Op op : {kSoftmax, kLogSoftmax}) {
+            std::vector<float> y(rows * stride, -7.0f);
+            Rows<const float> xr{x.data(), rows, n, stride};
+            Rows<float> yr{y.data(), rows, n, stride};
+            if (op == kSoftmax) {
+              softmax(xr, yr, o);
+            } else {
+              log_softmax(xr, yr, o);
+            }
+            std::vector<float> small(rows * stride, -7.0f);
+            for (std::size_t r0 = 0; r0 < rows; r0 += 1000) {
+              const std::size_t k = rows - r0 < 1000 ? rows - r0 : 1000;
+              Rows<const float> xs{x.data() + r0 * stride, k, n, stride};
+              Rows<float> ys{small.data() + r0 * stride, k, n, stride};
+              if (op == kSoftmax) {
+                softmax(xs, ys, o);
+              } else {
+                log_softmax(xs, ys, o);
+              }
+            }
+            SCOPED_TRACE(target + " n " + std::to_string(n) + " stride " +
+                         std::to_string(stride) + " op " + std::to_string(op) +
+                         (prec == Precision::kFast ? " kFast" : ""));
+            // Whole buffers: the rows bit for bit, and the gaps still -7 in both.
+            ASSERT_TRUE(test::bitwise_equal(small, y));
+            for (std::size_t r = 0; r < rows; ++r) {
+              for (std::size_t c = n; c < stride; ++c) ASSERT_EQ(y[r * stride + c], -7.0f);
+            }
+          }
+        });
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace logitkit
