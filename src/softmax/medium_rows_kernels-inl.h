@@ -10,6 +10,8 @@
 #endif
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "hwy/highway.h"
@@ -162,8 +164,15 @@ HWY_INLINE void TransposeIn(const float* x, size_t x_stride, size_t live, size_t
         return off + 8 <= avail ? _mm256_loadu_ps(x + off) : _mm256_maskz_loadu_ps(mask, x + off);
       };
       __m512 r[8];
-      for (size_t l = 0; l < 8; ++l) {
-        r[l] = _mm512_insertf32x8(_mm512_castps256_ps512(load8(l)), load8(l + 8), 1);
+      if (live == 16 && 15 * x_stride + c0 + 8 <= avail) {  // every load whole: no checks
+        for (size_t l = 0; l < 8; ++l) {
+          r[l] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(x + l * x_stride + c0)),
+                                    _mm256_loadu_ps(x + (l + 8) * x_stride + c0), 1);
+        }
+      } else {
+        for (size_t l = 0; l < 8; ++l) {
+          r[l] = _mm512_insertf32x8(_mm512_castps256_ps512(load8(l)), load8(l + 8), 1);
+        }
       }
       Transpose8x8Halves(r);
       // All 8 columns (xs has room): a loop to w would become a copy through the stack.
@@ -171,9 +180,14 @@ HWY_INLINE void TransposeIn(const float* x, size_t x_stride, size_t live, size_t
     } else {
       const __mmask16 mask = static_cast<__mmask16>((1u << w) - 1u);
       __m512 r[16];
-      for (size_t l = 0; l < 16; ++l) {
-        const size_t off = (l < live ? l : live - 1) * x_stride + c0;
-        r[l] = off + 16 <= avail ? _mm512_loadu_ps(x + off) : _mm512_maskz_loadu_ps(mask, x + off);
+      if (live == 16 && 15 * x_stride + c0 + 16 <= avail) {  // every load whole: no checks
+        for (size_t l = 0; l < 16; ++l) r[l] = _mm512_loadu_ps(x + l * x_stride + c0);
+      } else {
+        for (size_t l = 0; l < 16; ++l) {
+          const size_t off = (l < live ? l : live - 1) * x_stride + c0;
+          r[l] = off + 16 <= avail ? _mm512_loadu_ps(x + off)
+                                   : _mm512_maskz_loadu_ps(mask, x + off);
+        }
       }
       Transpose16x16(r);
       for (size_t j = 0; j < 16; ++j) _mm512_store_ps(xs + (c0 + j) * N, r[j]);
@@ -217,6 +231,13 @@ HWY_INLINE void TransposeOut(const float* HWY_RESTRICT obuf, size_t live, size_t
     }
   }
 #elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // A full block with no row to skip (skip[0, 16) all 0).
+  uint64_t skip_lo = 1, skip_hi = 1;
+  if (live == 16) {
+    std::memcpy(&skip_lo, skip, 8);
+    std::memcpy(&skip_hi, skip + 8, 8);
+  }
+  const bool clean = (skip_lo | skip_hi) == 0;
   for (; c0 < cols; c0 += 16) {
     const size_t w = cols - c0 < 16 ? cols - c0 : 16;
     if (w <= 8) {  // Transpose8x8Halves: row l in the low half of r[l], row l + 8 in the high
@@ -226,6 +247,13 @@ HWY_INLINE void TransposeOut(const float* HWY_RESTRICT obuf, size_t live, size_t
       }
       Transpose8x8Halves(r);
       const __mmask8 mask = static_cast<__mmask8>((1u << w) - 1u);
+      if (w == 8 && clean) {  // every row written whole: a fixed count keeps r in registers
+        for (size_t l = 0; l < 8; ++l) {
+          _mm256_storeu_ps(y + l * y_stride + c0, _mm512_castps512_ps256(r[l]));
+          _mm256_storeu_ps(y + (l + 8) * y_stride + c0, _mm512_extractf32x8_ps(r[l], 1));
+        }
+        continue;
+      }
       for (size_t l = 0; l < live; ++l) {
         if (skip[l]) continue;
         const __m256 v = l < 8 ? _mm512_castps512_ps256(r[l]) : _mm512_extractf32x8_ps(r[l - 8], 1);
@@ -242,6 +270,12 @@ HWY_INLINE void TransposeOut(const float* HWY_RESTRICT obuf, size_t live, size_t
       }
       Transpose16x16(r);
       const __mmask16 mask = static_cast<__mmask16>((1u << w) - 1u);
+      if (clean) {  // every row written: a fixed count keeps r in registers
+        for (size_t l = 0; l < 16; ++l) {
+          _mm512_mask_storeu_ps(y + l * y_stride + c0, mask, r[l]);
+        }
+        continue;
+      }
       for (size_t l = 0; l < live; ++l) {
         if (skip[l]) continue;
         if (w == 16) {
