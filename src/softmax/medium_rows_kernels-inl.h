@@ -47,22 +47,28 @@ HWY_INLINE void Transpose8x8(__m256* r) {
   }
 }
 #elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// The first stages of the transposes below: for each group of 4 registers r[i .. i + 3] (i < n,
+// in steps of 4), a 4 x 4 transpose inside every 128-bit block, so that block q of r[i + k]
+// holds column 4q + k of the group's 4 rows.
+HWY_INLINE void Transpose4x4InBlocks(__m512* r, int n) {
+  for (int i = 0; i < n; i += 4) {
+    const __m512 t0 = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    const __m512 t1 = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    const __m512 t2 = _mm512_unpacklo_ps(r[i + 2], r[i + 3]);
+    const __m512 t3 = _mm512_unpackhi_ps(r[i + 2], r[i + 3]);
+    r[i] = _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  }
+}
+
 // The 16 x 16 transpose of r[0..15] in registers (r[i] lane j -> r[j] lane i): 4 x 4 blocks
-// inside each 128-bit lane, then the 128-bit blocks across registers.
+// inside each 128-bit block, then the 128-bit blocks across registers.
 HWY_INLINE void Transpose16x16(__m512* r) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  // r[4g + k], 128-bit block q: column 4q + k of rows 4g .. 4g + 3.
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
+  Transpose4x4InBlocks(r, 16);
   // Column 4q + k, block g = r[4g + k] block q: a 4 x 4 transpose of blocks per k.
+  __m512 t[16];
   for (int k = 0; k < 4; ++k) {
     const __m512 u0 = _mm512_shuffle_f32x4(r[k], r[4 + k], _MM_SHUFFLE(2, 0, 2, 0));
     const __m512 u1 = _mm512_shuffle_f32x4(r[k], r[4 + k], _MM_SHUFFLE(3, 1, 3, 1));
@@ -80,23 +86,14 @@ HWY_INLINE void Transpose16x16(__m512* r) {
 // i): with row l in the low half of r[l] and row l + 8 in its high half, r[c] becomes column c
 // of the 16 rows, one row per lane.
 HWY_INLINE void Transpose8x8Halves(__m512* r) {
-  __m512 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  // The 128-bit blocks: r[i] = (u[i].0, u[i+4].0, u[i].2, u[i+4].2), r[i+4] the odd blocks.
+  Transpose4x4InBlocks(r, 8);
+  // The 128-bit blocks: r[i] = (r[i].0, r[i+4].0, r[i].2, r[i+4].2), r[i+4] the odd blocks.
   const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
   const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
   for (int i = 0; i < 4; ++i) {
-    r[i] = _mm512_permutex2var_ps(u[i], lo, u[i + 4]);
-    r[i + 4] = _mm512_permutex2var_ps(u[i], hi, u[i + 4]);
+    const __m512 a = r[i], b = r[i + 4];
+    r[i] = _mm512_permutex2var_ps(a, lo, b);
+    r[i + 4] = _mm512_permutex2var_ps(a, hi, b);
   }
 }
 #endif
