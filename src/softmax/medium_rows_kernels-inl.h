@@ -99,7 +99,8 @@ HWY_INLINE void Transpose8x8Halves(__m512* r) {
 #endif
 
 // Prefetches the cache lines of rows [0, n) at p (row stride `stride`, `cols` entries each): the
-// next block's input and output, requested while this block computes (a hint: it never faults).
+// next block's input while this block computes, and this block's output once its exponentials
+// are taken (a hint: it never faults).
 HWY_INLINE void PrefetchBlock(const float* p, size_t stride, size_t n, size_t cols) {
   if (stride == cols) {
     const char* b = reinterpret_cast<const char*>(p);
@@ -114,10 +115,13 @@ HWY_INLINE void PrefetchBlock(const float* p, size_t stride, size_t n, size_t co
   }
 }
 
-// Whether a batch prefetches its next block (PrefetchBlock). Measured on AMD EPYC Zen 5, one
-// block ahead, input and output, against none (min of 7 runs, softmax_bench's row-length sweep
+// Whether a batch prefetches (PrefetchBlock). Measured on AMD EPYC Zen 5, the next block's input
+// and output at the block's start, against none (min of 7 runs, softmax_bench's row-length sweep
 // at 2^22 entries, 16 MiB each way): 32 columns 0.61 (fast) and 0.77 (accurate) of the time, 16
 // columns 0.88-0.91; but 8 columns 1.06-1.07 and [65536, 10] (2.6 MB, cache-resident) 1.02-1.03.
+// On Zen 4 the output prefetched a block ahead cost time at 24-40 columns; the current block's
+// output prefetched after its exponentials took 0.71-0.79 of that time at 32 columns (min and
+// median of 11 interleaved runs), 0.98-1.03 at 16, 0.96-1.02 on the AVX2 target.
 // Rows of more than 8 entries whose input passes 4 MiB take it.
 HWY_INLINE bool UsePrefetchBlock(size_t rows, size_t x_stride, size_t cols) {
   return cols > 8 && rows * x_stride * sizeof(float) > (size_t{4} << 20);
@@ -320,10 +324,9 @@ HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y,
   const bool prefetch = UsePrefetchBlock(rows, x_stride, cols);
   for (size_t r0 = 0; r0 < rows; r0 += N) {
     const size_t live = rows - r0 < N ? rows - r0 : N;
-    if (prefetch && r0 + N < rows) {
-      const size_t next = rows - r0 - N < N ? rows - r0 - N : N;
-      PrefetchBlock(x + (r0 + N) * x_stride, x_stride, next, cols);
-      if (op != 2) PrefetchBlock(y + (r0 + N) * y_stride, y_stride, next, cols);
+    if (prefetch && r0 + N < rows) {  // the next block's input
+      PrefetchBlock(x + (r0 + N) * x_stride, x_stride, rows - r0 - N < N ? rows - r0 - N : N,
+                    cols);
     }
     // Transposed (cheaper than gathers): lanes past the last row repeat it (and are not written).
     TransposeIn(x + r0 * x_stride, x_stride, live, cols, (rows - r0 - 1) * x_stride + cols,
@@ -366,6 +369,8 @@ HWY_INLINE void ShortRowsImpl(int op, const float* x, size_t x_stride, float* y,
         }
       }
     }
+    // This block's output, requested while its sums and outputs are computed.
+    if (prefetch && op != 2) PrefetchBlock(y + r0 * y_stride, y_stride, live, cols);
     for (size_t c = cols; c < G; ++c) {
       for (size_t p = 0; p < kParts; ++p) lanes[c][p] = pad[0];
     }
@@ -454,10 +459,9 @@ HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y
   const bool prefetch = UsePrefetchBlock(rows, x_stride, cols);
   for (size_t r0 = 0; r0 < rows; r0 += N) {
     const size_t live = rows - r0 < N ? rows - r0 : N;
-    if (prefetch && r0 + N < rows) {
-      const size_t next = rows - r0 - N < N ? rows - r0 - N : N;
-      PrefetchBlock(x + (r0 + N) * x_stride, x_stride, next, cols);
-      if (op != 2) PrefetchBlock(y + (r0 + N) * y_stride, y_stride, next, cols);
+    if (prefetch && r0 + N < rows) {  // the next block's input
+      PrefetchBlock(x + (r0 + N) * x_stride, x_stride, rows - r0 - N < N ? rows - r0 - N : N,
+                    cols);
     }
     // Transposed (cheaper than gathers): lanes past the last row repeat it (and are not written).
     TransposeIn(x + r0 * x_stride, x_stride, live, cols, (rows - r0 - 1) * x_stride + cols,
@@ -498,20 +502,24 @@ HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y
         }
         for (size_t j = w; j < G; ++j) hn::Store(pad_f[0], d, sf + (c0 + j) * N);
       } else {
-        for (size_t h = 0; h < G; h += 8) {  // 8 float columns = 16 double vectors at a time
-          VD t[8 * kParts];
-          hn::Mask<DD> z[8 * kParts];
-          for (size_t j = 0; j < 8; ++j) {
+        // 4 float columns = 8 double vectors at a time: with 8 columns (16 vectors), the exp's
+        // 64 live vectors spilled; 4 measured 0.78-0.90 of that time on AMD EPYC Zen 4 (AVX-512)
+        // and 0.95-0.97 on its AVX2 target, at 24-40 columns (the same values either way).
+        constexpr size_t H = 4;
+        for (size_t h = 0; h < G; h += H) {
+          VD t[H * kParts];
+          hn::Mask<DD> z[H * kParts];
+          for (size_t j = 0; j < H; ++j) {
             const size_t c = c0 + h + j;
             const VF v = c < cols ? hn::Load(d, xs + c * N) : hn::Set(d, -kInf);
             Widen(v, t + j * kParts);
           }
-          for (size_t k = 0; k < 8 * kParts; ++k) {
+          for (size_t k = 0; k < H * kParts; ++k) {
             t[k] = hn::Mul(hn::Sub(t[k], md[k % kParts]), itd);
             z[k] = hn::Eq(t[k], hn::Zero(dd));
           }
-          ExpNonPositiveF64<8 * kParts>(dd, t);
-          for (size_t j = 0; j < 8; ++j) {
+          ExpNonPositiveF64<H * kParts>(dd, t);
+          for (size_t j = 0; j < H; ++j) {
             const size_t c = c0 + h + j;
             if (c < cols) hn::Store(Narrow(t + j * kParts), d, es + c * N);
             for (size_t p = 0; p < kParts; ++p) {
@@ -524,6 +532,8 @@ HWY_INLINE void MediumRowsImpl(int op, const float* x, size_t x_stride, float* y
       }
     }
     if constexpr (kFast) Widen(ties_f, ties_d);  // a count below 2^24: exact
+    // This block's output, requested while its sums and outputs are computed.
+    if (prefetch && op != 2) PrefetchBlock(y + r0 * y_stride, y_stride, live, cols);
 
     // The 16 logical lanes (column c goes to lane c % 16), added as the chunk kernel adds them:
     // kFast blocks of 64 columns add their four groups pairwise in float first.
