@@ -6,6 +6,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "src/internal/dispatch.h"
 #include "src/loss/contrastive_kernels-inl.h"
 #include "src/loss/contrastive_kernels.h"
 
@@ -65,12 +66,12 @@ HWY_EXPORT(ClGemmF64);
 namespace internal {
 
 ContrastiveKernels<float> contrastive_kernels_f32() {
-  return {&HWY_DYNAMIC_DISPATCH(ClBlockMaxF32), &HWY_DYNAMIC_DISPATCH(ClBlockSumF32),
-          &HWY_DYNAMIC_DISPATCH(ClBlockGradF32), &HWY_DYNAMIC_DISPATCH(ClGemmF32)};
+  return {LOGITKIT_DYNAMIC_POINTER(ClBlockMaxF32), LOGITKIT_DYNAMIC_POINTER(ClBlockSumF32),
+          LOGITKIT_DYNAMIC_POINTER(ClBlockGradF32), LOGITKIT_DYNAMIC_POINTER(ClGemmF32)};
 }
 ContrastiveKernels<double> contrastive_kernels_f64() {
-  return {&HWY_DYNAMIC_DISPATCH(ClBlockMaxF64), &HWY_DYNAMIC_DISPATCH(ClBlockSumF64),
-          &HWY_DYNAMIC_DISPATCH(ClBlockGradF64), &HWY_DYNAMIC_DISPATCH(ClGemmF64)};
+  return {LOGITKIT_DYNAMIC_POINTER(ClBlockMaxF64), LOGITKIT_DYNAMIC_POINTER(ClBlockSumF64),
+          LOGITKIT_DYNAMIC_POINTER(ClBlockGradF64), LOGITKIT_DYNAMIC_POINTER(ClGemmF64)};
 }
 
 }  // namespace internal

@@ -6,6 +6,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "src/internal/dispatch.h"
 #include "src/loss/loss_kernels-inl.h"
 #include "src/loss/loss_kernels.h"
 
@@ -87,15 +88,17 @@ namespace internal {
 
 LossKernels loss_kernels(bool fast, bool comp_dual) {
   LossKernels k{};
-  k.grad_affine = fast ? &HWY_DYNAMIC_DISPATCH(GradAffineF32Fast) : &HWY_DYNAMIC_DISPATCH(GradAffineF32);
-  k.grad_scale = fast ? &HWY_DYNAMIC_DISPATCH(GradScaleF32Fast) : &HWY_DYNAMIC_DISPATCH(GradScaleF32);
-  k.dual_stats = fast        ? &HWY_DYNAMIC_DISPATCH(DualStatsF32Fast)
-                 : comp_dual ? &HWY_DYNAMIC_DISPATCH(DualStatsF32Comp)
-                             : &HWY_DYNAMIC_DISPATCH(DualStatsF32);
-  k.kl_grad = fast ? &HWY_DYNAMIC_DISPATCH(KlGradF32Fast) : &HWY_DYNAMIC_DISPATCH(KlGradF32);
-  k.rkl_grad = &HWY_DYNAMIC_DISPATCH(RklGradF32);
-  k.js_sums = &HWY_DYNAMIC_DISPATCH(JsSumsF32);
-  k.js_grad = &HWY_DYNAMIC_DISPATCH(JsGradF32);
+  k.grad_affine = fast ? LOGITKIT_DYNAMIC_POINTER(GradAffineF32Fast)
+                       : LOGITKIT_DYNAMIC_POINTER(GradAffineF32);
+  k.grad_scale =
+      fast ? LOGITKIT_DYNAMIC_POINTER(GradScaleF32Fast) : LOGITKIT_DYNAMIC_POINTER(GradScaleF32);
+  k.dual_stats = fast        ? LOGITKIT_DYNAMIC_POINTER(DualStatsF32Fast)
+                 : comp_dual ? LOGITKIT_DYNAMIC_POINTER(DualStatsF32Comp)
+                             : LOGITKIT_DYNAMIC_POINTER(DualStatsF32);
+  k.kl_grad = fast ? LOGITKIT_DYNAMIC_POINTER(KlGradF32Fast) : LOGITKIT_DYNAMIC_POINTER(KlGradF32);
+  k.rkl_grad = LOGITKIT_DYNAMIC_POINTER(RklGradF32);
+  k.js_sums = LOGITKIT_DYNAMIC_POINTER(JsSumsF32);
+  k.js_grad = LOGITKIT_DYNAMIC_POINTER(JsGradF32);
   return k;
 }
 

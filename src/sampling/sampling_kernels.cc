@@ -6,6 +6,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "src/internal/dispatch.h"
 #include "src/sampling/sampling_kernels-inl.h"
 #include "src/sampling/sampling_kernels.h"
 
@@ -90,16 +91,17 @@ namespace internal {
 
 // Resolved once per call (Highway 1.0.3 has no HWY_DYNAMIC_POINTER).
 SamplingKernels sampling_kernels(ExpMode mode) {
-  return {mode == kExpComp    ? &HWY_DYNAMIC_DISPATCH(SampleExpCompF32)
-          : mode == kExpPlain ? &HWY_DYNAMIC_DISPATCH(SampleExpPlainF32)
-                              : &HWY_DYNAMIC_DISPATCH(SampleExpDoubleF32),
-          mode == kExpPlain ? &HWY_DYNAMIC_DISPATCH(SampleExpFusedPlainF32)
-                            : &HWY_DYNAMIC_DISPATCH(SampleExpFusedCompF32),
-          &HWY_DYNAMIC_DISPATCH(SampleAboveBracketF32),
-          &HWY_DYNAMIC_DISPATCH(SampleCutBlockSumsF32),
-          &HWY_DYNAMIC_DISPATCH(SampleSelectIndicesF32),
-          &HWY_DYNAMIC_DISPATCH(SampleFindFirstEqF32), &HWY_DYNAMIC_DISPATCH(SamplePartitionF32),
-          &HWY_DYNAMIC_DISPATCH(SampleCompactF32),     &HWY_DYNAMIC_DISPATCH(SampleMaxF32)};
+  return {mode == kExpComp    ? LOGITKIT_DYNAMIC_POINTER(SampleExpCompF32)
+          : mode == kExpPlain ? LOGITKIT_DYNAMIC_POINTER(SampleExpPlainF32)
+                              : LOGITKIT_DYNAMIC_POINTER(SampleExpDoubleF32),
+          mode == kExpPlain ? LOGITKIT_DYNAMIC_POINTER(SampleExpFusedPlainF32)
+                            : LOGITKIT_DYNAMIC_POINTER(SampleExpFusedCompF32),
+          LOGITKIT_DYNAMIC_POINTER(SampleAboveBracketF32),
+          LOGITKIT_DYNAMIC_POINTER(SampleCutBlockSumsF32),
+          LOGITKIT_DYNAMIC_POINTER(SampleSelectIndicesF32),
+          LOGITKIT_DYNAMIC_POINTER(SampleFindFirstEqF32),
+          LOGITKIT_DYNAMIC_POINTER(SamplePartitionF32),
+          LOGITKIT_DYNAMIC_POINTER(SampleCompactF32),     LOGITKIT_DYNAMIC_POINTER(SampleMaxF32)};
 }
 
 }  // namespace internal

@@ -6,6 +6,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "src/internal/dispatch.h"
 #include "src/softmax/softmax_kernels.h"
 #include "src/softmax/medium_rows_kernels.h"
 #include "src/softmax/softmax_kernels-inl.h"
@@ -86,8 +87,6 @@ HWY_EXPORT(MediumRowsF32Fast);
 
 namespace internal {
 
-// Highway 1.0.3 has no HWY_DYNAMIC_POINTER; HWY_DYNAMIC_DISPATCH without the call is the same.
-#define LOGITKIT_DYNAMIC_POINTER(FUNC) (&HWY_DYNAMIC_DISPATCH(FUNC))
 
 SoftmaxKernels softmax_kernels(bool fast) {
   if (fast) {
