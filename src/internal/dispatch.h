@@ -6,8 +6,8 @@
 // ChooseAndCall: it detects the CPU (hwy::SupportedTargets, CPUID) and then calls the target's
 // function. A pointer taken then would detect the CPU again on every call through it, once per
 // row or block for the whole of a process's first call (CPUID traps in a virtual machine:
-// 22-34 µs per detection measured on one, which made a first [65536, 64] softmax take 2.9 s
-// instead of 4.5 ms). The macro has the target chosen first; a forced target (force_target) has
+// 22-34 µs per detection measured on one, where a first [65536, 64] softmax took about 2.3 s
+// instead of 4.5-6 ms). The macro has the target chosen first; a forced target (force_target) has
 // already chosen it.
 #ifndef LOGITKIT_SRC_INTERNAL_DISPATCH_H_
 #define LOGITKIT_SRC_INTERNAL_DISPATCH_H_

@@ -101,7 +101,8 @@ SamplingKernels sampling_kernels(ExpMode mode) {
           LOGITKIT_DYNAMIC_POINTER(SampleSelectIndicesF32),
           LOGITKIT_DYNAMIC_POINTER(SampleFindFirstEqF32),
           LOGITKIT_DYNAMIC_POINTER(SamplePartitionF32),
-          LOGITKIT_DYNAMIC_POINTER(SampleCompactF32),     LOGITKIT_DYNAMIC_POINTER(SampleMaxF32)};
+          LOGITKIT_DYNAMIC_POINTER(SampleCompactF32),
+          LOGITKIT_DYNAMIC_POINTER(SampleMaxF32)};
 }
 
 }  // namespace internal
