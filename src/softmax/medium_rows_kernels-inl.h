@@ -104,7 +104,7 @@ HWY_INLINE void Transpose8x8Halves(__m512* r) {
 // Blocks of more than 512 entries (rows of more than 32 entries on AVX-512, 64 on AVX2)
 // prefetch into L2 only (prefetcht1): their buffers, input and output fill most of L1. On
 // AMD EPYC Zen 4 (AVX-512), prefetcht1 against prefetcht0: kFast at [87381, 48] (16 MiB) 0.84,
-// the same within the noise on a 4 MiB batch; at 40 and 56 columns, 0.70-0.92 in both
+// the same within the noise on a 4 MiB batch; at 40 and 56 columns, 0.67-0.92 in both
 // precisions. On the AVX2 target (8-row blocks) it measured 1.04-1.07 at 40 and 56 columns.
 template <int kLocality>  // 3: prefetcht0 (into L1), 2: prefetcht1 (into L2)
 HWY_INLINE void PrefetchRows(const float* p, size_t stride, size_t n, size_t cols) {

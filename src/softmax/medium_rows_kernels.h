@@ -14,7 +14,7 @@ namespace logitkit::internal {
 // accurate default, of 48 (whole lane groups, no padded tail), where the chunk kernels row by row
 // measured as fast or faster: on AMD EPYC Zen 4, the row-per-lane kernel took 1.10x the row-by-row
 // kFast time at [65536, 64] (0.78 at [16384, 64]) and 1.01-1.30x in the accurate default at 48;
-// kFast at 48, 0.64-0.79.
+// kFast at 48, 0.58-0.71.
 inline constexpr std::size_t kMediumRowMax = 64;
 
 // Whether a batch of rows of n entries goes through medium_rows (fast: Precision::kFast).

@@ -268,7 +268,9 @@ bool short_rows(Op op, Rows<const float> x, float* y_data, std::size_t y_stride,
     return false;
   }
   const bool medium = x.cols > internal::kLaneGroup;
-  if (medium && (!internal::use_medium_rows(x.cols, p0.fast) || x.rows < kMediumMinRows)) return false;
+  if (medium && (!internal::use_medium_rows(x.cols, p0.fast) || x.rows < kMediumMinRows)) {
+    return false;
+  }
   const int kop = op == Op::kSoftmax ? 0 : (op == Op::kLogSoftmax ? 1 : 2);
   std::vector<unsigned char> special(x.rows);
   const int t = internal::threads_for(o.threads, x.rows * x.cols);
