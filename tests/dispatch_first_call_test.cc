@@ -72,39 +72,35 @@ TEST(DispatchFirstCallTest, SoftmaxBothPrecisions) {
   }
 }
 
-TEST(DispatchFirstCallTest, CrossEntropyWithGradient) {
-  const std::vector<float> x = Logits(kRows * kCols);
-  std::vector<float> grad(x.size());
-  std::vector<std::int64_t> target(kRows);
-  for (std::size_t r = 0; r < kRows; ++r) target[r] = static_cast<std::int64_t>(r % kCols);
+// A loss with a gradient output, first-called in each precision: call(options, outputs).
+template <class Options, class Call>
+void ExpectOneDetectionWithGradient(Call call) {
+  std::vector<float> grad(kRows * kCols);
   for (Precision p : {Precision::kAccurate, Precision::kFast}) {
-    CrossEntropyOptions o;
+    Options o;
     o.threads = 1;
     o.precision = p;
     LossOutputs<float> out;
     out.grad = Rows<float>{grad.data(), kRows, kCols, kCols};
-    EXPECT_LE(DetectionsOfFirstCall([&] {
-                cross_entropy(Rows<const float>{x.data(), kRows, kCols, kCols}, target, o, out);
-              }),
-              1);
+    EXPECT_LE(DetectionsOfFirstCall([&] { call(o, out); }), 1);
   }
+}
+
+TEST(DispatchFirstCallTest, CrossEntropyWithGradient) {
+  const std::vector<float> x = Logits(kRows * kCols);
+  std::vector<std::int64_t> target(kRows);
+  for (std::size_t r = 0; r < kRows; ++r) target[r] = static_cast<std::int64_t>(r % kCols);
+  ExpectOneDetectionWithGradient<CrossEntropyOptions>([&](const auto& o, const auto& out) {
+    cross_entropy(Rows<const float>{x.data(), kRows, kCols, kCols}, target, o, out);
+  });
 }
 
 TEST(DispatchFirstCallTest, DistillationWithGradient) {
   const std::vector<float> s = Logits(kRows * kCols), t = Logits(kRows * kCols, 1.0f);
-  std::vector<float> grad(s.size());
-  for (Precision p : {Precision::kAccurate, Precision::kFast}) {
-    DistillationOptions o;
-    o.threads = 1;
-    o.precision = p;
-    LossOutputs<float> out;
-    out.grad = Rows<float>{grad.data(), kRows, kCols, kCols};
-    EXPECT_LE(DetectionsOfFirstCall([&] {
-                distillation_loss(Rows<const float>{s.data(), kRows, kCols, kCols},
-                                  Rows<const float>{t.data(), kRows, kCols, kCols}, o, out);
-              }),
-              1);
-  }
+  ExpectOneDetectionWithGradient<DistillationOptions>([&](const auto& o, const auto& out) {
+    distillation_loss(Rows<const float>{s.data(), kRows, kCols, kCols},
+                      Rows<const float>{t.data(), kRows, kCols, kCols}, o, out);
+  });
 }
 
 TEST(DispatchFirstCallTest, Contrastive) {
